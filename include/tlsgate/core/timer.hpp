@@ -1,0 +1,42 @@
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+
+namespace tlsgate::core {
+
+class Timer;
+
+class TimerHandler {
+public:
+    virtual void on_timer(Timer& timer) = 0;
+    virtual void on_timer_closed(Timer& timer) = 0;
+
+protected:
+    ~TimerHandler() = default;
+};
+
+// A one-shot uv timer living inside its owner; released only after on_timer_closed.
+class Timer {
+public:
+    Timer(uv_loop_t* loop, TimerHandler& handler);
+    Timer(const Timer&) = delete;
+    Timer& operator=(const Timer&) = delete;
+
+    void start(uint64_t timeout_ms);
+    void stop();
+    void close(); // idempotent
+    bool closing() const { return closing_; }
+    uint64_t now() const { return uv_now(handle_.loop); }
+
+private:
+    static void on_fire(uv_timer_t* handle);
+    static void on_close(uv_handle_t* handle);
+
+    uv_timer_t handle_{};
+    TimerHandler& handler_;
+    bool closing_ = false;
+};
+
+} // namespace tlsgate::core

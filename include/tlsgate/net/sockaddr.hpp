@@ -1,0 +1,26 @@
+#pragma once
+
+#include <sys/socket.h>
+
+#include <optional>
+#include <string>
+
+#include "tlsgate/net/address.hpp"
+
+namespace tlsgate::net {
+
+// A resolved TCP endpoint.
+struct SocketAddress {
+    sockaddr_storage storage{};
+    const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+
+// Numeric hosts only (no DNS): returns nullopt for a host name.
+std::optional<SocketAddress> numeric_socket_address(const Address& address);
+// Blocking resolution, for start-up only (listen addresses written as host names).
+std::optional<SocketAddress> resolve_blocking(const Address& address, std::string& error);
+
+// "127.0.0.1:993" / "[::1]:993".
+std::string format_socket_address(const sockaddr* address);
+
+} // namespace tlsgate::net

@@ -1,0 +1,104 @@
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <string>
+
+#include "tlsgate/net/address.hpp"
+
+namespace tlsgate::net {
+
+class Stream;
+
+// What a stream reports to its owner. Callbacks arrive on the owner's loop thread.
+class StreamHandler {
+public:
+    virtual void on_stream_read(Stream& stream, const char* data, size_t size) = 0;
+    virtual void on_stream_eof(Stream& stream) = 0;
+    virtual void on_stream_error(Stream& stream, int uv_error) = 0;
+    virtual void on_stream_connected(Stream& stream, int status) = 0;
+    // The write queue fell to or below the low-water mark.
+    virtual void on_stream_drained(Stream& stream) = 0;
+    virtual void on_stream_shutdown(Stream& stream, int status) = 0;
+    virtual void on_stream_closed(Stream& stream) = 0;
+
+protected:
+    ~StreamHandler() = default;
+};
+
+// One loop-wide scratch buffer for reads: a read is handled completely before the next one,
+// so streams on the same loop can share it instead of allocating per read.
+struct ReadBuffer {
+    static constexpr size_t kSize = 64 * 1024;
+    char bytes[kSize];
+};
+
+// A TCP connection or a unix-socket connection. The uv handle lives inside this object, so
+// the object is released only after on_stream_closed. Writes own their bytes until done.
+class Stream {
+public:
+    static constexpr size_t kLowWater = 64 * 1024;
+
+    Stream(uv_loop_t* loop, Address::Kind kind, StreamHandler& handler, ReadBuffer& buffer,
+           int tag);
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+    ~Stream() = default;
+
+    int tag() const { return tag_; } // the owner's name for this stream (client/backend)
+    uv_stream_t* raw() { return &handle_.stream; }
+
+    int accept_from(uv_stream_t* server);
+    int connect(const sockaddr* address);
+    int connect_unix(const std::string& path);
+
+    void start_reading();
+    void stop_reading();
+    bool reading() const { return reading_; }
+
+    // Copies `data`. Returns a uv error code (0 on success).
+    int write(const char* data, size_t size);
+    // Writes `size` bytes that `fill` produces straight into the request's own buffer, saving
+    // a copy (used for ciphertext taken out of a TLS engine). `fill` returns the bytes made.
+    using FillFunction = size_t (*)(void* context, char* out, size_t capacity);
+    int write_from(size_t size, FillFunction fill, void* context);
+    size_t pending_write_bytes() const { return pending_write_bytes_; }
+
+    // Half-close our sending side once pending writes are done.
+    int shutdown();
+    bool shutdown_requested() const { return shutdown_requested_; }
+    // Idempotent. `abortive` sends a TCP RST where possible.
+    void close(bool abortive = false);
+    bool closing() const { return closing_; }
+
+    std::string peer_name() const;
+    void set_nodelay();
+
+private:
+    static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+    static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+    static void on_write(uv_write_t* request, int status);
+    static void on_connect(uv_connect_t* request, int status);
+    static void on_shutdown(uv_shutdown_t* request, int status);
+    static void on_close(uv_handle_t* handle);
+
+    union Handle {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } handle_;
+    Address::Kind kind_;
+    StreamHandler& handler_;
+    ReadBuffer& buffer_;
+    int tag_;
+    uv_connect_t connect_request_{};
+    uv_shutdown_t shutdown_request_{};
+    size_t pending_write_bytes_ = 0;
+    bool reading_ = false;
+    bool shutdown_requested_ = false;
+    bool closing_ = false;
+};
+
+} // namespace tlsgate::net

@@ -1,0 +1,26 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tlsgate/config/model.hpp"
+#include "tlsgate/proxy/service.hpp"
+
+namespace tlsgate::proxy {
+
+// Everything a validated config needs before anything listens: TLS contexts built and
+// certificates checked. Used by --check and by the server alike.
+struct Prepared {
+    std::vector<std::shared_ptr<Service>> services;
+    std::vector<config::ConfigError> errors;
+    std::vector<config::ConfigError> warnings;
+    std::vector<std::string> summaries; // one line per service
+};
+Prepared prepare_services(const config::Config& config);
+
+// Binds every listener, runs the workers until SIGINT/SIGTERM and the drain are over.
+// Returns the process exit code.
+int run_server(const config::Config& config, std::vector<std::shared_ptr<Service>> services);
+
+} // namespace tlsgate::proxy

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "tlsgate/tls/openssl_ptr.hpp"
+
+namespace tlsgate::tls {
+
+// One TLS connection over two memory BIOs, with no I/O of its own: the owner feeds it the
+// ciphertext it received, takes the ciphertext it must send, and reads/writes plaintext.
+class TlsEngine {
+public:
+    enum class Status {
+        ok,      // progress made (handshake done, bytes read or written)
+        want_io, // needs more ciphertext from the peer
+        closed,  // the peer sent close_notify
+        error,   // fatal; error_reason() says why
+    };
+
+    TlsEngine(SSL_CTX* ctx, bool is_server);
+    TlsEngine(const TlsEngine&) = delete;
+    TlsEngine& operator=(const TlsEngine&) = delete;
+
+    bool valid() const { return ssl_ != nullptr; }
+
+    // Ciphertext received from the peer.
+    void feed(const char* data, size_t size);
+    // The peer closed its TCP stream: further reads see end of file.
+    void feed_eof();
+
+    Status handshake();
+    bool handshake_done() const;
+
+    // Reads up to `capacity` plaintext bytes into `out`; `read_size` is set on Status::ok.
+    Status read(char* out, size_t capacity, size_t& read_size);
+    // Encrypts all of `data` (memory BIOs never refuse a write).
+    Status write(const char* data, size_t size);
+    // Queues our close_notify.
+    void shutdown();
+    bool shutdown_sent() const;
+
+    // Ciphertext waiting to be sent to the peer.
+    size_t pending_ciphertext() const;
+    size_t take_ciphertext(char* out, size_t capacity);
+
+    const std::string& error_reason() const { return error_reason_; }
+    std::string version() const;
+    std::string cipher() const;
+    int cipher_bits() const;
+    int cipher_alg_bits() const;
+    SSL* native() const { return ssl_.get(); }
+
+private:
+    Status classify(int ret);
+
+    SslPtr ssl_;
+    BIO* network_in_ = nullptr;  // owned by ssl_
+    BIO* network_out_ = nullptr; // owned by ssl_
+    std::string error_reason_;
+};
+
+} // namespace tlsgate::tls

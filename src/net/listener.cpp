@@ -1,0 +1,135 @@
+#include "tlsgate/net/listener.hpp"
+
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "tlsgate/net/sockaddr.hpp"
+
+namespace tlsgate::net {
+namespace {
+
+// A unix socket file left behind by a dead process refuses connections; one that something
+// still listens on must not be taken over.
+std::string clear_stale_unix_socket(const std::string& path) {
+    struct stat info {};
+    if (lstat(path.c_str(), &info) != 0) {
+        return "";
+    }
+    if (!S_ISSOCK(info.st_mode)) {
+        return fmt::format("{} exists and is not a socket", path);
+    }
+    const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    const bool in_use =
+        ::connect(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    ::close(probe);
+    if (in_use) {
+        return fmt::format("{} is in use by another process", path);
+    }
+    ::unlink(path.c_str());
+    return "";
+}
+
+} // namespace
+
+Listener::Listener(uv_loop_t* loop, Address address, ConnectionCallback on_connection)
+    : loop_(loop), address_(std::move(address)), bound_(address_),
+      on_connection_(std::move(on_connection)) {}
+
+Listener::~Listener() = default;
+
+std::string Listener::open(bool reuse_port, int backlog) {
+    if (address_.kind == Address::Kind::unix_socket) {
+        if (std::string error = clear_stale_unix_socket(address_.path); !error.empty()) {
+            return error;
+        }
+        uv_pipe_init(loop_, &handle_.pipe, 0);
+        handle_.handle.data = this;
+        initialized_ = true;
+        if (int rc = uv_pipe_bind(&handle_.pipe, address_.path.c_str()); rc != 0) {
+            return fmt::format("cannot bind {}: {}", address_.to_string(), uv_strerror(rc));
+        }
+    } else {
+        std::string error;
+        auto socket_address = resolve_blocking(address_, error);
+        if (!socket_address) {
+            return error;
+        }
+        const int family = socket_address->storage.ss_family;
+        uv_tcp_init_ex(loop_, &handle_.tcp, static_cast<unsigned>(family));
+        handle_.handle.data = this;
+        initialized_ = true;
+        uv_os_fd_t fd = -1;
+        uv_fileno(&handle_.handle, &fd);
+        if (reuse_port) {
+            // libuv 1.44 has no flag for SO_REUSEPORT: set it on the socket before bind.
+            const int one = 1;
+            if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+                return fmt::format("cannot set SO_REUSEPORT on {}: {}", address_.to_string(),
+                                   std::strerror(errno));
+            }
+        }
+        // "[::]" listens on IPv6 only, so "0.0.0.0:N" and "[::]:N" can both be configured.
+        const unsigned flags = family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
+        if (int rc = uv_tcp_bind(&handle_.tcp, socket_address->get(), flags); rc != 0) {
+            return fmt::format("cannot bind {}: {}", address_.to_string(), uv_strerror(rc));
+        }
+    }
+    // libuv reports EADDRINUSE for TCP only here, not at bind.
+    if (int rc = uv_listen(raw(), backlog, on_connection_cb); rc != 0) {
+        return fmt::format("cannot listen on {}: {}", address_.to_string(), uv_strerror(rc));
+    }
+    opened_ = true;
+    if (address_.kind == Address::Kind::tcp) {
+        sockaddr_storage actual{};
+        int length = sizeof actual;
+        uv_tcp_getsockname(&handle_.tcp, reinterpret_cast<sockaddr*>(&actual), &length);
+        bound_.port = ntohs(actual.ss_family == AF_INET6
+                                ? reinterpret_cast<sockaddr_in6*>(&actual)->sin6_port
+                                : reinterpret_cast<sockaddr_in*>(&actual)->sin_port);
+    }
+    return "";
+}
+
+void Listener::close(std::function<void()> on_closed) {
+    if (closing_ || !initialized_) {
+        if (!initialized_ && on_closed) {
+            on_closed();
+        }
+        return;
+    }
+    closing_ = true;
+    on_closed_ = std::move(on_closed);
+    uv_close(&handle_.handle, on_close);
+}
+
+void Listener::on_connection_cb(uv_stream_t* server, int status) {
+    auto* self = static_cast<Listener*>(server->data);
+    if (status < 0 || self->closing_) {
+        return;
+    }
+    self->on_connection_(*self);
+}
+
+void Listener::on_close(uv_handle_t* handle) {
+    auto* self = static_cast<Listener*>(handle->data);
+    self->closed_ = true;
+    if (self->address_.kind == Address::Kind::unix_socket && self->opened_) {
+        ::unlink(self->address_.path.c_str());
+    }
+    if (self->on_closed_) {
+        auto callback = std::move(self->on_closed_);
+        callback();
+    }
+}
+
+} // namespace tlsgate::net

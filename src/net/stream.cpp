@@ -1,0 +1,208 @@
+#include "tlsgate/net/stream.hpp"
+
+#include <cstring>
+#include <new>
+
+#include "tlsgate/net/sockaddr.hpp"
+
+namespace tlsgate::net {
+namespace {
+
+// A write request and the bytes it owns, in one allocation.
+struct WriteRequest {
+    uv_write_t request;
+    Stream* stream;
+    size_t size;
+
+    char* bytes() { return reinterpret_cast<char*>(this + 1); }
+
+    static WriteRequest* create(Stream* stream, size_t size) {
+        void* memory = ::operator new(sizeof(WriteRequest) + size);
+        auto* request = new (memory) WriteRequest{};
+        request->stream = stream;
+        request->size = size;
+        return request;
+    }
+    static void destroy(WriteRequest* request) {
+        request->~WriteRequest();
+        ::operator delete(request);
+    }
+};
+
+} // namespace
+
+Stream::Stream(uv_loop_t* loop, Address::Kind kind, StreamHandler& handler, ReadBuffer& buffer,
+               int tag)
+    : kind_(kind), handler_(handler), buffer_(buffer), tag_(tag) {
+    if (kind_ == Address::Kind::tcp) {
+        uv_tcp_init(loop, &handle_.tcp);
+    } else {
+        uv_pipe_init(loop, &handle_.pipe, 0);
+    }
+    handle_.handle.data = this;
+    connect_request_.data = this;
+    shutdown_request_.data = this;
+}
+
+int Stream::accept_from(uv_stream_t* server) { return uv_accept(server, raw()); }
+
+int Stream::connect(const sockaddr* address) {
+    return uv_tcp_connect(&connect_request_, &handle_.tcp, address, on_connect);
+}
+
+int Stream::connect_unix(const std::string& path) {
+    uv_pipe_connect(&connect_request_, &handle_.pipe, path.c_str(), on_connect);
+    return 0;
+}
+
+void Stream::set_nodelay() {
+    if (kind_ == Address::Kind::tcp) {
+        uv_tcp_nodelay(&handle_.tcp, 1);
+    }
+}
+
+void Stream::start_reading() {
+    if (!reading_ && !closing_) {
+        reading_ = uv_read_start(raw(), on_alloc, on_read) == 0;
+    }
+}
+
+void Stream::stop_reading() {
+    if (reading_) {
+        uv_read_stop(raw());
+        reading_ = false;
+    }
+}
+
+int Stream::write(const char* data, size_t size) {
+    if (size == 0) {
+        return 0;
+    }
+    if (closing_ || shutdown_requested_) {
+        return UV_EPIPE;
+    }
+    WriteRequest* request = WriteRequest::create(this, size);
+    std::memcpy(request->bytes(), data, size);
+    uv_buf_t buf = uv_buf_init(request->bytes(), static_cast<unsigned>(size));
+    const int rc = uv_write(&request->request, raw(), &buf, 1, on_write);
+    if (rc != 0) {
+        WriteRequest::destroy(request);
+        return rc;
+    }
+    pending_write_bytes_ += size;
+    return 0;
+}
+
+int Stream::write_from(size_t size, FillFunction fill, void* context) {
+    if (size == 0) {
+        return 0;
+    }
+    if (closing_ || shutdown_requested_) {
+        return UV_EPIPE;
+    }
+    WriteRequest* request = WriteRequest::create(this, size);
+    request->size = fill(context, request->bytes(), size);
+    uv_buf_t buf = uv_buf_init(request->bytes(), static_cast<unsigned>(request->size));
+    const int rc = request->size == 0 ? UV_EINVAL : uv_write(&request->request, raw(), &buf, 1, on_write);
+    if (rc != 0) {
+        WriteRequest::destroy(request);
+        return rc;
+    }
+    pending_write_bytes_ += request->size;
+    return 0;
+}
+
+int Stream::shutdown() {
+    if (shutdown_requested_ || closing_) {
+        return 0;
+    }
+    shutdown_requested_ = true;
+    return uv_shutdown(&shutdown_request_, raw(), on_shutdown);
+}
+
+void Stream::close(bool abortive) {
+    if (closing_) {
+        return;
+    }
+    closing_ = true;
+    reading_ = false;
+    // uv_tcp_close_reset cannot follow uv_shutdown; then an ordinary close is all we can do.
+    if (abortive && kind_ == Address::Kind::tcp && !shutdown_requested_ &&
+        uv_tcp_close_reset(&handle_.tcp, on_close) == 0) {
+        return;
+    }
+    uv_close(&handle_.handle, on_close);
+}
+
+std::string Stream::peer_name() const {
+    if (kind_ != Address::Kind::tcp) {
+        return "unix";
+    }
+    sockaddr_storage address{};
+    int length = sizeof address;
+    if (uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+        return "unknown";
+    }
+    return format_socket_address(reinterpret_cast<const sockaddr*>(&address));
+}
+
+void Stream::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
+    auto* self = static_cast<Stream*>(handle->data);
+    *buf = uv_buf_init(self->buffer_.bytes, ReadBuffer::kSize);
+}
+
+void Stream::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    auto* self = static_cast<Stream*>(stream->data);
+    if (nread > 0) {
+        self->handler_.on_stream_read(*self, buf->base, static_cast<size_t>(nread));
+    } else if (nread == UV_EOF) {
+        self->stop_reading();
+        self->handler_.on_stream_eof(*self);
+    } else if (nread < 0) {
+        self->stop_reading();
+        self->handler_.on_stream_error(*self, static_cast<int>(nread));
+    }
+}
+
+void Stream::on_write(uv_write_t* request, int status) {
+    auto* owned = reinterpret_cast<WriteRequest*>(request);
+    Stream* self = owned->stream;
+    const size_t before = self->pending_write_bytes_;
+    self->pending_write_bytes_ -= owned->size;
+    WriteRequest::destroy(owned);
+    if (status == UV_ECANCELED || self->closing_) {
+        return;
+    }
+    if (status < 0) {
+        self->handler_.on_stream_error(*self, status);
+        return;
+    }
+    if (before > kLowWater && self->pending_write_bytes_ <= kLowWater) {
+        self->handler_.on_stream_drained(*self);
+    } else if (self->pending_write_bytes_ == 0) {
+        self->handler_.on_stream_drained(*self);
+    }
+}
+
+void Stream::on_connect(uv_connect_t* request, int status) {
+    auto* self = static_cast<Stream*>(request->data);
+    if (status == UV_ECANCELED || self->closing_) {
+        return;
+    }
+    self->handler_.on_stream_connected(*self, status);
+}
+
+void Stream::on_shutdown(uv_shutdown_t* request, int status) {
+    auto* self = static_cast<Stream*>(request->data);
+    if (status == UV_ECANCELED || self->closing_) {
+        return;
+    }
+    self->handler_.on_stream_shutdown(*self, status);
+}
+
+void Stream::on_close(uv_handle_t* handle) {
+    auto* self = static_cast<Stream*>(handle->data);
+    self->handler_.on_stream_closed(*self);
+}
+
+} // namespace tlsgate::net

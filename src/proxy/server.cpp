@@ -1,0 +1,130 @@
+#include "tlsgate/proxy/server.hpp"
+
+#include <fmt/format.h>
+#include <uv.h>
+
+#include <csignal>
+
+#include "tlsgate/log/log.hpp"
+#include "tlsgate/proxy/worker.hpp"
+#include "tlsgate/tls/context.hpp"
+
+namespace tlsgate::proxy {
+namespace {
+
+std::string describe_service(const Service& service) {
+    const config::Service& s = service.settings;
+    std::string certs;
+    for (const auto& cert : s.tls.cert) {
+        certs += (certs.empty() ? "" : ",") + cert;
+    }
+    return fmt::format("service {}: {} -> {} protocol={} tls={} profile={} cert={}", s.name,
+                       s.listen.to_string(), s.backend.to_string(), config::to_string(s.protocol),
+                       config::to_string(s.tls_mode), config::to_string(s.tls.profile),
+                       certs.empty() ? "none" : certs);
+}
+
+// The control loop on the main thread: signals in, drain requests out, and a wake-up for
+// every worker that has finished.
+class Control {
+public:
+    explicit Control(std::vector<std::unique_ptr<Worker>>& workers) : workers_(workers) {
+        uv_loop_init(&loop_);
+        for (int i = 0; i < 2; ++i) {
+            uv_signal_init(&loop_, &signals_[i]);
+            signals_[i].data = this;
+        }
+        uv_signal_start(&signals_[0], on_signal, SIGTERM);
+        uv_signal_start(&signals_[1], on_signal, SIGINT);
+        uv_async_init(&loop_, &worker_exited_, on_worker_exited);
+        worker_exited_.data = this;
+    }
+    ~Control() { uv_loop_close(&loop_); }
+
+    void notify_worker_exited() {
+        exited_++;
+        uv_async_send(&worker_exited_);
+    }
+    void run() { uv_run(&loop_, UV_RUN_DEFAULT); }
+
+private:
+    static void on_signal(uv_signal_t* handle, int signum) {
+        auto* self = static_cast<Control*>(handle->data);
+        log::notice("received {}, {}", signum == SIGTERM ? "SIGTERM" : "SIGINT",
+                    self->signalled_ ? "closing every connection now" : "draining connections");
+        self->signalled_ = true;
+        for (auto& worker : self->workers_) {
+            worker->request_drain();
+        }
+    }
+    static void on_worker_exited(uv_async_t* handle) {
+        auto* self = static_cast<Control*>(handle->data);
+        if (self->exited_.load() == self->workers_.size()) {
+            for (auto& signal : self->signals_) {
+                uv_close(reinterpret_cast<uv_handle_t*>(&signal), nullptr);
+            }
+            uv_close(reinterpret_cast<uv_handle_t*>(&self->worker_exited_), nullptr);
+        }
+    }
+
+    std::vector<std::unique_ptr<Worker>>& workers_;
+    uv_loop_t loop_{};
+    uv_signal_t signals_[2]{};
+    uv_async_t worker_exited_{};
+    std::atomic<size_t> exited_{0};
+    bool signalled_ = false;
+};
+
+} // namespace
+
+Prepared prepare_services(const config::Config& config) {
+    Prepared prepared;
+    for (const auto& settings : config.services) {
+        auto service = std::make_shared<Service>();
+        service->settings = settings;
+        const std::string prefix = fmt::format("service[{}]", settings.name);
+        if (!settings.client) {
+            auto context = tls::build_server_context(settings.tls, prefix);
+            prepared.errors.insert(prepared.errors.end(), context.errors.begin(),
+                                   context.errors.end());
+            prepared.warnings.insert(prepared.warnings.end(), context.warnings.begin(),
+                                     context.warnings.end());
+            service->server_context = std::move(context.ctx);
+        }
+        prepared.summaries.push_back(describe_service(*service));
+        prepared.services.push_back(std::move(service));
+    }
+    return prepared;
+}
+
+int run_server(const config::Config& config, std::vector<std::shared_ptr<Service>> services) {
+    std::signal(SIGPIPE, SIG_IGN);
+    unsigned count = config.global.workers;
+    if (count == 0) {
+        count = uv_available_parallelism();
+    }
+    std::vector<std::unique_ptr<Worker>> workers;
+    std::atomic<uint64_t> connection_ids{0};
+    std::vector<net::Address> bound;
+    for (unsigned i = 0; i < count; ++i) {
+        workers.push_back(std::make_unique<Worker>(i, config.global, services, connection_ids));
+        // Worker 0 binds first so the others reuse a port the kernel chose for port 0.
+        if (std::string error = workers.back()->open_listeners(bound); !error.empty()) {
+            log::error("cannot start: {}", error);
+            return 1;
+        }
+    }
+    Control control(workers);
+    for (auto& worker : workers) {
+        worker->start([&control] { control.notify_worker_exited(); });
+    }
+    log::notice("tlsgate ready: {} service(s), {} worker(s)", services.size(), count);
+    control.run();
+    for (auto& worker : workers) {
+        worker->join();
+    }
+    log::notice("tlsgate stopped");
+    return 0;
+}
+
+} // namespace tlsgate::proxy

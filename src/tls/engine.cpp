@@ -1,0 +1,135 @@
+#include "tlsgate/tls/engine.hpp"
+
+#include <openssl/err.h>
+
+#include <climits>
+
+namespace tlsgate::tls {
+
+TlsEngine::TlsEngine(SSL_CTX* ctx, bool is_server) : ssl_(SSL_new(ctx)) {
+    if (!ssl_) {
+        error_reason_ = take_openssl_errors();
+        return;
+    }
+    network_in_ = BIO_new(BIO_s_mem());
+    network_out_ = BIO_new(BIO_s_mem());
+    // An empty input BIO means "no data yet", not end of file, until feed_eof().
+    BIO_set_mem_eof_return(network_in_, -1);
+    SSL_set_bio(ssl_.get(), network_in_, network_out_);
+    if (is_server) {
+        SSL_set_accept_state(ssl_.get());
+    } else {
+        SSL_set_connect_state(ssl_.get());
+    }
+}
+
+void TlsEngine::feed(const char* data, size_t size) {
+    while (size > 0) {
+        const int chunk = size > INT_MAX ? INT_MAX : static_cast<int>(size);
+        const int written = BIO_write(network_in_, data, chunk);
+        if (written <= 0) {
+            return;
+        }
+        data += written;
+        size -= static_cast<size_t>(written);
+    }
+}
+
+void TlsEngine::feed_eof() { BIO_set_mem_eof_return(network_in_, 0); }
+
+TlsEngine::Status TlsEngine::classify(int ret) {
+    switch (SSL_get_error(ssl_.get(), ret)) {
+    case SSL_ERROR_NONE:
+        return Status::ok;
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return Status::want_io;
+    case SSL_ERROR_ZERO_RETURN:
+        return Status::closed;
+    case SSL_ERROR_SYSCALL: {
+        // With memory BIOs this is an end of file the peer gave without close_notify.
+        error_reason_ = take_openssl_errors();
+        if (error_reason_.empty()) {
+            error_reason_ = "connection closed without close_notify";
+        }
+        return Status::error;
+    }
+    default:
+        error_reason_ = take_openssl_errors();
+        if (error_reason_.empty()) {
+            error_reason_ = "TLS protocol error";
+        }
+        return Status::error;
+    }
+}
+
+TlsEngine::Status TlsEngine::handshake() {
+    ERR_clear_error();
+    const int ret = SSL_do_handshake(ssl_.get());
+    return ret == 1 ? Status::ok : classify(ret);
+}
+
+bool TlsEngine::handshake_done() const { return SSL_is_init_finished(ssl_.get()) == 1; }
+
+TlsEngine::Status TlsEngine::read(char* out, size_t capacity, size_t& read_size) {
+    ERR_clear_error();
+    read_size = 0;
+    const int ret = SSL_read_ex(ssl_.get(), out, capacity, &read_size);
+    return ret == 1 ? Status::ok : classify(ret);
+}
+
+TlsEngine::Status TlsEngine::write(const char* data, size_t size) {
+    while (size > 0) {
+        ERR_clear_error();
+        size_t written = 0;
+        const int ret = SSL_write_ex(ssl_.get(), data, size, &written);
+        if (ret != 1) {
+            return classify(ret);
+        }
+        data += written;
+        size -= written;
+    }
+    return Status::ok;
+}
+
+void TlsEngine::shutdown() {
+    if (!shutdown_sent()) {
+        ERR_clear_error();
+        SSL_shutdown(ssl_.get());
+        ERR_clear_error();
+    }
+}
+
+bool TlsEngine::shutdown_sent() const {
+    return (SSL_get_shutdown(ssl_.get()) & SSL_SENT_SHUTDOWN) != 0;
+}
+
+size_t TlsEngine::pending_ciphertext() const { return BIO_ctrl_pending(network_out_); }
+
+size_t TlsEngine::take_ciphertext(char* out, size_t capacity) {
+    size_t taken = 0;
+    if (BIO_read_ex(network_out_, out, capacity, &taken) != 1) {
+        return 0;
+    }
+    return taken;
+}
+
+std::string TlsEngine::version() const { return SSL_get_version(ssl_.get()); }
+
+std::string TlsEngine::cipher() const {
+    const char* name = SSL_get_cipher_name(ssl_.get());
+    return name != nullptr ? name : "NONE";
+}
+
+int TlsEngine::cipher_bits() const {
+    int alg_bits = 0;
+    return SSL_get_cipher_bits(ssl_.get(), &alg_bits);
+}
+
+int TlsEngine::cipher_alg_bits() const {
+    int alg_bits = 0;
+    SSL_get_cipher_bits(ssl_.get(), &alg_bits);
+    return alg_bits;
+}
+
+} // namespace tlsgate::tls
