@@ -21,7 +21,8 @@ struct ConfigError {
     std::string key; // dotted, e.g. "service[imaps].cert" or "global.workers"; may be empty
     std::string message;
 
-    // "FILE:LINE: KEY: MESSAGE" (the ": KEY" part only when key is set).
+    // "FILE:LINE: KEY: MESSAGE" (the ": KEY" part only when key is set; the ":LINE" part only
+    // when line > 0, e.g. for an unreadable file).
     std::string to_string() const;
 };
 
@@ -100,6 +101,7 @@ struct LoadResult {
 };
 
 const char* to_string(LogLevel);
+const char* to_string(LogTarget);
 const char* to_string(TlsProfile);
 const char* to_string(Protocol);
 const char* to_string(TlsMode);

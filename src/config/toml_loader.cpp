@@ -1,0 +1,817 @@
+#include "tlsgate/config/toml_loader.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <filesystem>
+#include <fmt/format.h>
+#include <limits>
+#include <openssl/ssl.h>
+#include <set>
+#include <span>
+#include <toml++/toml.h>
+#include <unistd.h>
+#include <variant>
+
+namespace tlsgate::config {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------------------------
+// Durations
+
+std::variant<Duration, std::string> parse_duration_detail(std::string_view text) {
+    if (text.empty()) {
+        return std::string("empty duration");
+    }
+    if (text.front() == '-') {
+        return fmt::format("negative duration \"{}\"", text);
+    }
+    size_t digits = 0;
+    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+        ++digits;
+    }
+    if (digits == 0) {
+        return fmt::format("invalid duration \"{}\": expected a number followed by ms, s, m, h "
+                           "or d",
+                           text);
+    }
+    constexpr int64_t max = std::numeric_limits<Duration::rep>::max();
+    int64_t value = 0;
+    for (size_t i = 0; i < digits; ++i) {
+        int d = text[i] - '0';
+        if (value > (max - d) / 10) {
+            return fmt::format("duration \"{}\" is too large", text);
+        }
+        value = value * 10 + d;
+    }
+    std::string_view unit = text.substr(digits);
+    int64_t ms_per_unit = 0;
+    if (unit.empty() || unit == "s") {
+        ms_per_unit = 1000;
+    } else if (unit == "ms") {
+        ms_per_unit = 1;
+    } else if (unit == "m") {
+        ms_per_unit = 60 * 1000;
+    } else if (unit == "h") {
+        ms_per_unit = 60 * 60 * 1000;
+    } else if (unit == "d") {
+        ms_per_unit = 24 * 60 * 60 * 1000;
+    } else {
+        return fmt::format("unknown unit \"{}\" in duration \"{}\" (allowed: ms, s, m, h, d)", unit,
+                           text);
+    }
+    if (value > max / ms_per_unit) {
+        return fmt::format("duration \"{}\" is too large", text);
+    }
+    return Duration(value * ms_per_unit);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enumerations
+
+template <class E> struct Choice {
+    std::string_view name;
+    E value;
+};
+
+constexpr Choice<LogLevel> log_levels[] = {{"debug", LogLevel::debug},
+                                           {"info", LogLevel::info},
+                                           {"notice", LogLevel::notice},
+                                           {"warning", LogLevel::warning},
+                                           {"error", LogLevel::error}};
+constexpr Choice<LogTarget> log_targets[] = {{"stderr", LogTarget::stderr_stream},
+                                             {"syslog", LogTarget::syslog}};
+constexpr Choice<TlsProfile> tls_profiles[] = {{"bettercrypto-b", TlsProfile::bettercrypto_b},
+                                               {"bettercrypto-a", TlsProfile::bettercrypto_a},
+                                               {"opportunistic", TlsProfile::opportunistic},
+                                               {"custom", TlsProfile::custom}};
+constexpr Choice<Protocol> protocols[] = {{"raw", Protocol::raw},
+                                          {"imap", Protocol::imap},
+                                          {"pop3", Protocol::pop3},
+                                          {"smtp", Protocol::smtp}};
+constexpr Choice<TlsMode> tls_modes[] = {{"implicit", TlsMode::implicit},
+                                         {"starttls", TlsMode::starttls}};
+constexpr Choice<StarttlsPolicy> starttls_policies[] = {{"may", StarttlsPolicy::may},
+                                                        {"encrypt", StarttlsPolicy::encrypt}};
+// The first name of each version is the canonical one used in messages.
+constexpr Choice<TlsVersion> tls_versions[] = {
+    {"TLSv1", TLS1_VERSION},     {"TLSv1.0", TLS1_VERSION},   {"1.0", TLS1_VERSION},
+    {"1", TLS1_VERSION},         {"TLSv1.1", TLS1_1_VERSION}, {"1.1", TLS1_1_VERSION},
+    {"TLSv1.2", TLS1_2_VERSION}, {"1.2", TLS1_2_VERSION},     {"TLSv1.3", TLS1_3_VERSION},
+    {"1.3", TLS1_3_VERSION}};
+
+std::string_view version_name(TlsVersion v) {
+    for (const auto& c : tls_versions) {
+        if (c.value == v) {
+            return c.name;
+        }
+    }
+    return "?";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+
+constexpr std::string_view global_keys[] = {"workers", "log_level", "log", "drain_timeout"};
+constexpr std::string_view tls_keys[] = {"cert",        "key",          "profile",
+                                         "ciphers",     "ciphersuites", "min_version",
+                                         "max_version", "groups",       "dhparam"};
+
+bool contains(std::span<const std::string_view> keys, std::string_view k) {
+    return std::find(keys.begin(), keys.end(), k) != keys.end();
+}
+
+bool valid_service_name(std::string_view name) {
+    if (name.empty()) {
+        return false;
+    }
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == '-';
+    });
+}
+
+const char* type_name(const toml::node& n) {
+    switch (n.type()) {
+    case toml::node_type::none:
+        return "nothing";
+    case toml::node_type::table:
+        return "a table";
+    case toml::node_type::array:
+        return "an array";
+    case toml::node_type::string:
+        return "a string";
+    case toml::node_type::integer:
+        return "an integer";
+    case toml::node_type::floating_point:
+        return "a float";
+    case toml::node_type::boolean:
+        return "a boolean";
+    case toml::node_type::date:
+        return "a date";
+    case toml::node_type::time:
+        return "a time";
+    case toml::node_type::date_time:
+        return "a date-time";
+    }
+    return "an unknown type";
+}
+
+int line_of(const toml::node& n) {
+    return static_cast<int>(n.source().begin.line);
+}
+
+bool listen_clash(const net::Address& a, const net::Address& b) {
+    if (a.kind != b.kind) {
+        return false;
+    }
+    if (a.kind == net::Address::Kind::unix_socket) {
+        return a.path == b.path;
+    }
+    if (a.port != b.port || a.port == 0) { // port 0: the kernel picks distinct ports
+        return false;
+    }
+    auto wildcard = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
+    return a.host == b.host || wildcard(a.host) || wildcard(b.host);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loader
+
+class Loader {
+public:
+    explicit Loader(const std::string& file_name) : file_(file_name) {
+        std::error_code ec;
+        fs::path p = file_name.empty() ? fs::path(".") : fs::path(file_name);
+        fs::path abs = fs::absolute(p, ec);
+        base_dir_ = (ec ? p : abs).parent_path();
+    }
+
+    LoadResult run(const toml::table& root);
+
+    void error(int line, std::string key, std::string message) {
+        add(errors_, line, std::move(key), std::move(message));
+    }
+
+    LoadResult finish(std::optional<Config> config);
+
+private:
+    struct ServiceInfo {
+        bool name_ok = false;
+        bool listen_ok = false;
+    };
+
+    void add(std::vector<ConfigError>& list, int line, std::string key, std::string message) {
+        ConfigError e{Location{file_, line}, std::move(key), std::move(message)};
+        if (seen_.insert(e.to_string()).second) {
+            list.push_back(std::move(e));
+        }
+    }
+    void warning(int line, std::string key, std::string message) {
+        add(warnings_, line, std::move(key), std::move(message));
+    }
+    Location loc(const toml::node& n) const { return Location{file_, line_of(n)}; }
+
+    void type_error(const toml::node& n, const std::string& key, std::string_view expected) {
+        error(line_of(n), key, fmt::format("expected {}, got {}", expected, type_name(n)));
+    }
+    void unknown_key(const toml::key& k, const toml::node& v, const std::string& key) {
+        error(line_of(v), key, fmt::format("unknown key \"{}\"", k.str()));
+    }
+
+    // Typed accessors: report and return nullopt on any problem.
+    std::optional<std::string> get_string(const toml::node& n, const std::string& key) {
+        if (const auto* s = n.as_string()) {
+            return s->get();
+        }
+        type_error(n, key, "a string");
+        return std::nullopt;
+    }
+    std::optional<std::string> get_nonempty(const toml::node& n, const std::string& key) {
+        auto s = get_string(n, key);
+        if (s && s->empty()) {
+            error(line_of(n), key, "must not be empty");
+            return std::nullopt;
+        }
+        return s;
+    }
+    std::optional<bool> get_bool(const toml::node& n, const std::string& key) {
+        if (const auto* b = n.as_boolean()) {
+            return b->get();
+        }
+        type_error(n, key, "a boolean (true or false)");
+        return std::nullopt;
+    }
+    std::optional<int64_t> get_int(const toml::node& n, const std::string& key, int64_t min,
+                                   int64_t max) {
+        const auto* i = n.as_integer();
+        if (!i) {
+            type_error(n, key, "an integer");
+            return std::nullopt;
+        }
+        int64_t v = i->get();
+        if (v < min || v > max) {
+            error(line_of(n), key, fmt::format("{} is out of range {}..{}", v, min, max));
+            return std::nullopt;
+        }
+        return v;
+    }
+    // Timeouts must be positive.
+    std::optional<Duration> get_timeout(const toml::node& n, const std::string& key) {
+        std::variant<Duration, std::string> r;
+        if (const auto* i = n.as_integer()) {
+            int64_t v = i->get();
+            if (v < 0) {
+                r = fmt::format("negative duration {}", v);
+            } else if (v > std::numeric_limits<Duration::rep>::max() / 1000) {
+                r = fmt::format("duration {} is too large", v);
+            } else {
+                r = Duration(v * 1000);
+            }
+        } else if (const auto* s = n.as_string()) {
+            r = parse_duration_detail(s->get());
+        } else {
+            type_error(n, key, "a duration (integer seconds or a string like \"10s\")");
+            return std::nullopt;
+        }
+        if (auto* msg = std::get_if<std::string>(&r)) {
+            error(line_of(n), key, *msg);
+            return std::nullopt;
+        }
+        Duration d = std::get<Duration>(r);
+        if (d.count() == 0) {
+            error(line_of(n), key, "timeout must be greater than zero");
+            return std::nullopt;
+        }
+        return d;
+    }
+    template <class E>
+    std::optional<E> get_enum(const toml::node& n, const std::string& key,
+                              std::span<const Choice<E>> choices) {
+        auto s = get_string(n, key);
+        if (!s) {
+            return std::nullopt;
+        }
+        for (const auto& c : choices) {
+            if (c.name == *s) {
+                return c.value;
+            }
+        }
+        std::string allowed;
+        for (const auto& c : choices) {
+            allowed += fmt::format("{}\"{}\"", allowed.empty() ? "" : ", ", c.name);
+        }
+        error(line_of(n), key,
+              fmt::format("invalid value \"{}\"; allowed values: {}", *s, allowed));
+        return std::nullopt;
+    }
+    std::optional<std::string> resolve_path(const toml::node& n, const std::string& key,
+                                            const std::string& s) {
+        if (s.empty()) {
+            error(line_of(n), key, "path must not be empty");
+            return std::nullopt;
+        }
+        if (s.find('\0') != std::string::npos) {
+            error(line_of(n), key, "path contains a NUL byte");
+            return std::nullopt;
+        }
+        fs::path p(s);
+        if (p.is_relative()) {
+            p = (base_dir_ / p).lexically_normal();
+        }
+        return p.string();
+    }
+    std::optional<std::string> get_path(const toml::node& n, const std::string& key) {
+        auto s = get_string(n, key);
+        return s ? resolve_path(n, key, *s) : std::nullopt;
+    }
+    // A string or an array of strings, each a path.
+    std::optional<std::vector<std::string>> get_path_list(const toml::node& n,
+                                                          const std::string& key) {
+        std::vector<std::string> out;
+        if (const auto* s = n.as_string()) {
+            auto p = resolve_path(n, key, s->get());
+            if (!p) {
+                return std::nullopt;
+            }
+            out.push_back(*p);
+            return out;
+        }
+        const auto* arr = n.as_array();
+        if (!arr) {
+            type_error(n, key, "a string or an array of strings");
+            return std::nullopt;
+        }
+        bool ok = true;
+        for (size_t i = 0; i < arr->size(); ++i) {
+            const toml::node& el = *arr->get(i);
+            const auto* s = el.as_string();
+            if (!s) {
+                error(line_of(el), key,
+                      fmt::format("element {}: expected a string, got {}", i + 1, type_name(el)));
+                ok = false;
+                continue;
+            }
+            auto p = resolve_path(el, key, s->get());
+            if (!p) {
+                ok = false;
+                continue;
+            }
+            out.push_back(*p);
+        }
+        if (!ok) {
+            return std::nullopt;
+        }
+        return out;
+    }
+    std::optional<net::Address> get_address(const toml::node& n, const std::string& key,
+                                            bool allow_port_zero) {
+        auto s = get_string(n, key);
+        if (!s) {
+            return std::nullopt;
+        }
+        auto r = net::parse_address(*s, allow_port_zero);
+        if (auto* e = std::get_if<net::AddressError>(&r)) {
+            error(line_of(n), key, e->message);
+            return std::nullopt;
+        }
+        return std::get<net::Address>(r);
+    }
+
+    void load_global(const toml::node& n, Global& g);
+    bool apply_tls_key(std::string_view k, const toml::node& v, const std::string& key,
+                       TlsSettings& s);
+    void load_tls(const toml::node& n, TlsSettings& s);
+    void check_tls(const TlsSettings& s, const std::set<std::string>& overridden,
+                   const std::string& prefix, bool is_service, bool client);
+    void load_services(const toml::node& n, const TlsSettings& defaults, Config& cfg);
+    Service load_service(const toml::table& t, size_t index, const TlsSettings& defaults,
+                         ServiceInfo& info);
+
+    std::string file_;
+    fs::path base_dir_;
+    std::vector<ConfigError> errors_;
+    std::vector<ConfigError> warnings_;
+    std::set<std::string> seen_;
+};
+
+void Loader::load_global(const toml::node& n, Global& g) {
+    const auto* t = n.as_table();
+    if (!t) {
+        type_error(n, "global", "a table");
+        return;
+    }
+    for (auto&& [k, v] : *t) {
+        std::string name(k.str());
+        std::string key = "global." + name;
+        if (!contains(global_keys, name)) {
+            unknown_key(k, v, key);
+            continue;
+        }
+        bool ok = false;
+        if (name == "workers") {
+            if (auto i = get_int(v, key, 0, 1024)) {
+                g.workers = static_cast<unsigned>(*i);
+                ok = true;
+            }
+        } else if (name == "log_level") {
+            if (auto e = get_enum<LogLevel>(v, key, log_levels)) {
+                g.log_level = *e;
+                ok = true;
+            }
+        } else if (name == "log") {
+            if (auto e = get_enum<LogTarget>(v, key, log_targets)) {
+                g.log_target = *e;
+                ok = true;
+            }
+        } else if (name == "drain_timeout") {
+            if (auto d = get_timeout(v, key)) {
+                g.drain_timeout = *d;
+                ok = true;
+            }
+        }
+        if (ok) {
+            g.where[name] = loc(v);
+        }
+    }
+}
+
+bool Loader::apply_tls_key(std::string_view k, const toml::node& v, const std::string& key,
+                           TlsSettings& s) {
+    bool ok = false;
+    if (k == "cert" || k == "key") {
+        if (auto l = get_path_list(v, key)) {
+            (k == "cert" ? s.cert : s.key) = std::move(*l);
+            ok = true;
+        }
+    } else if (k == "profile") {
+        if (auto e = get_enum<TlsProfile>(v, key, tls_profiles)) {
+            s.profile = *e;
+            ok = true;
+        }
+    } else if (k == "ciphers") {
+        if (auto str = get_nonempty(v, key)) {
+            s.ciphers = std::move(*str);
+            ok = true;
+        }
+    } else if (k == "ciphersuites") {
+        // An empty list is meaningful: it disables every TLS 1.3 suite.
+        if (auto str = get_string(v, key)) {
+            s.ciphersuites = std::move(*str);
+            ok = true;
+        }
+    } else if (k == "groups") {
+        if (auto str = get_nonempty(v, key)) {
+            s.groups = std::move(*str);
+            ok = true;
+        }
+    } else if (k == "min_version" || k == "max_version") {
+        if (auto e = get_enum<TlsVersion>(v, key, tls_versions)) {
+            (k == "min_version" ? s.min_version : s.max_version) = *e;
+            ok = true;
+        }
+    } else if (k == "dhparam") {
+        if (auto p = get_path(v, key)) {
+            s.dhparam = std::move(*p);
+            ok = true;
+        }
+    }
+    if (ok) {
+        s.where[std::string(k)] = loc(v);
+    }
+    return ok;
+}
+
+void Loader::load_tls(const toml::node& n, TlsSettings& s) {
+    const auto* t = n.as_table();
+    if (!t) {
+        type_error(n, "tls", "a table");
+        return;
+    }
+    s.section = loc(n);
+    for (auto&& [k, v] : *t) {
+        std::string key = fmt::format("tls.{}", k.str());
+        if (!contains(tls_keys, k.str())) {
+            unknown_key(k, v, key);
+            continue;
+        }
+        apply_tls_key(k.str(), v, key, s);
+    }
+    check_tls(s, {}, "tls", false, false);
+}
+
+// Consistency checks on (merged) TLS settings. For [tls] itself only checks that do not
+// depend on a service run; for a service, checks that only involve inherited keys are left
+// to the [tls] pass so the same problem is not reported once per service.
+void Loader::check_tls(const TlsSettings& s, const std::set<std::string>& overridden,
+                       const std::string& prefix, bool is_service, bool client) {
+    auto touched = [&](std::initializer_list<const char*> keys) {
+        if (!is_service) {
+            return true;
+        }
+        return std::any_of(keys.begin(), keys.end(),
+                           [&](const char* k) { return overridden.count(k) > 0; });
+    };
+    if (s.min_version != 0 && s.max_version != 0 && s.min_version > s.max_version &&
+        touched({"min_version", "max_version"})) {
+        error(s.locate("min_version").line, prefix + ".min_version",
+              fmt::format("min_version {} is greater than max_version {}",
+                          version_name(s.min_version), version_name(s.max_version)));
+    }
+    // [tls] alone may hold only one of cert/key (services complete it); when it holds both,
+    // a mismatch is reported there and not again for every service that inherits it.
+    bool inherited_mismatch = !s.cert.empty() && !s.key.empty();
+    if (s.cert.size() != s.key.size() &&
+        (is_service ? touched({"cert", "key"}) || !inherited_mismatch : inherited_mismatch)) {
+        error(s.locate("key").line, prefix + ".key",
+              fmt::format("{} cert file(s) but {} key file(s); each cert needs its key",
+                          s.cert.size(), s.key.size()));
+    }
+    if (!is_service) {
+        return;
+    }
+    if (s.cert.empty() && !client) {
+        error(s.locate("cert").line, prefix + ".cert",
+              "no certificate: set cert and key in [tls] or in the service (only client = true "
+              "services may go without)");
+    }
+    if (s.profile == TlsProfile::custom && !s.ciphers) {
+        error(s.locate("profile").line, prefix + ".profile",
+              "profile \"custom\" requires \"ciphers\" to be set");
+    }
+}
+
+Service Loader::load_service(const toml::table& t, size_t index, const TlsSettings& defaults,
+                             ServiceInfo& info) {
+    Service svc;
+    svc.section = loc(t);
+    svc.tls = defaults;
+    svc.tls.section = svc.section;
+
+    // The name first: every other message is labelled with it.
+    std::string prefix = fmt::format("service[#{}]", index + 1);
+    if (const toml::node* n = t.get("name")) {
+        if (auto name = get_string(*n, prefix + ".name")) {
+            if (valid_service_name(*name)) {
+                svc.name = *name;
+                svc.where["name"] = loc(*n);
+                prefix = fmt::format("service[{}]", *name);
+                info.name_ok = true;
+            } else {
+                error(line_of(*n), prefix + ".name",
+                      fmt::format("invalid service name \"{}\": use letters, digits, '.', '_' "
+                                  "and '-' only",
+                                  *name));
+            }
+        }
+    } else {
+        error(svc.section.line, prefix + ".name", "missing required key \"name\"");
+    }
+
+    std::set<std::string> overridden;
+    bool have_listen = false, have_backend = false, have_policy = false;
+    std::optional<int> tls_mode_line;
+    for (auto&& [k, v] : t) {
+        std::string name(k.str());
+        std::string key = prefix + "." + name;
+        bool ok = false;
+        if (name == "name") {
+            continue;
+        } else if (contains(tls_keys, name)) {
+            ok = apply_tls_key(name, v, key, svc.tls);
+            overridden.insert(name);
+        } else if (name == "listen") {
+            have_listen = true;
+            if (auto a = get_address(v, key, true)) {
+                svc.listen = *a;
+                ok = info.listen_ok = true;
+            }
+        } else if (name == "backend") {
+            have_backend = true;
+            if (auto a = get_address(v, key, false)) {
+                svc.backend = *a;
+                ok = true;
+            }
+        } else if (name == "protocol") {
+            if (auto e = get_enum<Protocol>(v, key, protocols)) {
+                svc.protocol = *e;
+                ok = true;
+            }
+        } else if (name == "tls") {
+            if (auto e = get_enum<TlsMode>(v, key, tls_modes)) {
+                svc.tls_mode = *e;
+                tls_mode_line = line_of(v);
+                ok = true;
+            }
+        } else if (name == "client") {
+            if (auto b = get_bool(v, key)) {
+                svc.client = *b;
+                ok = true;
+            }
+        } else if (name == "starttls_policy") {
+            have_policy = true;
+            if (auto e = get_enum<StarttlsPolicy>(v, key, starttls_policies)) {
+                svc.starttls_policy = *e;
+                ok = true;
+            }
+        } else if (name == "auth_requires_tls") {
+            if (auto b = get_bool(v, key)) {
+                svc.auth_requires_tls = *b;
+                ok = true;
+                if (!*b) {
+                    warning(line_of(v), key,
+                            "auth_requires_tls = false lets clients send credentials before "
+                            "STARTTLS, in cleartext");
+                }
+            }
+        } else if (name == "handshake_timeout" || name == "connect_timeout" ||
+                   name == "idle_timeout" || name == "plaintext_timeout") {
+            if (auto d = get_timeout(v, key)) {
+                Duration& dst = name == "handshake_timeout" ? svc.handshake_timeout
+                                : name == "connect_timeout" ? svc.connect_timeout
+                                : name == "idle_timeout"    ? svc.idle_timeout
+                                                            : svc.plaintext_timeout;
+                dst = *d;
+                ok = true;
+            }
+        } else if (name == "max_errors") {
+            if (auto i = get_int(v, key, 1, std::numeric_limits<unsigned>::max())) {
+                svc.max_errors = static_cast<unsigned>(*i);
+                ok = true;
+            }
+        } else if (name == "max_line") {
+            if (auto i = get_int(v, key, 512, 1048576)) {
+                svc.max_line = static_cast<size_t>(*i);
+                ok = true;
+            }
+        } else {
+            unknown_key(k, v, key);
+            continue;
+        }
+        if (ok) {
+            svc.where[name] = loc(v);
+        }
+    }
+
+    if (!have_listen) {
+        error(svc.section.line, prefix + ".listen", "missing required key \"listen\"");
+    }
+    if (!have_backend) {
+        error(svc.section.line, prefix + ".backend", "missing required key \"backend\"");
+    }
+    if (!have_policy) {
+        svc.starttls_policy =
+            svc.protocol == Protocol::smtp ? StarttlsPolicy::may : StarttlsPolicy::encrypt;
+    }
+    if (svc.tls_mode == TlsMode::starttls && svc.protocol == Protocol::raw) {
+        error(tls_mode_line.value_or(svc.section.line), prefix + ".tls",
+              "tls = \"starttls\" requires protocol \"imap\", \"pop3\" or \"smtp\" (protocol is "
+              "\"raw\")");
+    }
+    check_tls(svc.tls, overridden, prefix, true, svc.client);
+    return svc;
+}
+
+void Loader::load_services(const toml::node& n, const TlsSettings& defaults, Config& cfg) {
+    const auto* arr = n.as_array();
+    if (!arr) {
+        type_error(n, "service", "an array of tables ([[service]])");
+        return;
+    }
+    std::vector<ServiceInfo> infos;
+    for (size_t i = 0; i < arr->size(); ++i) {
+        const toml::node& el = *arr->get(i);
+        const auto* t = el.as_table();
+        if (!t) {
+            type_error(el, fmt::format("service[#{}]", i + 1), "a table");
+            continue;
+        }
+        ServiceInfo info;
+        cfg.services.push_back(load_service(*t, i, defaults, info));
+        infos.push_back(info);
+
+        const Service& svc = cfg.services.back();
+        for (size_t j = 0; j + 1 < cfg.services.size(); ++j) {
+            const Service& prev = cfg.services[j];
+            if (info.name_ok && infos[j].name_ok && prev.name == svc.name) {
+                error(svc.locate("name").line, fmt::format("service[{}].name", svc.name),
+                      fmt::format("duplicate service name \"{}\" (first defined at line {})",
+                                  svc.name, prev.locate("name").line));
+            }
+            if (info.listen_ok && infos[j].listen_ok && listen_clash(prev.listen, svc.listen)) {
+                std::string label = info.name_ok ? fmt::format("service[{}]", svc.name)
+                                                 : fmt::format("service[#{}]", i + 1);
+                std::string prev_label = infos[j].name_ok ? fmt::format("service \"{}\"", prev.name)
+                                                          : fmt::format("service #{}", j + 1);
+                error(svc.locate("listen").line, label + ".listen",
+                      fmt::format("listen address {} clashes with {} of {} (line {})",
+                                  svc.listen.to_string(), prev.listen.to_string(), prev_label,
+                                  prev.locate("listen").line));
+            }
+        }
+    }
+}
+
+LoadResult Loader::run(const toml::table& root) {
+    Config cfg;
+    cfg.source_file = file_;
+    TlsSettings defaults;
+    defaults.section = Location{file_, 0};
+
+    // [tls] first: services inherit from it whatever the order in the file.
+    if (const toml::node* n = root.get("tls")) {
+        load_tls(*n, defaults);
+    }
+    bool have_services = false;
+    for (auto&& [k, v] : root) {
+        if (k.str() == "global") {
+            load_global(v, cfg.global);
+        } else if (k.str() == "tls") {
+            continue;
+        } else if (k.str() == "service") {
+            load_services(v, defaults, cfg);
+            have_services = !cfg.services.empty() || (v.as_array() && !v.as_array()->empty());
+        } else {
+            unknown_key(k, v, std::string(k.str()));
+        }
+    }
+    if (!have_services) {
+        error(0, "service", "no [[service]] defined");
+    }
+    return finish(std::move(cfg));
+}
+
+LoadResult Loader::finish(std::optional<Config> config) {
+    auto by_line = [](const ConfigError& a, const ConfigError& b) {
+        return a.where.line < b.where.line;
+    };
+    std::stable_sort(errors_.begin(), errors_.end(), by_line);
+    std::stable_sort(warnings_.begin(), warnings_.end(), by_line);
+    LoadResult r;
+    if (errors_.empty()) {
+        r.config = std::move(config);
+    }
+    r.errors = std::move(errors_);
+    r.warnings = std::move(warnings_);
+    return r;
+}
+
+} // namespace
+
+std::optional<Duration> parse_duration(std::string_view text) {
+    auto r = parse_duration_detail(text);
+    if (auto* d = std::get_if<Duration>(&r)) {
+        return *d;
+    }
+    return std::nullopt;
+}
+
+LoadResult load_toml_string(std::string_view text, const std::string& file_name) {
+    Loader loader(file_name);
+    toml::table root;
+    try {
+        root = toml::parse(text, std::string_view(file_name));
+    } catch (const toml::parse_error& e) {
+        loader.error(static_cast<int>(e.source().begin.line), "", std::string(e.description()));
+        return loader.finish(std::nullopt);
+    }
+    return loader.run(root);
+}
+
+LoadResult load_toml_file(const std::string& file_name) {
+    auto fail = [&](int err) {
+        LoadResult r;
+        r.errors.push_back(ConfigError{Location{file_name, 0}, "",
+                                       fmt::format("cannot read file: {}", std::strerror(err))});
+        return r;
+    };
+    int fd = ::open(file_name.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return fail(errno);
+    }
+    std::string text;
+    char buf[16384];
+    while (true) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            int err = errno;
+            ::close(fd);
+            return fail(err);
+        }
+        if (n == 0) {
+            break;
+        }
+        text.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return load_toml_string(text, file_name);
+}
+
+} // namespace tlsgate::config

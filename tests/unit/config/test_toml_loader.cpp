@@ -1,0 +1,758 @@
+#include "tlsgate/config/toml_loader.hpp"
+
+#include <catch2/catch.hpp>
+#include <openssl/ssl.h>
+#include <string>
+#include <vector>
+
+using namespace tlsgate::config;
+using Catch::Contains;
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+using tlsgate::net::Address;
+
+namespace {
+
+const std::string file = "/srv/conf/t.toml";
+
+LoadResult load(std::string_view text) {
+    return load_toml_string(text, file);
+}
+
+std::string joined(const std::vector<ConfigError>& errors) {
+    std::string out;
+    for (const auto& e : errors) {
+        out += e.to_string() + "\n";
+    }
+    return out;
+}
+
+// Loads `text`, expects it to fail, and returns every error as text (one per line).
+std::string errors_of(std::string_view text) {
+    auto r = load(text);
+    CHECK_FALSE(r.config.has_value());
+    CHECK_FALSE(r.errors.empty());
+    return joined(r.errors);
+}
+
+const Config& ok(const LoadResult& r) {
+    INFO(joined(r.errors));
+    REQUIRE(r.errors.empty());
+    REQUIRE(r.config.has_value());
+    return *r.config;
+}
+
+// Lines 1-3; services start at line 4.
+const std::string tls_head = "[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n";
+
+} // namespace
+
+// ------------------------------------------------------------------------------------------
+// Success cases
+
+TEST_CASE("full example parses with every field", "[config]") {
+    auto r = load(R"([global]
+workers = 4
+log_level = "notice"
+log = "syslog"
+drain_timeout = "15s"
+
+[tls]
+cert = ["/etc/tlsgate/rsa.pem", "/etc/tlsgate/ec.pem"]
+key = ["/etc/tlsgate/rsa.key", "/etc/tlsgate/ec.key"]
+profile = "bettercrypto-a"
+ciphersuites = "TLS_AES_256_GCM_SHA384"
+min_version = "TLSv1.2"
+max_version = "1.3"
+groups = "X25519:P-256"
+dhparam = "/etc/tlsgate/dh.pem"
+
+[[service]]
+name = "imap"
+listen = "[::]:143"
+backend = "mail.example.org:1143"
+protocol = "imap"
+tls = "starttls"
+client = false
+starttls_policy = "may"
+auth_requires_tls = true
+handshake_timeout = "2s"
+connect_timeout = 3
+idle_timeout = "1h"
+plaintext_timeout = "500ms"
+max_errors = 7
+max_line = 65536
+
+[[service]]
+name = "pop3s"
+listen = "unix:/run/tlsgate/pop3s.sock"
+backend = "unix:/run/dovecot/pop3.sock"
+protocol = "pop3"
+)");
+    const Config& c = ok(r);
+    CHECK(r.warnings.empty());
+    CHECK(c.source_file == file);
+
+    CHECK(c.global.workers == 4);
+    CHECK(c.global.log_level == LogLevel::notice);
+    CHECK(c.global.log_target == LogTarget::syslog);
+    CHECK(c.global.drain_timeout == seconds(15));
+    CHECK(c.global.where.at("workers").line == 2);
+    CHECK(c.global.where.at("drain_timeout").line == 5);
+
+    REQUIRE(c.services.size() == 2);
+    const Service& s = c.services[0];
+    CHECK(s.name == "imap");
+    CHECK(s.section.line == 17);
+    CHECK(s.section.file == file);
+    CHECK(s.listen.host == "::");
+    CHECK(s.listen.port == 143);
+    CHECK(s.listen.host_is_ip);
+    CHECK(s.backend.host == "mail.example.org");
+    CHECK(s.backend.port == 1143);
+    CHECK_FALSE(s.backend.host_is_ip);
+    CHECK(s.protocol == Protocol::imap);
+    CHECK(s.tls_mode == TlsMode::starttls);
+    CHECK_FALSE(s.client);
+    CHECK(s.starttls_policy == StarttlsPolicy::may);
+    CHECK(s.auth_requires_tls);
+    CHECK(s.handshake_timeout == seconds(2));
+    CHECK(s.connect_timeout == seconds(3));
+    CHECK(s.idle_timeout == hours(1));
+    CHECK(s.plaintext_timeout == milliseconds(500));
+    CHECK(s.max_errors == 7);
+    CHECK(s.max_line == 65536);
+    CHECK(s.where.at("listen").line == 19);
+    CHECK(s.locate("max_line").line == 31);
+    CHECK(s.locate("no_such_key").line == 17);
+
+    const TlsSettings& t = s.tls;
+    CHECK(t.cert == std::vector<std::string>{"/etc/tlsgate/rsa.pem", "/etc/tlsgate/ec.pem"});
+    CHECK(t.key == std::vector<std::string>{"/etc/tlsgate/rsa.key", "/etc/tlsgate/ec.key"});
+    CHECK(t.profile == TlsProfile::bettercrypto_a);
+    CHECK_FALSE(t.ciphers.has_value());
+    CHECK(t.ciphersuites == "TLS_AES_256_GCM_SHA384");
+    CHECK(t.min_version == TLS1_2_VERSION);
+    CHECK(t.max_version == TLS1_3_VERSION);
+    CHECK(t.groups == "X25519:P-256");
+    CHECK(t.dhparam == "/etc/tlsgate/dh.pem");
+    CHECK(t.locate("cert").line == 8);
+    CHECK(t.locate("dhparam").line == 15);
+    CHECK(t.locate("ciphers").line == 17); // unset: falls back to the service section
+
+    const Service& p = c.services[1];
+    CHECK(p.name == "pop3s");
+    CHECK(p.listen.kind == Address::Kind::unix_socket);
+    CHECK(p.listen.path == "/run/tlsgate/pop3s.sock");
+    CHECK(p.backend.to_string() == "unix:/run/dovecot/pop3.sock");
+    CHECK(p.tls_mode == TlsMode::implicit);
+    CHECK(p.tls.cert.size() == 2);
+}
+
+TEST_CASE("defaults", "[config]") {
+    auto r = load(tls_head + R"([[service]]
+name = "smtp"
+listen = "0.0.0.0:25"
+backend = "127.0.0.1:2525"
+protocol = "smtp"
+tls = "starttls"
+
+[[service]]
+name = "imap"
+listen = "0.0.0.0:143"
+backend = "127.0.0.1:1143"
+protocol = "imap"
+tls = "starttls"
+
+[[service]]
+name = "raw"
+listen = "0.0.0.0:993"
+backend = "127.0.0.1:143"
+)");
+    const Config& c = ok(r);
+    CHECK(c.global.workers == 0);
+    CHECK(c.global.log_level == LogLevel::info);
+    CHECK(c.global.log_target == LogTarget::stderr_stream);
+    CHECK(c.global.drain_timeout == seconds(10));
+    REQUIRE(c.services.size() == 3);
+    CHECK(c.services[0].starttls_policy == StarttlsPolicy::may);
+    CHECK(c.services[1].starttls_policy == StarttlsPolicy::encrypt);
+    const Service& s = c.services[2];
+    CHECK(s.protocol == Protocol::raw);
+    CHECK(s.tls_mode == TlsMode::implicit);
+    CHECK(s.starttls_policy == StarttlsPolicy::encrypt);
+    CHECK_FALSE(s.client);
+    CHECK(s.auth_requires_tls);
+    CHECK(s.handshake_timeout == seconds(10));
+    CHECK(s.connect_timeout == seconds(5));
+    CHECK(s.idle_timeout == minutes(30));
+    CHECK(s.plaintext_timeout == seconds(60));
+    CHECK(s.max_errors == 5);
+    CHECK(s.max_line == 8192);
+    CHECK(s.tls.profile == TlsProfile::bettercrypto_b);
+    CHECK(s.tls.min_version == 0);
+    CHECK(s.tls.max_version == 0);
+    CHECK_FALSE(s.tls.ciphers);
+    CHECK_FALSE(s.tls.ciphersuites);
+    CHECK_FALSE(s.tls.groups);
+    CHECK_FALSE(s.tls.dhparam);
+}
+
+TEST_CASE("a service overrides [tls] keys; locations follow the value", "[config]") {
+    auto r = load(R"([tls]
+cert = "/default.pem"
+key = "/default.key"
+profile = "bettercrypto-b"
+min_version = "TLSv1.2"
+
+[[service]]
+name = "a"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+cert = "/a.pem"
+key = "/a.key"
+profile = "custom"
+ciphers = "ECDHE+AESGCM"
+min_version = "TLSv1.3"
+
+[[service]]
+name = "b"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+ciphers = "HIGH"
+)");
+    const Config& c = ok(r);
+    REQUIRE(c.services.size() == 2);
+    const TlsSettings& a = c.services[0].tls;
+    CHECK(a.cert == std::vector<std::string>{"/a.pem"});
+    CHECK(a.key == std::vector<std::string>{"/a.key"});
+    CHECK(a.profile == TlsProfile::custom);
+    CHECK(a.ciphers == "ECDHE+AESGCM");
+    CHECK(a.min_version == TLS1_3_VERSION);
+    CHECK(a.locate("cert").line == 11);
+    CHECK(a.locate("min_version").line == 15);
+    CHECK(a.section.line == 7);
+
+    const TlsSettings& b = c.services[1].tls;
+    CHECK(b.cert == std::vector<std::string>{"/default.pem"});
+    CHECK(b.profile == TlsProfile::bettercrypto_b);
+    CHECK(b.ciphers == "HIGH"); // allowed with a non-custom profile: replaces its list
+    CHECK(b.min_version == TLS1_2_VERSION);
+    CHECK(b.locate("cert").line == 2);
+    CHECK(b.locate("ciphers").line == 21);
+    CHECK(b.section.line == 17);
+}
+
+TEST_CASE("relative paths resolve against the config file's directory", "[config]") {
+    auto r = load(R"([tls]
+cert = "cert.pem"
+key = ["../keys/key.pem"]
+dhparam = "./dh/dh.pem"
+
+[[service]]
+name = "a"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+cert = ["/abs/a.pem", "sub/b.pem"]
+key = ["/abs/a.key", "sub/b.key"]
+
+[[service]]
+name = "b"
+listen = "127.0.0.2:0"
+backend = "127.0.0.1:143"
+)");
+    const Config& c = ok(r);
+    const TlsSettings& a = c.services[0].tls;
+    CHECK(a.cert == std::vector<std::string>{"/abs/a.pem", "/srv/conf/sub/b.pem"});
+    CHECK(a.key == std::vector<std::string>{"/abs/a.key", "/srv/conf/sub/b.key"});
+    CHECK(a.dhparam == "/srv/conf/dh/dh.pem");
+    const TlsSettings& b = c.services[1].tls;
+    CHECK(b.cert == std::vector<std::string>{"/srv/conf/cert.pem"});
+    CHECK(b.key == std::vector<std::string>{"/srv/keys/key.pem"});
+}
+
+TEST_CASE("load_toml_file reads a file and resolves paths next to it", "[config]") {
+    const std::string dir = std::string(TLSGATE_TEST_DATA_DIR) + "/config";
+    auto r = load_toml_file(dir + "/minimal.toml");
+    const Config& c = ok(r);
+    REQUIRE(c.services.size() == 1);
+    CHECK(c.services[0].tls.cert == std::vector<std::string>{dir + "/certs/server.pem"});
+    CHECK(c.services[0].tls.key == std::vector<std::string>{dir + "/certs/server.key"});
+    CHECK(c.services[0].section.line == 6);
+}
+
+TEST_CASE("client services need no certificate", "[config]") {
+    auto r = load(R"([[service]]
+name = "out"
+listen = "127.0.0.1:0"
+backend = "mail.example.org:993"
+client = true
+)");
+    const Config& c = ok(r);
+    CHECK(c.services[0].client);
+    CHECK(c.services[0].tls.cert.empty());
+}
+
+TEST_CASE("parse_duration", "[config][duration]") {
+    struct Case {
+        const char* text;
+        std::optional<Duration> expected;
+    };
+    const Case cases[] = {
+        {"10", seconds(10)},
+        {"0", Duration(0)},
+        {"10s", seconds(10)},
+        {"500ms", milliseconds(500)},
+        {"30m", minutes(30)},
+        {"12h", hours(12)},
+        {"1d", hours(24)},
+        {"007s", seconds(7)},
+        {"", std::nullopt},
+        {"s", std::nullopt},
+        {"-5s", std::nullopt},
+        {"-5", std::nullopt},
+        {"+5", std::nullopt},
+        {"10x", std::nullopt},
+        {"10 s", std::nullopt},
+        {" 10s", std::nullopt},
+        {"10S", std::nullopt},
+        {"1.5s", std::nullopt},
+        {"10sec", std::nullopt},
+        {"9223372036854775807ms", milliseconds(9223372036854775807LL)},
+        {"9223372036854775808ms", std::nullopt},
+        {"9223372036854775807s", std::nullopt},
+        {"99999999999999999999999", std::nullopt},
+        {"106751991167300d", std::nullopt},
+    };
+    for (const auto& c : cases) {
+        INFO("duration: \"" << c.text << "\"");
+        CHECK(parse_duration(c.text) == c.expected);
+    }
+}
+
+TEST_CASE("durations in the config: integers, strings, and their errors", "[config][duration]") {
+    struct Case {
+        const char* value;
+        std::optional<Duration> expected;
+        const char* error_part;
+    };
+    const Case cases[] = {
+        {"7", seconds(7), ""},
+        {"\"7\"", seconds(7), ""},
+        {"\"250ms\"", milliseconds(250), ""},
+        {"\"2d\"", hours(48), ""},
+        {"0", std::nullopt, "timeout must be greater than zero"},
+        {"\"0s\"", std::nullopt, "timeout must be greater than zero"},
+        {"-3", std::nullopt, "negative duration"},
+        {"\"-3s\"", std::nullopt, "negative duration"},
+        {"\"\"", std::nullopt, "empty duration"},
+        {"\"3w\"", std::nullopt, "unknown unit \"w\""},
+        {"9223372036854775807", std::nullopt, "duration 9223372036854775807 is too large"},
+        {"1.5", std::nullopt,
+         "expected a duration (integer seconds or a string like \"10s\"), "
+         "got a float"},
+        {"true", std::nullopt, "expected a duration"},
+    };
+    for (const auto& c : cases) {
+        INFO("idle_timeout = " << c.value);
+        auto r = load(tls_head +
+                      "[[service]]\nname = \"s\"\nlisten = \"127.0.0.1:0\"\n"
+                      "backend = \"127.0.0.1:1\"\nidle_timeout = " +
+                      c.value + "\n");
+        if (c.expected) {
+            CHECK(ok(r).services[0].idle_timeout == *c.expected);
+        } else {
+            CHECK_THAT(joined(r.errors),
+                       Contains(std::string("t.toml:8: service[s].idle_timeout: ") + c.error_part));
+        }
+    }
+}
+
+TEST_CASE("TLS versions accept both spellings", "[config]") {
+    struct Case {
+        const char* text;
+        TlsVersion expected;
+    };
+    const Case cases[] = {
+        {"TLSv1", TLS1_VERSION},     {"TLSv1.0", TLS1_VERSION},   {"1.0", TLS1_VERSION},
+        {"TLSv1.1", TLS1_1_VERSION}, {"1.1", TLS1_1_VERSION},     {"TLSv1.2", TLS1_2_VERSION},
+        {"1.2", TLS1_2_VERSION},     {"TLSv1.3", TLS1_3_VERSION}, {"1.3", TLS1_3_VERSION}};
+    for (const auto& c : cases) {
+        INFO("min_version = " << c.text);
+        auto r = load(tls_head + "min_version = \"" + c.text +
+                      "\"\n[[service]]\nname = \"s\"\nlisten = \"127.0.0.1:0\"\n"
+                      "backend = \"127.0.0.1:1\"\n");
+        CHECK(ok(r).services[0].tls.min_version == c.expected);
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// One test per error class: each checks file, line and key.
+
+TEST_CASE("error: TOML syntax", "[config][errors]") {
+    auto r = load("[global]\nworkers = 1\nlog_level = \"info\n");
+    REQUIRE(r.errors.size() == 1);
+    CHECK_FALSE(r.config);
+    CHECK(r.errors[0].where.file == file);
+    CHECK(r.errors[0].where.line == 3);
+    CHECK(r.errors[0].key.empty());
+    CHECK_THAT(r.errors[0].to_string(), Contains("t.toml:3: "));
+}
+
+TEST_CASE("error: file unreadable", "[config][errors]") {
+    auto r = load_toml_file("/nonexistent/dir/t.toml");
+    REQUIRE(r.errors.size() == 1);
+    CHECK_FALSE(r.config);
+    CHECK(r.errors[0].to_string() ==
+          "/nonexistent/dir/t.toml: cannot read file: No such file or directory");
+}
+
+TEST_CASE("error: unknown keys and tables", "[config][errors]") {
+    auto text = errors_of(tls_head + R"(frobnicate = 1
+[global]
+wrokers = 2
+[[service]]
+name = "imaps"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+colour = "blue"
+[extra]
+x = 1
+)");
+    CHECK_THAT(text, Contains("t.toml:4: tls.frobnicate: unknown key \"frobnicate\""));
+    CHECK_THAT(text, Contains("t.toml:6: global.wrokers: unknown key \"wrokers\""));
+    CHECK_THAT(text, Contains("t.toml:11: service[imaps].colour: unknown key \"colour\""));
+    CHECK_THAT(text, Contains("t.toml:12: extra: unknown key \"extra\""));
+}
+
+TEST_CASE("error: wrong types", "[config][errors]") {
+    auto text = errors_of(R"([global]
+workers = "4"
+[tls]
+cert = 5
+key = ["/k.pem", 3]
+[[service]]
+name = "imaps"
+listen = 993
+backend = "127.0.0.1:143"
+client = "no"
+max_line = 1.5
+)");
+    CHECK_THAT(text, Contains("t.toml:2: global.workers: expected an integer, got a string"));
+    CHECK_THAT(text,
+               Contains("t.toml:4: tls.cert: expected a string or an array of strings, got an "
+                        "integer"));
+    CHECK_THAT(text, Contains("t.toml:5: tls.key: element 2: expected a string, got an integer"));
+    CHECK_THAT(text,
+               Contains("t.toml:8: service[imaps].listen: expected a string, got an integer"));
+    CHECK_THAT(text,
+               Contains("t.toml:10: service[imaps].client: expected a boolean (true or false), got "
+                        "a string"));
+    CHECK_THAT(text,
+               Contains("t.toml:11: service[imaps].max_line: expected an integer, got a float"));
+}
+
+TEST_CASE("error: [service] is not an array of tables", "[config][errors]") {
+    auto text = errors_of(tls_head + "[service]\nname = \"x\"\n");
+    CHECK_THAT(text, Contains("t.toml:4: service: expected an array of tables ([[service]]), got a "
+                              "table"));
+}
+
+TEST_CASE("error: bad enum values list the allowed ones", "[config][errors]") {
+    auto text = errors_of(R"([global]
+log_level = "verbose"
+log = "file"
+[tls]
+cert = "/c.pem"
+key = "/k.pem"
+profile = "modern"
+min_version = "SSLv3"
+[[service]]
+name = "imaps"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+protocol = "http"
+tls = "none"
+starttls_policy = "always"
+)");
+    CHECK_THAT(text,
+               Contains("t.toml:2: global.log_level: invalid value \"verbose\"; allowed values: "
+                        "\"debug\", \"info\", \"notice\", \"warning\", \"error\""));
+    CHECK_THAT(text, Contains("t.toml:3: global.log: invalid value \"file\"; allowed values: "
+                              "\"stderr\", \"syslog\""));
+    CHECK_THAT(text, Contains("t.toml:7: tls.profile: invalid value \"modern\"; allowed values: "
+                              "\"bettercrypto-b\", \"bettercrypto-a\", \"opportunistic\", "
+                              "\"custom\""));
+    CHECK_THAT(text, Contains("t.toml:8: tls.min_version: invalid value \"SSLv3\"; allowed values: "
+                              "\"TLSv1\""));
+    CHECK_THAT(text, Contains("t.toml:13: service[imaps].protocol: invalid value \"http\"; allowed "
+                              "values: \"raw\", \"imap\", \"pop3\", \"smtp\""));
+    CHECK_THAT(text, Contains("t.toml:14: service[imaps].tls: invalid value \"none\"; allowed "
+                              "values: \"implicit\", \"starttls\""));
+    CHECK_THAT(text, Contains("t.toml:15: service[imaps].starttls_policy: invalid value "
+                              "\"always\"; allowed values: \"may\", \"encrypt\""));
+}
+
+TEST_CASE("error: bad addresses; port 0 only for listen", "[config][errors]") {
+    auto text = errors_of(tls_head + R"([[service]]
+name = "imaps"
+listen = "127.0.0.1"
+backend = "127.0.0.1:0"
+[[service]]
+name = "pop3s"
+listen = "unix:relative.sock"
+backend = "[::1]:99999"
+)");
+    CHECK_THAT(text, Contains("t.toml:6: service[imaps].listen: missing port"));
+    CHECK_THAT(text, Contains("t.toml:7: service[imaps].backend: invalid port 0"));
+    CHECK_THAT(text, Contains("t.toml:10: service[pop3s].listen: unix socket path must be "
+                              "absolute"));
+    CHECK_THAT(text, Contains("t.toml:11: service[pop3s].backend: invalid port 99999"));
+}
+
+TEST_CASE("error: missing required keys point at the [[service]] header", "[config][errors]") {
+    auto text = errors_of(tls_head + R"([[service]]
+name = "imaps"
+
+[[service]]
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+)");
+    CHECK_THAT(text, Contains("t.toml:4: service[imaps].listen: missing required key \"listen\""));
+    CHECK_THAT(text,
+               Contains("t.toml:4: service[imaps].backend: missing required key \"backend\""));
+    CHECK_THAT(text, Contains("t.toml:7: service[#2].name: missing required key \"name\""));
+}
+
+TEST_CASE("error: invalid service name", "[config][errors]") {
+    auto text = errors_of(tls_head + R"([[service]]
+name = "imap s"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+)");
+    CHECK_THAT(text, Contains("t.toml:5: service[#1].name: invalid service name \"imap s\""));
+}
+
+TEST_CASE("error: duplicate service name names the first one's line", "[config][errors]") {
+    auto text = errors_of(tls_head + R"([[service]]
+name = "imaps"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+[[service]]
+name = "imaps"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+)");
+    CHECK_THAT(text, Contains("t.toml:9: service[imaps].name: duplicate service name \"imaps\" "
+                              "(first defined at line 5)"));
+}
+
+TEST_CASE("error: two services on the same listen address", "[config][errors]") {
+    struct Case {
+        const char* first;
+        const char* second;
+        bool clash;
+    };
+    const Case cases[] = {
+        {"127.0.0.1:993", "127.0.0.1:993", true},  {"0.0.0.0:993", "127.0.0.1:993", true},
+        {"127.0.0.1:993", "0.0.0.0:993", true},    {"[::]:993", "127.0.0.1:993", true},
+        {"[::1]:993", "[::]:993", true},           {"unix:/run/a.sock", "unix:/run/a.sock", true},
+        {"127.0.0.1:993", "127.0.0.2:993", false}, {"127.0.0.1:993", "127.0.0.1:995", false},
+        {"127.0.0.1:0", "127.0.0.1:0", false},     {"unix:/run/a.sock", "unix:/run/b.sock", false},
+    };
+    for (const auto& c : cases) {
+        INFO(c.first << " vs " << c.second);
+        auto r = load(tls_head + "[[service]]\nname = \"a\"\nlisten = \"" + c.first +
+                      "\"\nbackend = \"127.0.0.1:143\"\n[[service]]\nname = \"b\"\nlisten = \"" +
+                      c.second + "\"\nbackend = \"127.0.0.1:143\"\n");
+        if (c.clash) {
+            CHECK_THAT(joined(r.errors),
+                       Contains("t.toml:10: service[b].listen: listen address ") &&
+                           Contains("of service \"a\" (line 6)"));
+        } else {
+            CHECK(r.errors.empty());
+        }
+    }
+}
+
+TEST_CASE("error: no [[service]]", "[config][errors]") {
+    CHECK_THAT(errors_of(tls_head), Contains("t.toml: service: no [[service]] defined"));
+    CHECK_THAT(errors_of("service = []\n"), Contains("t.toml: service: no [[service]] defined"));
+}
+
+TEST_CASE("error: a server service needs a certificate", "[config][errors]") {
+    auto text = errors_of(R"([[service]]
+name = "imaps"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+)");
+    CHECK_THAT(text, Contains("t.toml:1: service[imaps].cert: no certificate"));
+}
+
+TEST_CASE("error: cert and key counts differ", "[config][errors]") {
+    auto text = errors_of(R"([tls]
+cert = ["/a.pem", "/b.pem"]
+key = "/a.key"
+[[service]]
+name = "one"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+[[service]]
+name = "two"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+key = ["/a.key", "/b.key", "/c.key"]
+)");
+    CHECK_THAT(text, Contains("t.toml:3: tls.key: 2 cert file(s) but 1 key file(s)"));
+    CHECK_THAT(text, Contains("t.toml:12: service[two].key: 2 cert file(s) but 3 key file(s)"));
+    // Inherited mismatch is reported once, at [tls], not again for service "one".
+    CHECK_THAT(text, !Contains("service[one]"));
+}
+
+TEST_CASE("error: starttls needs a mail protocol", "[config][errors]") {
+    auto text = errors_of(tls_head + R"([[service]]
+name = "imaps"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+tls = "starttls"
+)");
+    CHECK_THAT(text,
+               Contains("t.toml:8: service[imaps].tls: tls = \"starttls\" requires protocol"));
+}
+
+TEST_CASE("error: profile custom needs ciphers", "[config][errors]") {
+    auto text = errors_of(tls_head + R"([[service]]
+name = "imaps"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+profile = "custom"
+ciphersuites = "TLS_AES_128_GCM_SHA256"
+)");
+    CHECK_THAT(text, Contains("t.toml:8: service[imaps].profile: profile \"custom\" requires "
+                              "\"ciphers\""));
+}
+
+TEST_CASE("error: min_version above max_version", "[config][errors]") {
+    auto text = errors_of(tls_head + R"(min_version = "TLSv1.3"
+max_version = "TLSv1.2"
+[[service]]
+name = "imaps"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+[[service]]
+name = "pop3s"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:110"
+max_version = "TLSv1.1"
+)");
+    CHECK_THAT(text, Contains("t.toml:4: tls.min_version: min_version TLSv1.3 is greater than "
+                              "max_version TLSv1.2"));
+    CHECK_THAT(text, Contains("t.toml:4: service[pop3s].min_version: min_version TLSv1.3 is "
+                              "greater than max_version TLSv1.1"));
+    CHECK_THAT(text, !Contains("service[imaps]"));
+}
+
+TEST_CASE("error: integers out of range", "[config][errors]") {
+    auto text = errors_of(R"([global]
+workers = -1
+[tls]
+cert = "/c.pem"
+key = "/k.pem"
+[[service]]
+name = "imaps"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+max_errors = 0
+max_line = 511
+[[service]]
+name = "pop3s"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+max_line = 1048577
+)");
+    CHECK_THAT(text, Contains("t.toml:2: global.workers: -1 is out of range"));
+    CHECK_THAT(text, Contains("t.toml:10: service[imaps].max_errors: 0 is out of range 1.."));
+    CHECK_THAT(text, Contains("t.toml:11: service[imaps].max_line: 511 is out of range "
+                              "512..1048576"));
+    CHECK_THAT(text, Contains("t.toml:16: service[pop3s].max_line: 1048577 is out of range"));
+}
+
+TEST_CASE("error: empty strings and paths", "[config][errors]") {
+    auto text = errors_of(R"([tls]
+cert = ""
+key = "/k.pem"
+ciphers = ""
+groups = ""
+[[service]]
+name = "x"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+)");
+    CHECK_THAT(text, Contains("t.toml:2: tls.cert: path must not be empty"));
+    CHECK_THAT(text, Contains("t.toml:4: tls.ciphers: must not be empty"));
+    CHECK_THAT(text, Contains("t.toml:5: tls.groups: must not be empty"));
+}
+
+TEST_CASE("auth_requires_tls = false is a warning, not an error", "[config]") {
+    auto r = load(tls_head + R"([[service]]
+name = "imap"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+protocol = "imap"
+tls = "starttls"
+auth_requires_tls = false
+)");
+    const Config& c = ok(r);
+    CHECK_FALSE(c.services[0].auth_requires_tls);
+    REQUIRE(r.warnings.size() == 1);
+    CHECK_THAT(r.warnings[0].to_string(), Contains("t.toml:10: service[imap].auth_requires_tls: "));
+}
+
+TEST_CASE("every error is collected, in line order", "[config][errors]") {
+    auto r = load(R"([global]
+workers = "x"
+log_level = "loud"
+[[service]]
+name = "a"
+listen = "nope"
+backend = "127.0.0.1:143"
+idle_timeout = "5y"
+[[service]]
+name = "a"
+listen = "127.0.0.1:0"
+)");
+    CHECK_FALSE(r.config);
+    std::vector<std::string> got;
+    for (const auto& e : r.errors) {
+        got.push_back(e.to_string());
+    }
+    INFO(joined(r.errors));
+    REQUIRE(got.size() == 8);
+    CHECK_THAT(got[0], Contains("t.toml:2: global.workers"));
+    CHECK_THAT(got[1], Contains("t.toml:3: global.log_level"));
+    CHECK_THAT(got[2], Contains("t.toml:4: service[a].cert: no certificate"));
+    CHECK_THAT(got[3], Contains("t.toml:6: service[a].listen: missing port"));
+    CHECK_THAT(got[4], Contains("t.toml:8: service[a].idle_timeout: unknown unit"));
+    CHECK_THAT(got[5], Contains("t.toml:9: service[a].backend: missing required key"));
+    CHECK_THAT(got[6], Contains("t.toml:9: service[a].cert: no certificate"));
+    CHECK_THAT(got[7], Contains("t.toml:10: service[a].name: duplicate service name \"a\" (first "
+                                "defined at line 5)"));
+}
+
+TEST_CASE("ConfigError::to_string format", "[config]") {
+    CHECK(ConfigError{{"f.toml", 7}, "service[x].listen", "bad"}.to_string() ==
+          "f.toml:7: service[x].listen: bad");
+    CHECK(ConfigError{{"f.toml", 7}, "", "bad"}.to_string() == "f.toml:7: bad");
+    CHECK(ConfigError{{"f.toml", 0}, "", "bad"}.to_string() == "f.toml: bad");
+}
+
+TEST_CASE("enum to_string matches the config spelling", "[config]") {
+    CHECK(std::string(to_string(LogLevel::warning)) == "warning");
+    CHECK(std::string(to_string(LogTarget::stderr_stream)) == "stderr");
+    CHECK(std::string(to_string(TlsProfile::bettercrypto_b)) == "bettercrypto-b");
+    CHECK(std::string(to_string(Protocol::pop3)) == "pop3");
+    CHECK(std::string(to_string(TlsMode::starttls)) == "starttls");
+    CHECK(std::string(to_string(StarttlsPolicy::may)) == "may");
+}
