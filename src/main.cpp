@@ -1,15 +1,14 @@
 // tlsgate: a TLS terminating proxy for mail. The command line, check mode, and start-up.
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <openssl/crypto.h>
-#include <uv.h>
-
-#include <cstdio>
-
 #include "tlsgate/config/toml_loader.hpp"
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/proxy/server.hpp"
 #include "tlsgate/version.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <uv.h>
 
 namespace {
 

@@ -1,11 +1,10 @@
 #include "tlsgate/log/log.hpp"
 
-#include <syslog.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <ctime>
+#include <syslog.h>
+#include <unistd.h>
 
 namespace tlsgate::log {
 namespace {
@@ -58,7 +57,9 @@ void configure(LogLevel level, config::LogTarget target) {
     g_use_syslog = use_syslog;
 }
 
-bool enabled(LogLevel level) { return static_cast<int>(level) >= g_min_level.load(); }
+bool enabled(LogLevel level) {
+    return static_cast<int>(level) >= g_min_level.load();
+}
 
 void write(LogLevel level, std::string_view message) {
     if (g_use_syslog) {

@@ -1,16 +1,15 @@
 #include "tlsgate/net/listener.hpp"
 
+#include "tlsgate/net/sockaddr.hpp"
+
+#include <cerrno>
+#include <cstring>
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
-#include "tlsgate/net/sockaddr.hpp"
 
 namespace tlsgate::net {
 namespace {
@@ -93,9 +92,9 @@ std::string Listener::open(bool reuse_port, int backlog) {
         sockaddr_storage actual{};
         int length = sizeof actual;
         uv_tcp_getsockname(&handle_.tcp, reinterpret_cast<sockaddr*>(&actual), &length);
-        bound_.port = ntohs(actual.ss_family == AF_INET6
-                                ? reinterpret_cast<sockaddr_in6*>(&actual)->sin6_port
-                                : reinterpret_cast<sockaddr_in*>(&actual)->sin_port);
+        bound_.port =
+            ntohs(actual.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&actual)->sin6_port
+                                               : reinterpret_cast<sockaddr_in*>(&actual)->sin_port);
     }
     return "";
 }

@@ -1,11 +1,10 @@
 #include "tlsgate/net/sockaddr.hpp"
 
+#include <cstring>
 #include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <uv.h>
-
-#include <cstring>
 
 namespace tlsgate::net {
 

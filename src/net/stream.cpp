@@ -1,9 +1,9 @@
 #include "tlsgate/net/stream.hpp"
 
+#include "tlsgate/net/sockaddr.hpp"
+
 #include <cstring>
 #include <new>
-
-#include "tlsgate/net/sockaddr.hpp"
 
 namespace tlsgate::net {
 namespace {
@@ -44,7 +44,9 @@ Stream::Stream(uv_loop_t* loop, Address::Kind kind, StreamHandler& handler, Read
     shutdown_request_.data = this;
 }
 
-int Stream::accept_from(uv_stream_t* server) { return uv_accept(server, raw()); }
+int Stream::accept_from(uv_stream_t* server) {
+    return uv_accept(server, raw());
+}
 
 int Stream::connect(const sockaddr* address) {
     return uv_tcp_connect(&connect_request_, &handle_.tcp, address, on_connect);
@@ -103,7 +105,8 @@ int Stream::write_from(size_t size, FillFunction fill, void* context) {
     WriteRequest* request = WriteRequest::create(this, size);
     request->size = fill(context, request->bytes(), size);
     uv_buf_t buf = uv_buf_init(request->bytes(), static_cast<unsigned>(request->size));
-    const int rc = request->size == 0 ? UV_EINVAL : uv_write(&request->request, raw(), &buf, 1, on_write);
+    const int rc =
+        request->size == 0 ? UV_EINVAL : uv_write(&request->request, raw(), &buf, 1, on_write);
     if (rc != 0) {
         WriteRequest::destroy(request);
         return rc;

@@ -1,13 +1,12 @@
 #include "tlsgate/proxy/server.hpp"
 
-#include <fmt/format.h>
-#include <uv.h>
-
-#include <csignal>
-
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/proxy/worker.hpp"
 #include "tlsgate/tls/context.hpp"
+
+#include <csignal>
+#include <fmt/format.h>
+#include <uv.h>
 
 namespace tlsgate::proxy {
 namespace {

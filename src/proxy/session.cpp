@@ -1,10 +1,10 @@
 #include "tlsgate/proxy/session.hpp"
 
-#include <netdb.h>
-
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/net/sockaddr.hpp"
 #include "tlsgate/proxy/worker.hpp"
+
+#include <netdb.h>
 
 namespace tlsgate::proxy {
 
@@ -17,7 +17,9 @@ size_t fill_from_engine(void* context, char* out, size_t capacity) {
     return static_cast<tls::TlsEngine*>(context)->take_ciphertext(out, capacity);
 }
 
-std::string describe_uv_error(int uv_error) { return uv_strerror(uv_error); }
+std::string describe_uv_error(int uv_error) {
+    return uv_strerror(uv_error);
+}
 
 } // namespace
 
@@ -46,8 +48,7 @@ struct PendingResolve {
 
 Session::Session(Worker& worker, std::shared_ptr<Service> service)
     : worker_(worker), service_(std::move(service)), id_(worker.next_connection_id()),
-      client_(worker.loop(), service_->settings.listen.kind, *this, worker.read_buffer(),
-              kClient),
+      client_(worker.loop(), service_->settings.listen.kind, *this, worker.read_buffer(), kClient),
       backend_(worker.loop(), service_->settings.backend.kind, *this, worker.read_buffer(),
                kBackend),
       timer_(worker.loop(), *this) {
@@ -81,7 +82,9 @@ void Session::start(uv_stream_t* server) {
     client_.start_reading();
 }
 
-void Session::abort(const std::string& reason) { fail(reason, false); }
+void Session::abort(const std::string& reason) {
+    fail(reason, false);
+}
 
 void Session::on_stream_read(net::Stream& stream, const char* data, size_t size) {
     if (phase_ == Phase::closing) {
@@ -111,8 +114,8 @@ void Session::drive_tls() {
             service_->counters.handshakes_failed++;
             const std::string reason =
                 status == tls::TlsEngine::Status::closed ? "peer closed" : tls_->error_reason();
-            log::info("conn={} service={} TLS handshake failed from {}: {}", id_,
-                      settings().name, peer_, reason);
+            log::info("conn={} service={} TLS handshake failed from {}: {}", id_, settings().name,
+                      peer_, reason);
             fail("handshake failed: " + reason, false);
             return;
         }
@@ -143,6 +146,8 @@ void Session::drive_tls() {
 
 void Session::on_handshake_complete() {
     handshake_ms_ = timer_.now() - started_ms_;
+    tls_version_ = tls_->version();
+    tls_cipher_ = tls_->cipher();
     service_->counters.handshakes_completed++;
     log::info("conn={} service={} TLS connection established from {}: {} with cipher {} ({}/{} "
               "bits)",
@@ -286,7 +291,9 @@ void Session::update_backpressure() {
     }
 }
 
-void Session::on_stream_drained(net::Stream&) { update_backpressure(); }
+void Session::on_stream_drained(net::Stream&) {
+    update_backpressure();
+}
 
 void Session::on_stream_eof(net::Stream& stream) {
     if (phase_ == Phase::closing) {
@@ -302,13 +309,9 @@ void Session::on_stream_eof(net::Stream& stream) {
             fail("handshake failed: client closed the connection", false);
             return;
         }
-        // Make the engine see the end of the stream, so records still buffered are decided.
-        tls_->feed_eof();
-        drive_tls();
-        if (!client_reading_done_ && phase_ != Phase::closing) {
-            client_truncated_ = true;
-            client_input_finished(false);
-        }
+        // Every complete record was decrypted as it arrived; an end of stream without
+        // close_notify is a truncation, which the close line reports.
+        client_input_finished(false);
     } else {
         backend_input_finished();
     }
@@ -453,9 +456,13 @@ void Session::close_all(bool abortive) {
     }
 }
 
-void Session::on_stream_closed(net::Stream&) { release_if_closed(); }
+void Session::on_stream_closed(net::Stream&) {
+    release_if_closed();
+}
 
-void Session::on_timer_closed(core::Timer&) { release_if_closed(); }
+void Session::on_timer_closed(core::Timer&) {
+    release_if_closed();
+}
 
 void Session::release_if_closed() {
     if (--open_handles_ > 0) {
@@ -467,9 +474,7 @@ void Session::release_if_closed() {
     const uint64_t now = timer_.now();
     log::info("conn={} service={} close peer={} tls={} cipher={} handshake_ms={} in={} out={} "
               "duration_ms={} reason={}",
-              id_, settings().name, peer_.empty() ? "unknown" : peer_,
-              tls_ && tls_->valid() && tls_->handshake_done() ? tls_->version() : "none",
-              tls_ && tls_->valid() && tls_->handshake_done() ? tls_->cipher() : "none",
+              id_, settings().name, peer_.empty() ? "unknown" : peer_, tls_version_, tls_cipher_,
               handshake_ms_, bytes_in_, bytes_out_, now - started_ms_, close_reason_);
     worker_.session_finished(this);
     delete this;

@@ -1,12 +1,11 @@
 #include "tlsgate/tls/context.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-
-#include <cerrno>
-#include <cstring>
 
 namespace tlsgate::tls {
 namespace {
@@ -15,7 +14,9 @@ using config::ConfigError;
 using config::TlsProfile;
 
 // Never prompt on a terminal for a passphrase: an encrypted key is a config error.
-int refuse_passphrase(char*, int, int, void*) { return -1; }
+int refuse_passphrase(char*, int, int, void*) {
+    return -1;
+}
 
 struct CertificateFile {
     std::vector<X509Ptr> chain; // leaf first
@@ -111,8 +112,8 @@ ContextResult build_server_context(const config::TlsSettings& settings,
                                    const std::string& key_prefix) {
     ContextResult result;
     auto fail = [&](const std::string& key_name, std::string message) {
-        result.errors.push_back(
-            ConfigError{settings.locate(key_name), key_prefix + "." + key_name, std::move(message)});
+        result.errors.push_back(ConfigError{settings.locate(key_name), key_prefix + "." + key_name,
+                                            std::move(message)});
     };
 
     SslCtxPtr ctx = make_ctx_ptr(SSL_CTX_new(TLS_server_method()));
@@ -127,8 +128,8 @@ ContextResult build_server_context(const config::TlsSettings& settings,
     SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
                                        SSL_OP_NO_RENEGOTIATION | SSL_OP_SINGLE_DH_USE |
                                        SSL_OP_SINGLE_ECDH_USE);
-    SSL_CTX_clear_options(ctx.get(), SSL_OP_ALLOW_CLIENT_RENEGOTIATION |
-                                         SSL_OP_LEGACY_SERVER_CONNECT);
+    SSL_CTX_clear_options(ctx.get(),
+                          SSL_OP_ALLOW_CLIENT_RENEGOTIATION | SSL_OP_LEGACY_SERVER_CONNECT);
     SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_default_passwd_cb(ctx.get(), refuse_passphrase);
     static const unsigned char kSessionContext[] = "tlsgate";
@@ -140,9 +141,10 @@ ContextResult build_server_context(const config::TlsSettings& settings,
     if (SSL_CTX_set_max_proto_version(ctx.get(), policy.max_version) != 1) {
         fail("max_version", "unsupported maximum TLS version: " + take_openssl_errors());
     }
-    if (!policy.ciphers.empty() && SSL_CTX_set_cipher_list(ctx.get(), policy.ciphers.c_str()) != 1) {
-        fail("ciphers", fmt::format("no usable cipher in \"{}\": {}", policy.ciphers,
-                                    take_openssl_errors()));
+    if (!policy.ciphers.empty() &&
+        SSL_CTX_set_cipher_list(ctx.get(), policy.ciphers.c_str()) != 1) {
+        fail("ciphers",
+             fmt::format("no usable cipher in \"{}\": {}", policy.ciphers, take_openssl_errors()));
     }
     if (!policy.ciphersuites.empty() &&
         SSL_CTX_set_ciphersuites(ctx.get(), policy.ciphersuites.c_str()) != 1) {
@@ -150,8 +152,8 @@ ContextResult build_server_context(const config::TlsSettings& settings,
                                          policy.ciphersuites, take_openssl_errors()));
     }
     if (SSL_CTX_set1_groups_list(ctx.get(), policy.groups.c_str()) != 1) {
-        fail("groups", fmt::format("unknown group in \"{}\": {}", policy.groups,
-                                   take_openssl_errors()));
+        fail("groups",
+             fmt::format("unknown group in \"{}\": {}", policy.groups, take_openssl_errors()));
     }
 
     if (settings.dhparam) {
@@ -159,8 +161,8 @@ ContextResult build_server_context(const config::TlsSettings& settings,
         BioPtr bio(BIO_new_file(settings.dhparam->c_str(), "r"));
         EvpPkeyPtr dh(bio ? PEM_read_bio_Parameters(bio.get(), nullptr) : nullptr);
         if (!bio) {
-            fail("dhparam", fmt::format("cannot read {}: {}", *settings.dhparam,
-                                        std::strerror(errno)));
+            fail("dhparam",
+                 fmt::format("cannot read {}: {}", *settings.dhparam, std::strerror(errno)));
         } else if (!dh) {
             fail("dhparam", fmt::format("no DH parameters in {}: {}", *settings.dhparam,
                                         take_openssl_errors()));
@@ -193,12 +195,12 @@ ContextResult build_server_context(const config::TlsSettings& settings,
         bool chain_ok = true;
         for (size_t c = 0; c + 1 < certs->chain.size(); ++c) {
             if (X509_check_issued(certs->chain[c + 1].get(), certs->chain[c].get()) != X509_V_OK) {
-                fail("cert", fmt::format("{}: chain out of order: certificate #{} ({}) did not "
-                                         "issue certificate #{} ({}); list the leaf first, then "
-                                         "each issuer",
-                                         settings.cert[i], c + 2,
-                                         subject_of(certs->chain[c + 1].get()), c + 1,
-                                         subject_of(certs->chain[c].get())));
+                fail("cert",
+                     fmt::format("{}: chain out of order: certificate #{} ({}) did not "
+                                 "issue certificate #{} ({}); list the leaf first, then "
+                                 "each issuer",
+                                 settings.cert[i], c + 2, subject_of(certs->chain[c + 1].get()),
+                                 c + 1, subject_of(certs->chain[c].get())));
                 chain_ok = false;
                 break;
             }
@@ -233,7 +235,8 @@ ContextResult build_server_context(const config::TlsSettings& settings,
         }
         if (SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1 ||
             SSL_CTX_check_private_key(ctx.get()) != 1) {
-            fail("key", fmt::format("{}: key rejected: {}", settings.key[i], take_openssl_errors()));
+            fail("key",
+                 fmt::format("{}: key rejected: {}", settings.key[i], take_openssl_errors()));
         }
     }
 

@@ -1,8 +1,7 @@
 #include "tlsgate/tls/engine.hpp"
 
-#include <openssl/err.h>
-
 #include <climits>
+#include <openssl/err.h>
 
 namespace tlsgate::tls {
 
@@ -35,7 +34,9 @@ void TlsEngine::feed(const char* data, size_t size) {
     }
 }
 
-void TlsEngine::feed_eof() { BIO_set_mem_eof_return(network_in_, 0); }
+void TlsEngine::feed_eof() {
+    BIO_set_mem_eof_return(network_in_, 0);
+}
 
 TlsEngine::Status TlsEngine::classify(int ret) {
     switch (SSL_get_error(ssl_.get(), ret)) {
@@ -69,7 +70,9 @@ TlsEngine::Status TlsEngine::handshake() {
     return ret == 1 ? Status::ok : classify(ret);
 }
 
-bool TlsEngine::handshake_done() const { return SSL_is_init_finished(ssl_.get()) == 1; }
+bool TlsEngine::handshake_done() const {
+    return SSL_is_init_finished(ssl_.get()) == 1;
+}
 
 TlsEngine::Status TlsEngine::read(char* out, size_t capacity, size_t& read_size) {
     ERR_clear_error();
@@ -104,7 +107,9 @@ bool TlsEngine::shutdown_sent() const {
     return (SSL_get_shutdown(ssl_.get()) & SSL_SENT_SHUTDOWN) != 0;
 }
 
-size_t TlsEngine::pending_ciphertext() const { return BIO_ctrl_pending(network_out_); }
+size_t TlsEngine::pending_ciphertext() const {
+    return BIO_ctrl_pending(network_out_);
+}
 
 size_t TlsEngine::take_ciphertext(char* out, size_t capacity) {
     size_t taken = 0;
@@ -114,7 +119,9 @@ size_t TlsEngine::take_ciphertext(char* out, size_t capacity) {
     return taken;
 }
 
-std::string TlsEngine::version() const { return SSL_get_version(ssl_.get()); }
+std::string TlsEngine::version() const {
+    return SSL_get_version(ssl_.get());
+}
 
 std::string TlsEngine::cipher() const {
     const char* name = SSL_get_cipher_name(ssl_.get());

@@ -1,12 +1,12 @@
 #pragma once
 
+#include "tlsgate/net/address.hpp"
+
 #include <chrono>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "tlsgate/net/address.hpp"
 
 namespace tlsgate::config {
 
@@ -49,7 +49,7 @@ struct TlsSettings {
     std::optional<std::string> ciphersuites; // TLS 1.3 suites; OpenSSL default if unset
     TlsVersion min_version = 0;
     TlsVersion max_version = 0;
-    std::optional<std::string> groups; // e.g. "X25519:P-256:P-384"
+    std::optional<std::string> groups;  // e.g. "X25519:P-256:P-384"
     std::optional<std::string> dhparam; // PEM file; default: RFC 7919 ffdhe groups >= 2048
     std::map<std::string, Location> where;
     Location section;

@@ -1,9 +1,9 @@
 #pragma once
 
+#include "tlsgate/config/model.hpp"
+
 #include <string>
 #include <string_view>
-
-#include "tlsgate/config/model.hpp"
 
 namespace tlsgate::config {
 

@@ -1,8 +1,7 @@
 #pragma once
 
-#include <uv.h>
-
 #include <cstdint>
+#include <uv.h>
 
 namespace tlsgate::core {
 

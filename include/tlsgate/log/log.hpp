@@ -1,10 +1,9 @@
 #pragma once
 
-#include <fmt/format.h>
-
-#include <string_view>
-
 #include "tlsgate/config/model.hpp"
+
+#include <fmt/format.h>
+#include <string_view>
 
 namespace tlsgate::log {
 
@@ -23,24 +22,19 @@ void emit(LogLevel level, fmt::format_string<Args...> format, Args&&... args) {
     }
 }
 
-template <typename... Args>
-void debug(fmt::format_string<Args...> format, Args&&... args) {
+template <typename... Args> void debug(fmt::format_string<Args...> format, Args&&... args) {
     emit(LogLevel::debug, format, std::forward<Args>(args)...);
 }
-template <typename... Args>
-void info(fmt::format_string<Args...> format, Args&&... args) {
+template <typename... Args> void info(fmt::format_string<Args...> format, Args&&... args) {
     emit(LogLevel::info, format, std::forward<Args>(args)...);
 }
-template <typename... Args>
-void notice(fmt::format_string<Args...> format, Args&&... args) {
+template <typename... Args> void notice(fmt::format_string<Args...> format, Args&&... args) {
     emit(LogLevel::notice, format, std::forward<Args>(args)...);
 }
-template <typename... Args>
-void warning(fmt::format_string<Args...> format, Args&&... args) {
+template <typename... Args> void warning(fmt::format_string<Args...> format, Args&&... args) {
     emit(LogLevel::warning, format, std::forward<Args>(args)...);
 }
-template <typename... Args>
-void error(fmt::format_string<Args...> format, Args&&... args) {
+template <typename... Args> void error(fmt::format_string<Args...> format, Args&&... args) {
     emit(LogLevel::error, format, std::forward<Args>(args)...);
 }
 

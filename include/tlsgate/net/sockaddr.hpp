@@ -1,11 +1,10 @@
 #pragma once
 
-#include <sys/socket.h>
+#include "tlsgate/net/address.hpp"
 
 #include <optional>
 #include <string>
-
-#include "tlsgate/net/address.hpp"
+#include <sys/socket.h>
 
 namespace tlsgate::net {
 

@@ -1,11 +1,10 @@
 #pragma once
 
-#include <uv.h>
+#include "tlsgate/net/address.hpp"
 
 #include <cstddef>
 #include <string>
-
-#include "tlsgate/net/address.hpp"
+#include <uv.h>
 
 namespace tlsgate::net {
 

@@ -1,11 +1,11 @@
 #pragma once
 
+#include "tlsgate/config/model.hpp"
+#include "tlsgate/proxy/service.hpp"
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include "tlsgate/config/model.hpp"
-#include "tlsgate/proxy/service.hpp"
 
 namespace tlsgate::proxy {
 

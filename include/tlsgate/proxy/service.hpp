@@ -1,11 +1,11 @@
 #pragma once
 
+#include "tlsgate/config/model.hpp"
+#include "tlsgate/tls/openssl_ptr.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
-
-#include "tlsgate/config/model.hpp"
-#include "tlsgate/tls/openssl_ptr.hpp"
 
 namespace tlsgate::proxy {
 

@@ -1,15 +1,14 @@
 #pragma once
 
-#include <uv.h>
-
-#include <cstdint>
-#include <memory>
-#include <string>
-
 #include "tlsgate/core/timer.hpp"
 #include "tlsgate/net/stream.hpp"
 #include "tlsgate/proxy/service.hpp"
 #include "tlsgate/tls/engine.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <uv.h>
 
 namespace tlsgate::proxy {
 
@@ -87,6 +86,8 @@ private:
     std::string pending_to_backend_; // plaintext received before the backend was connected
     std::string peer_;
     std::string close_reason_;
+    std::string tls_version_ = "none"; // kept from the handshake for the close line
+    std::string tls_cipher_ = "none";
     uint64_t started_ms_ = 0;
     uint64_t handshake_ms_ = 0;
     uint64_t last_activity_ms_ = 0;

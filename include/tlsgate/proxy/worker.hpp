@@ -1,18 +1,17 @@
 #pragma once
 
-#include <uv.h>
+#include "tlsgate/config/model.hpp"
+#include "tlsgate/net/listener.hpp"
+#include "tlsgate/net/stream.hpp"
+#include "tlsgate/proxy/service.hpp"
 
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
+#include <uv.h>
 #include <vector>
-
-#include "tlsgate/config/model.hpp"
-#include "tlsgate/net/listener.hpp"
-#include "tlsgate/net/stream.hpp"
-#include "tlsgate/proxy/service.hpp"
 
 namespace tlsgate::proxy {
 

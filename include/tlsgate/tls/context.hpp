@@ -1,10 +1,10 @@
 #pragma once
 
-#include <string>
-#include <vector>
-
 #include "tlsgate/config/model.hpp"
 #include "tlsgate/tls/openssl_ptr.hpp"
+
+#include <string>
+#include <vector>
 
 namespace tlsgate::tls {
 

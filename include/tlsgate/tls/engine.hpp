@@ -1,9 +1,9 @@
 #pragma once
 
+#include "tlsgate/tls/openssl_ptr.hpp"
+
 #include <cstddef>
 #include <string>
-
-#include "tlsgate/tls/openssl_ptr.hpp"
 
 namespace tlsgate::tls {
 

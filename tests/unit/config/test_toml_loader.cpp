@@ -742,10 +742,21 @@ listen = "127.0.0.1:0"
 }
 
 TEST_CASE("ConfigError::to_string format", "[config]") {
-    CHECK(ConfigError{{"f.toml", 7}, "service[x].listen", "bad"}.to_string() ==
-          "f.toml:7: service[x].listen: bad");
-    CHECK(ConfigError{{"f.toml", 7}, "", "bad"}.to_string() == "f.toml:7: bad");
-    CHECK(ConfigError{{"f.toml", 0}, "", "bad"}.to_string() == "f.toml: bad");
+    // Built field by field: GCC 12 at -O3 warns falsely about nested aggregate init here.
+    auto make = [](int line, const char* key) {
+        ConfigError error;
+        error.where.file = "f.toml";
+        error.where.line = line;
+        error.key = key;
+        error.message = "bad";
+        return error;
+    };
+    const ConfigError with_key = make(7, "service[x].listen");
+    const ConfigError without_key = make(7, "");
+    const ConfigError without_line = make(0, "");
+    CHECK(with_key.to_string() == "f.toml:7: service[x].listen: bad");
+    CHECK(without_key.to_string() == "f.toml:7: bad");
+    CHECK(without_line.to_string() == "f.toml: bad");
 }
 
 TEST_CASE("enum to_string matches the config spelling", "[config]") {

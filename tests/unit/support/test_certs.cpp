@@ -1,13 +1,12 @@
 #include "support/test_certs.hpp"
 
+#include <cstdlib>
+#include <fstream>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <unistd.h>
-
-#include <cstdlib>
-#include <fstream>
 #include <stdexcept>
+#include <unistd.h>
 
 namespace tlsgate::test {
 namespace {
