@@ -175,8 +175,16 @@ bool listen_clash(const net::Address& a, const net::Address& b) {
     if (a.port != b.port || a.port == 0) { // port 0: the kernel picks distinct ports
         return false;
     }
-    auto wildcard = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
-    return a.host == b.host || wildcard(a.host) || wildcard(b.host);
+    if (a.host == b.host) {
+        return true;
+    }
+    // A wildcard takes the port for its own address family only: tlsgate binds "[::]" with
+    // IPV6_V6ONLY, so "0.0.0.0:N" and "[::]:N" coexist. Host names are compared as written.
+    auto is_v6 = [](const std::string& h) { return h.find(':') != std::string::npos; };
+    if (is_v6(a.host) != is_v6(b.host)) {
+        return false;
+    }
+    return a.host == "0.0.0.0" || b.host == "0.0.0.0" || a.host == "::" || b.host == "::";
 }
 
 // ---------------------------------------------------------------------------------------------

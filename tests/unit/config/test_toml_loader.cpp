@@ -556,11 +556,17 @@ TEST_CASE("error: two services on the same listen address", "[config][errors]") 
         bool clash;
     };
     const Case cases[] = {
-        {"127.0.0.1:993", "127.0.0.1:993", true},  {"0.0.0.0:993", "127.0.0.1:993", true},
-        {"127.0.0.1:993", "0.0.0.0:993", true},    {"[::]:993", "127.0.0.1:993", true},
-        {"[::1]:993", "[::]:993", true},           {"unix:/run/a.sock", "unix:/run/a.sock", true},
-        {"127.0.0.1:993", "127.0.0.2:993", false}, {"127.0.0.1:993", "127.0.0.1:995", false},
-        {"127.0.0.1:0", "127.0.0.1:0", false},     {"unix:/run/a.sock", "unix:/run/b.sock", false},
+        {"127.0.0.1:993", "127.0.0.1:993", true},
+        {"0.0.0.0:993", "127.0.0.1:993", true},
+        {"127.0.0.1:993", "0.0.0.0:993", true},
+        {"[::]:993", "127.0.0.1:993", false},
+        {"[::1]:993", "[::]:993", true},
+        {"unix:/run/a.sock", "unix:/run/a.sock", true},
+        {"127.0.0.1:993", "127.0.0.2:993", false},
+        {"127.0.0.1:993", "127.0.0.1:995", false},
+        {"127.0.0.1:0", "127.0.0.1:0", false},
+        {"0.0.0.0:993", "[::]:993", false},
+        {"unix:/run/a.sock", "unix:/run/b.sock", false},
     };
     for (const auto& c : cases) {
         INFO(c.first << " vs " << c.second);

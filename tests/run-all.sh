@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: a Release build and an ASan+UBSan build, each running
+# the unit tests (Catch2) and the integration tests (pytest driving the real binary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+run_suite() {
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" -G Ninja "$@"
+    cmake --build "$dir" -j "$jobs"
+    ctest --test-dir "$dir" --output-on-failure --timeout 1500
+}
+
+run_suite build -DCMAKE_BUILD_TYPE=Release
+# Sanitizers: any report fails the run (halt_on_error, and the integration fixtures fail a
+# test whose tlsgate printed a sanitizer report).
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DTLSGATE_SANITIZE=ON
