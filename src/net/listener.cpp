@@ -1,5 +1,6 @@
 #include "tlsgate/net/listener.hpp"
 
+#include "tlsgate/log/log.hpp"
 #include "tlsgate/net/sockaddr.hpp"
 
 #include <cerrno>
@@ -113,7 +114,12 @@ void Listener::close(std::function<void()> on_closed) {
 
 void Listener::on_connection_cb(uv_stream_t* server, int status) {
     auto* self = static_cast<Listener*>(server->data);
-    if (status < 0 || self->closing_) {
+    if (self->closing_) {
+        return;
+    }
+    if (status < 0) {
+        // Typically EMFILE: libuv already sheds the pending connection; say why once.
+        log::warning("cannot accept on {}: {}", self->bound_.to_string(), uv_strerror(status));
         return;
     }
     self->on_connection_(*self);

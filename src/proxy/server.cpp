@@ -4,6 +4,8 @@
 #include "tlsgate/proxy/worker.hpp"
 #include "tlsgate/tls/context.hpp"
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <fmt/format.h>
 #include <uv.h>
@@ -74,6 +76,24 @@ private:
     bool signalled_ = false;
 };
 
+// Each connection needs two descriptors; the usual soft limit of 1024 would cap a proxy at
+// about 500 connections, so take whatever the hard limit allows.
+void raise_descriptor_limit() {
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        return;
+    }
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+    getrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < 4096) {
+        log::warning("open file limit is {}: at most about {} concurrent connections",
+                     static_cast<unsigned long>(limit.rlim_cur), limit.rlim_cur / 2);
+    }
+}
+
 } // namespace
 
 Prepared prepare_services(const config::Config& config) {
@@ -98,6 +118,7 @@ Prepared prepare_services(const config::Config& config) {
 
 int run_server(const config::Config& config, std::vector<std::shared_ptr<Service>> services) {
     std::signal(SIGPIPE, SIG_IGN);
+    raise_descriptor_limit();
     unsigned count = config.global.workers;
     if (count == 0) {
         count = uv_available_parallelism();
