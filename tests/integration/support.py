@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import threading
 import time
+import warnings
 from pathlib import Path
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
@@ -431,6 +432,7 @@ class Tlsgate:
 
 
 def client_context(min_version=None, max_version=None, ciphers=None, cafile=None):
+    warnings.filterwarnings("ignore", "ssl.TLSVersion.TLSv1", DeprecationWarning)
     if cafile:
         ctx = ssl.create_default_context(cafile=str(cafile))
     else:
@@ -497,12 +499,16 @@ def s_client(addr, *args, stdin="", timeout=20):
                 *args], input=stdin, timeout=timeout)
 
 
-def s_client_cipher(out):
-    """Negotiated cipher from s_client output, or None when no handshake happened."""
-    m = re.search(r"^\s*Cipher\s*:\s*(\S+)", out, re.M)
-    if not m or m.group(1) in ("0000", "(NONE)"):
+def s_client_result(out):
+    """(protocol, cipher) negotiated per s_client's output, or None when no handshake
+    happened. Protocol names as OpenSSL prints them: TLSv1, TLSv1.1, TLSv1.2, TLSv1.3."""
+    m = re.search(r"^New, (\S+), Cipher is (\S+)", out, re.M)
+    if not m or m.group(2) == "(NONE)":
         return None
-    return m.group(1)
+    # "New, X" names the cipher's version; the session block (absent for TLS 1.3 when
+    # s_client quits early) names the protocol.
+    p = re.search(r"^\s*Protocol\s*:\s*(\S+)", out, re.M)
+    return (p.group(1) if p else m.group(1)), m.group(2)
 
 
 def openssl_ciphers(spec):
