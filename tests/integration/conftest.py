@@ -77,11 +77,16 @@ def tlsgate(tlsgate_binary, tmp_path, certs):
         return gate.start(services, tls, global_)
 
     yield start
-    reports = []
+    reports, bad_exits = [], []
     for gate in started:
-        gate.stop()
+        if gate.proc is None:
+            continue
+        rc = gate.stop()
         reports += gate.sanitizer_reports()
+        if rc != 0:
+            bad_exits.append(f"{gate.config_path}: exit status {rc}\n" + gate.log_text()[-2000:])
     assert not reports, "sanitizer reports in tlsgate's stderr:\n" + "\n".join(reports)
+    assert not bad_exits, "tlsgate did not exit 0 on SIGTERM:\n" + "\n".join(bad_exits)
 
 
 @pytest.fixture
