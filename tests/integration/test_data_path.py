@@ -4,6 +4,7 @@ back-pressure."""
 import asyncio
 import hashlib
 import os
+import re
 import socket
 import time
 
@@ -181,3 +182,16 @@ def test_non_reading_client_exerts_backpressure_rss_bounded(tlsgate, backend):
         s.close()
     # The proxy notices the client went away and stays usable.
     gate.wait_for_log(r"conn=\d+ service=bp close ", timeout=10)
+
+
+def test_multiple_workers_share_one_ephemeral_port(tlsgate, echo):
+    gate = tlsgate([{"name": "echo", "backend": echo.address}], global_={"workers": 2})
+    listening = {m.group(1) for m in (re.search(r"service=echo listening on (\S+)", l)
+                                      for l in gate.logs()) if m}
+    assert len(listening) == 1, f"workers listen on different addresses: {listening}"
+    addr = gate.address("echo")
+    for i in range(50):
+        payload = os.urandom(4096)
+        with tls_connect(addr) as s:
+            s.sendall(payload)
+            assert recv_exact(s, len(payload)) == payload
