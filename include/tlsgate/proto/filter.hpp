@@ -1,13 +1,13 @@
 #pragma once
 
+#include "tlsgate/config/model.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "tlsgate/config/model.hpp"
 
 namespace tlsgate::proto {
 
