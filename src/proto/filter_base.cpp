@@ -112,14 +112,20 @@ void FilterBase::reply(Actions& out, std::string text) {
 }
 
 void FilterBase::reply_and_close(Actions& out, std::string text, std::string reason) {
+    // Fatal: close now rather than wait for backend replies that may never come (e.g. the
+    // client broke off a SASL exchange with an overlong line). Our own replies still queued go
+    // out first, in order; replies the backend still owes are dropped with the connection.
     closing_ = true;
-    Slot s;
-    s.local = true;
-    s.text = std::move(text);
-    s.close = true;
-    s.close_reason = std::move(reason);
-    queue_.push_back(std::move(s));
-    flush_queue(out);
+    for (auto& s : queue_) {
+        if (s.local) {
+            out.to_client += s.text;
+        }
+    }
+    queue_.clear();
+    out.to_client += text;
+    out.close = true;
+    out.close_reason = std::move(reason);
+    closed_ = true;
 }
 
 void FilterBase::reply_start_tls(Actions& out, std::string text) {
