@@ -1,0 +1,111 @@
+#pragma once
+
+#include "tlsgate/proto/filter.hpp"
+#include "tlsgate/proto/line_buffer.hpp"
+
+#include <deque>
+#include <string>
+#include <string_view>
+
+namespace tlsgate::proto {
+
+// Shared machinery of the three server filters:
+//  - client bytes are buffered in cin_ and consumed by process_client() only when the
+//    protocol state allows (e.g. not before the backend's greeting, not while a command waits
+//    for a continuation from the backend);
+//  - backend bytes are consumed by process_backend() line by line (bounded);
+//  - replies the filter produces itself are queued behind the replies still owed by the
+//    backend to earlier (pipelined) commands, so they never overtake them;
+//  - after STARTTLS is accepted every further client byte is discarded until
+//    on_tls_established().
+class FilterBase : public ServerFilter {
+public:
+    void on_client_data(std::string_view bytes, Actions& out) final;
+    void on_backend_data(std::string_view bytes, Actions& out) final;
+    void on_tls_established(Actions& out) final;
+
+    bool transparent() const override { return transparent_; }
+    bool tls_active() const override { return tls_; }
+
+    // Largest backend line parsed as a line; longer ones are passed through unparsed.
+    static constexpr size_t kMaxBackendLine = 64 * 1024;
+    // Client bytes held while the filter may not process them yet (before the greeting,
+    // while a command waits for a backend continuation) beyond this close the connection.
+    static constexpr size_t kMaxHeldClientBytes = 64 * 1024;
+
+protected:
+    explicit FilterBase(const FilterSettings& settings);
+
+    // Consume as much of cin_ as the state allows.
+    virtual void process_client(Actions& out) = 0;
+    // Consume as much of bin_ as the state allows.
+    virtual void process_backend(Actions& out) = 0;
+    // Protocol duties once TLS is up (e.g. SMTP's RSET).
+    virtual void after_tls(Actions&) {}
+    // True when the filter may step aside now.
+    virtual bool can_step_aside() const { return false; }
+    virtual std::string too_many_errors_reply() const = 0;
+    virtual std::string overlong_reply() const = 0;
+    virtual std::string held_overflow_reply() const = 0;
+
+    struct Slot {
+        bool local = false;     // a reply of the filter's own, waiting its turn
+        std::string text;       // local only
+        bool close = false;     // local only: close after sending
+        bool start_tls = false; // local only: start TLS after sending
+        std::string close_reason;
+        int kind = 0;    // protocol specific: what the backend reply means
+        std::string tag; // IMAP tag
+        bool done = false;
+    };
+
+    // A command went to the backend; its reply is awaited.
+    void expect(int kind, std::string tag = {});
+    // The backend slot at the front is complete.
+    void finish_front(Actions& out);
+    // Reply of our own, in order.
+    void reply(Actions& out, std::string text);
+    void reply_and_close(Actions& out, std::string text, std::string reason);
+    void reply_start_tls(Actions& out, std::string text);
+    // Emit every local reply at the front of the queue (and done slots).
+    void flush_queue(Actions& out);
+    // First slot still waiting for the backend, or nullptr.
+    Slot* front_backend_slot();
+
+    // Refusal of a command: counters, a LogEvent by verb only, the error limit.
+    void refuse(Actions& out, std::string_view verb, std::string text, bool auth,
+                std::string_view why);
+    // An invalid command (syntax): counts toward max_errors.
+    void invalid(Actions& out, std::string text, std::string_view why);
+    void count_error(Actions& out);
+    void line_too_long(Actions& out);
+    // STARTTLS accepted: client bytes from now on are discarded.
+    void accept_starttls(Actions& out, std::string text);
+    void discard_injected(size_t n, Actions& out);
+    void log(Actions& out, config::LogLevel level, std::string message);
+    // Stop consuming client input (a close is queued or done).
+    bool client_stopped() const { return closing_ || closed_ || starttls_accepted_; }
+    // Backend output must wait (TLS handshake pending) or is moot (closed).
+    bool backend_paused() const { return tls_pending_ || closed_; }
+
+    FilterSettings settings_;
+    bool tls_ = false;
+    bool greeting_done_ = false;
+    bool authenticated_ = false;
+    std::string cin_; // client bytes not yet consumed
+    BoundedLines bin_{kMaxBackendLine};
+    std::deque<Slot> queue_;
+
+private:
+    void run(Actions& out);
+    void step_aside(Actions& out);
+
+    bool starttls_accepted_ = false; // STARTTLS consumed; waiting for the handshake
+    bool tls_pending_ = false;       // start_tls emitted
+    bool closing_ = false;           // a close is queued
+    bool closed_ = false;            // close emitted
+    bool transparent_ = false;
+    unsigned errors_ = 0;
+};
+
+} // namespace tlsgate::proto

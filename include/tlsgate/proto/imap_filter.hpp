@@ -1,0 +1,89 @@
+#pragma once
+
+#include "tlsgate/proto/filter_base.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tlsgate::proto {
+
+// IMAP4rev1/rev2 (RFC 3501, RFC 9051) in front of a plaintext backend: STARTTLS answered
+// here (RFC 2595, RFC 9051 section 6.2.1), LOGIN/AUTHENTICATE refused before TLS on the
+// command line itself (never a "+" first), capabilities rewritten in CAPABILITY responses and
+// [CAPABILITY] response codes, literals ({n}, {n+}, ~{n}) tracked in both directions.
+//
+// Before TLS under starttls_policy "encrypt" the commands served are CAPABILITY, NOOP,
+// LOGOUT, STARTTLS and ID (ID carries no secret and clients send it early).
+class ImapFilter final : public FilterBase {
+public:
+    explicit ImapFilter(const FilterSettings& settings);
+
+    std::string backend_unavailable_reply() const override;
+    std::string timeout_reply() const override;
+
+    // Largest literal a client may announce before and after authentication.
+    static constexpr uint64_t kMaxLiteralBeforeAuth = 64 * 1024;
+    static constexpr uint64_t kMaxLiteralAfterAuth = 64ull * 1024 * 1024;
+    // Longest client line inside an AUTHENTICATE exchange (as RFC 4954 allows for SMTP).
+    static constexpr size_t kMaxSaslLine = 12288;
+
+private:
+    enum Kind { k_normal, k_login };
+    enum class Mode {
+        command,            // a new tagged command starts here
+        continuation,       // rest of a forwarded command after a literal
+        literal,            // literal octets of a forwarded command
+        await_continuation, // forwarded {n}: hold until the backend's "+" or tagged reply
+        skip_literal,       // literal octets of a refused command (LITERAL+): dropped
+        skip_continuation,  // rest of a refused command after its literal: dropped
+        exchange,           // AUTHENTICATE / IDLE: one client line per backend "+"
+    };
+
+    struct LiteralSpec {
+        bool balanced = true; // quotes closed by the end of the line
+        bool has_literal = false;
+        bool sync = true;
+        bool too_big_number = false;
+        uint64_t size = 0;
+    };
+    static LiteralSpec scan_segment(std::string_view content);
+
+    void process_client(Actions& out) override;
+    void process_backend(Actions& out) override;
+    void after_tls(Actions& out) override;
+    bool can_step_aside() const override;
+    std::string too_many_errors_reply() const override;
+    std::string overlong_reply() const override;
+    std::string held_overflow_reply() const override;
+
+    void handle_command(std::string_view content, Actions& out);
+    void handle_continuation(std::string_view content, Actions& out);
+    void handle_skipped_continuation(std::string_view content, Actions& out);
+    // After a local reply to a command line: a LITERAL+ literal still arrives and is skipped.
+    void skip_refused_literal(const LiteralSpec& lit, Actions& out);
+    // Announced literal of a forwarded command: size and LITERAL+ support checked.
+    bool literal_acceptable(const LiteralSpec& lit) const;
+    void handle_backend_line(std::string_view line, Actions& out);
+    void handle_backend_line_end(std::string_view tail);
+    void complete_tagged(std::string_view content, Actions& out);
+    std::string rewrite_capability_list(std::string_view caps);
+    std::string rewrite_capability_code(std::string_view content);
+    bool tag_pending(std::string_view tag) const;
+
+    Mode mode_ = Mode::command;
+    uint64_t literal_left_ = 0;
+    uint64_t pending_literal_ = 0; // {n} awaiting the backend's "+"
+    std::string cur_tag_;          // command spanning several lines / the exchange
+    bool cur_exchange_ = false;    // the current command continues as an exchange
+    unsigned conts_ = 0;           // exchange: "+" lines not yet answered by the client
+    uint64_t backend_literal_left_ = 0;
+    bool backend_after_literal_ = false;         // next backend line continues a response
+    std::string backend_tail_;                   // last octets of an overlong backend line
+    std::optional<std::string> deferred_tagged_; // overlong tagged line, acted on at its end
+    bool backend_literal_plus_ = false;
+    bool backend_literal_minus_ = false;
+};
+
+} // namespace tlsgate::proto

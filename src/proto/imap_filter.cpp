@@ -1,0 +1,568 @@
+#include "tlsgate/proto/imap_filter.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <vector>
+
+namespace tlsgate::proto {
+
+namespace {
+
+constexpr std::string_view kPrivacyRequired =
+    "NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) "
+    "connections.\r\n";
+
+bool valid_tag(std::string_view tag) {
+    if (tag.empty()) {
+        return false;
+    }
+    for (char c : tag) {
+        auto u = static_cast<unsigned char>(c);
+        if (u <= 0x20 || u >= 0x7f || c == '(' || c == ')' || c == '{' || c == '%' || c == '*' ||
+            c == '"' || c == '\\' || c == '+') {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool valid_verb(std::string_view verb) {
+    if (verb.empty()) {
+        return false;
+    }
+    return std::all_of(verb.begin(), verb.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_' || c == '.';
+    });
+}
+
+bool has_forbidden_octets(std::string_view content) {
+    return content.find('\r') != std::string_view::npos ||
+           content.find('\0') != std::string_view::npos;
+}
+
+bool allowed_before_tls(std::string_view verb) {
+    return verb == "CAPABILITY" || verb == "NOOP" || verb == "LOGOUT" || verb == "STARTTLS" ||
+           verb == "ID";
+}
+
+// {n} / {n+} at the very end of s (no quote tracking; used for overlong backend lines).
+bool trailing_literal(std::string_view s, uint64_t& size, bool& sync, bool& too_big) {
+    if (s.empty() || s.back() != '}') {
+        return false;
+    }
+    auto open = s.rfind('{');
+    if (open == std::string_view::npos) {
+        return false;
+    }
+    std::string_view inner = s.substr(open + 1, s.size() - open - 2);
+    sync = true;
+    if (!inner.empty() && inner.back() == '+') {
+        sync = false;
+        inner.remove_suffix(1);
+    }
+    if (inner.empty() ||
+        !std::all_of(inner.begin(), inner.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return false;
+    }
+    too_big = false;
+    uint64_t v = 0;
+    for (char c : inner) {
+        if (v > (UINT64_MAX - 9) / 10) {
+            too_big = true;
+            v = UINT64_MAX;
+            break;
+        }
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    size = v;
+    return true;
+}
+
+} // namespace
+
+ImapFilter::ImapFilter(const FilterSettings& settings) : FilterBase(settings) {}
+
+std::string ImapFilter::backend_unavailable_reply() const {
+    return "* BYE [UNAVAILABLE] Backend server unavailable, try again later\r\n";
+}
+
+std::string ImapFilter::timeout_reply() const {
+    return "* BYE Disconnected for inactivity.\r\n";
+}
+
+std::string ImapFilter::too_many_errors_reply() const {
+    return "* BYE Too many invalid commands.\r\n";
+}
+
+std::string ImapFilter::overlong_reply() const {
+    return "* BYE Command line too long.\r\n";
+}
+
+std::string ImapFilter::held_overflow_reply() const {
+    return "* BYE Too much data sent ahead of the server.\r\n";
+}
+
+ImapFilter::LiteralSpec ImapFilter::scan_segment(std::string_view content) {
+    LiteralSpec r;
+    bool in_quote = false;
+    bool escaped = false;
+    for (char c : content) {
+        if (in_quote) {
+            if (escaped) {
+                escaped = false;
+            } else if (c == '\\') {
+                escaped = true;
+            } else if (c == '"') {
+                in_quote = false;
+            }
+        } else if (c == '"') {
+            in_quote = true;
+        }
+    }
+    if (in_quote) {
+        r.balanced = false;
+        return r;
+    }
+    r.has_literal = trailing_literal(content, r.size, r.sync, r.too_big_number);
+    return r;
+}
+
+bool ImapFilter::literal_acceptable(const LiteralSpec& lit) const {
+    uint64_t limit = authenticated_ ? kMaxLiteralAfterAuth : kMaxLiteralBeforeAuth;
+    if (lit.too_big_number || lit.size > limit) {
+        return false;
+    }
+    if (!lit.sync) {
+        // A backend without LITERAL+ would read the literal as commands: never let the two
+        // hops disagree about where a command starts.
+        return backend_literal_plus_ || (backend_literal_minus_ && lit.size <= 4096);
+    }
+    return true;
+}
+
+bool ImapFilter::tag_pending(std::string_view tag) const {
+    return std::any_of(queue_.begin(), queue_.end(),
+                       [&](const Slot& s) { return !s.local && !s.done && s.tag == tag; });
+}
+
+void ImapFilter::skip_refused_literal(const LiteralSpec& lit, Actions& out) {
+    mode_ = Mode::command;
+    if (!lit.has_literal || lit.sync) {
+        // No "+" is ever sent, so the client sends no literal: the command is over.
+        return;
+    }
+    if (lit.too_big_number || lit.size > kMaxLiteralAfterAuth) {
+        log(out, config::LogLevel::warning, "non-synchronizing literal too large, closing");
+        reply_and_close(out, "* BYE [TOOBIG] Literal too large.\r\n", "literal too large");
+        return;
+    }
+    // LITERAL+: the client sends the octets anyway (for LOGIN: the password). Drop them.
+    mode_ = Mode::skip_literal;
+    literal_left_ = lit.size;
+}
+
+void ImapFilter::process_client(Actions& out) {
+    while (!client_stopped() && greeting_done_ && !cin_.empty()) {
+        switch (mode_) {
+        case Mode::literal:
+        case Mode::skip_literal: {
+            size_t n = static_cast<size_t>(std::min<uint64_t>(literal_left_, cin_.size()));
+            if (mode_ == Mode::literal) {
+                out.to_backend.append(cin_, 0, n);
+            }
+            cin_.erase(0, n);
+            literal_left_ -= n;
+            if (literal_left_ == 0) {
+                mode_ = mode_ == Mode::literal ? Mode::continuation : Mode::skip_continuation;
+            }
+            break;
+        }
+        case Mode::await_continuation:
+            return; // the client waits for "+" too; anything it sends meanwhile waits here
+        case Mode::exchange: {
+            if (conts_ == 0) {
+                return;
+            }
+            LineScan scan = scan_line(cin_, std::max(settings_.max_line, kMaxSaslLine));
+            if (scan.status == LineScan::Status::overlong) {
+                line_too_long(out);
+                return;
+            }
+            if (scan.status == LineScan::Status::incomplete) {
+                return;
+            }
+            std::string line = cin_.substr(0, scan.length);
+            cin_.erase(0, scan.length);
+            --conts_;
+            // SASL responses and IDLE's DONE are not commands: relayed as a line.
+            out.to_backend += line_content(line);
+            out.to_backend += "\r\n";
+            break;
+        }
+        case Mode::command:
+        case Mode::continuation:
+        case Mode::skip_continuation: {
+            LineScan scan = scan_line(cin_, settings_.max_line);
+            if (scan.status == LineScan::Status::overlong) {
+                line_too_long(out);
+                return;
+            }
+            if (scan.status == LineScan::Status::incomplete) {
+                return;
+            }
+            std::string line = cin_.substr(0, scan.length);
+            cin_.erase(0, scan.length);
+            std::string_view content = line_content(line);
+            if (mode_ == Mode::command) {
+                handle_command(content, out);
+            } else if (mode_ == Mode::continuation) {
+                handle_continuation(content, out);
+            } else {
+                handle_skipped_continuation(content, out);
+            }
+            break;
+        }
+        }
+    }
+}
+
+void ImapFilter::handle_command(std::string_view content, Actions& out) {
+    if (content.empty()) {
+        invalid(out, "* BAD Empty command line.\r\n", "empty line");
+        return;
+    }
+    LiteralSpec lit = scan_segment(content);
+    Words w = split_first_word(content);
+    std::string tag(w.first);
+    if (has_forbidden_octets(content) || !valid_tag(tag)) {
+        invalid(out, "* BAD Invalid tag or characters in command line.\r\n", "bad line");
+        skip_refused_literal(lit, out);
+        return;
+    }
+    Words v = split_first_word(w.rest);
+    if (!w.has_rest || !valid_verb(v.first)) {
+        invalid(out, fmt::format("{} BAD Missing or invalid command.\r\n", tag), "no command");
+        skip_refused_literal(lit, out);
+        return;
+    }
+    if (!lit.balanced) {
+        invalid(out, fmt::format("{} BAD Unterminated quoted string.\r\n", tag), "bad quoting");
+        return;
+    }
+    std::string verb = to_upper(v.first);
+    bool has_args = v.has_rest && !v.rest.empty();
+    bool auth_cmd = verb == "LOGIN" || verb == "AUTHENTICATE";
+
+    if (tag_pending(tag)) {
+        invalid(out, fmt::format("{} BAD Tag already in use.\r\n", tag), "duplicate tag");
+        skip_refused_literal(lit, out);
+        return;
+    }
+    if (verb == "STARTTLS") {
+        if (tls_) {
+            refuse(out, verb, fmt::format("{} BAD TLS is already active.\r\n", tag), false,
+                   "TLS already active");
+        } else if (authenticated_) {
+            refuse(out, verb, fmt::format("{} BAD Already authenticated.\r\n", tag), false,
+                   "already authenticated");
+        } else if (has_args) {
+            invalid(out, fmt::format("{} BAD STARTTLS takes no arguments.\r\n", tag),
+                    "STARTTLS with arguments");
+        } else {
+            accept_starttls(out, fmt::format("{} OK Begin TLS negotiation now.\r\n", tag));
+            return;
+        }
+        skip_refused_literal(lit, out);
+        return;
+    }
+    if (!tls_ && settings_.auth_requires_tls && auth_cmd) {
+        // Refused on the command line itself: no "+" ever goes out, so no secret comes in.
+        refuse(out, verb, fmt::format("{} {}", tag, kPrivacyRequired), true,
+               "authentication before TLS");
+        skip_refused_literal(lit, out);
+        return;
+    }
+    if (!tls_ && settings_.starttls_policy == config::StarttlsPolicy::encrypt &&
+        !allowed_before_tls(verb)) {
+        refuse(out, verb,
+               fmt::format("{} NO [PRIVACYREQUIRED] TLS required, use STARTTLS first.\r\n", tag),
+               false, "TLS required");
+        skip_refused_literal(lit, out);
+        return;
+    }
+    if (lit.has_literal && !literal_acceptable(lit)) {
+        if (lit.sync) {
+            refuse(out, verb, fmt::format("{} NO [TOOBIG] Literal too large.\r\n", tag), false,
+                   "literal too large");
+        } else {
+            refuse(out, verb, fmt::format("{} BAD Non-synchronizing literal refused.\r\n", tag),
+                   false, "non-synchronizing literal refused");
+        }
+        skip_refused_literal(lit, out);
+        return;
+    }
+
+    out.to_backend += content;
+    out.to_backend += "\r\n";
+    expect(auth_cmd ? k_login : k_normal, tag);
+    cur_tag_ = tag;
+    cur_exchange_ = verb == "AUTHENTICATE" || verb == "IDLE";
+    conts_ = 0;
+    if (lit.has_literal) {
+        if (lit.sync) {
+            mode_ = Mode::await_continuation;
+            pending_literal_ = lit.size;
+        } else {
+            mode_ = Mode::literal;
+            literal_left_ = lit.size;
+        }
+    } else {
+        mode_ = cur_exchange_ ? Mode::exchange : Mode::command;
+    }
+}
+
+void ImapFilter::handle_continuation(std::string_view content, Actions& out) {
+    LiteralSpec lit = scan_segment(content);
+    if (has_forbidden_octets(content) || !lit.balanced ||
+        (lit.has_literal && !literal_acceptable(lit))) {
+        // The backend already has the start of this command: nothing sensible can follow.
+        ++counters_.commands_refused;
+        log(out, config::LogLevel::warning, "invalid continuation of a command, closing");
+        reply_and_close(out, "* BYE Invalid command continuation.\r\n", "invalid command");
+        return;
+    }
+    out.to_backend += content;
+    out.to_backend += "\r\n";
+    if (lit.has_literal) {
+        if (lit.sync) {
+            mode_ = Mode::await_continuation;
+            pending_literal_ = lit.size;
+        } else {
+            mode_ = Mode::literal;
+            literal_left_ = lit.size;
+        }
+    } else {
+        mode_ = cur_exchange_ ? Mode::exchange : Mode::command;
+    }
+}
+
+void ImapFilter::handle_skipped_continuation(std::string_view content, Actions& out) {
+    skip_refused_literal(scan_segment(content), out);
+}
+
+void ImapFilter::process_backend(Actions& out) {
+    BoundedLines::Piece p;
+    while (!backend_paused()) {
+        if (backend_literal_left_ > 0) {
+            std::string_view raw = bin_.take_raw(backend_literal_left_);
+            if (raw.empty()) {
+                return;
+            }
+            out.to_client += raw; // literal data: never parsed, never rewritten
+            backend_literal_left_ -= raw.size();
+            continue;
+        }
+        if (!bin_.next(p)) {
+            return;
+        }
+        if (p.starts_line && p.ends_line) {
+            handle_backend_line(p.text, out);
+            continue;
+        }
+        // Overlong backend line: passed through, only its tag and a trailing literal matter.
+        if (p.starts_line) {
+            backend_tail_.clear();
+            handle_backend_line(p.text, out);
+        } else {
+            out.to_client += p.text;
+        }
+        std::string_view text = p.ends_line ? line_content(p.text) : p.text;
+        backend_tail_ += text;
+        if (backend_tail_.size() > 64) {
+            backend_tail_.erase(0, backend_tail_.size() - 64);
+        }
+        if (p.ends_line) {
+            handle_backend_line_end(backend_tail_);
+            if (deferred_tagged_) {
+                std::string tagged = std::move(*deferred_tagged_);
+                deferred_tagged_.reset();
+                complete_tagged(tagged, out);
+            }
+        }
+    }
+}
+
+void ImapFilter::handle_backend_line_end(std::string_view tail) {
+    uint64_t size = 0;
+    bool sync = true;
+    bool too_big = false;
+    if (trailing_literal(tail, size, sync, too_big)) {
+        backend_literal_left_ = size;
+        backend_after_literal_ = true;
+    }
+}
+
+// `line` is a whole line (with its terminator) or the first fragment of an overlong one.
+void ImapFilter::handle_backend_line(std::string_view line, Actions& out) {
+    bool whole = !line.empty() && line.back() == '\n';
+    std::string_view content = whole ? line_content(line) : line;
+    std::string_view terminator = line.substr(content.size());
+
+    if (backend_after_literal_) {
+        // The rest of a response line after a literal: data, not a new response.
+        backend_after_literal_ = false;
+        out.to_client += line;
+        if (whole) {
+            handle_backend_line_end(content);
+        }
+        return;
+    }
+    if (!greeting_done_) {
+        greeting_done_ = true;
+        if (istarts_with(content, "* PREAUTH")) {
+            authenticated_ = true;
+        }
+        out.to_client += whole ? rewrite_capability_code(content) : std::string(content);
+        out.to_client += terminator;
+        return;
+    }
+    if (content.starts_with("+")) {
+        out.to_client += line;
+        if (mode_ == Mode::await_continuation) {
+            mode_ = Mode::literal;
+            literal_left_ = pending_literal_;
+        } else if (mode_ == Mode::exchange) {
+            ++conts_;
+        }
+        return;
+    }
+    if (content.starts_with("* ")) {
+        std::string_view rest = content.substr(2);
+        if (whole && istarts_with(rest, "CAPABILITY") && (rest.size() == 10 || rest[10] == ' ')) {
+            std::string_view caps = rest.size() > 10 ? rest.substr(11) : std::string_view();
+            out.to_client += "* CAPABILITY ";
+            out.to_client += rewrite_capability_list(caps);
+            out.to_client += terminator;
+        } else {
+            out.to_client += whole ? rewrite_capability_code(content) : std::string(content);
+            out.to_client += terminator;
+        }
+        if (whole) {
+            handle_backend_line_end(content);
+        }
+        return;
+    }
+    // Tagged completion.
+    out.to_client += whole ? rewrite_capability_code(content) : std::string(content);
+    out.to_client += terminator;
+    if (whole) {
+        complete_tagged(content, out);
+    } else {
+        // Overlong: act on it once its last octet went out, so that no reply of ours lands
+        // in the middle of it.
+        deferred_tagged_ = std::string(content.substr(0, 1024));
+    }
+}
+
+void ImapFilter::complete_tagged(std::string_view content, Actions& out) {
+    Words w = split_first_word(content);
+    std::string status = to_upper(split_first_word(w.rest).first);
+    for (auto& s : queue_) {
+        if (s.local || s.done || s.tag != w.first) {
+            continue;
+        }
+        if (s.kind == k_login && status == "OK") {
+            authenticated_ = true;
+        }
+        s.done = true;
+        if (s.tag == cur_tag_ && (mode_ == Mode::await_continuation || mode_ == Mode::exchange)) {
+            mode_ = Mode::command; // literal refused / exchange over
+            conts_ = 0;
+        }
+        break;
+    }
+    flush_queue(out);
+}
+
+std::string ImapFilter::rewrite_capability_code(std::string_view content) {
+    // "[CAPABILITY ...]" response code in an OK greeting or tagged OK.
+    std::string upper = to_upper(content);
+    auto pos = upper.find("[CAPABILITY");
+    if (pos == std::string::npos) {
+        return std::string(content);
+    }
+    size_t list = pos + 11;
+    if (list < content.size() && content[list] != ' ' && content[list] != ']') {
+        return std::string(content);
+    }
+    auto close = content.find(']', list);
+    if (close == std::string_view::npos) {
+        return std::string(content);
+    }
+    std::string_view caps = content.substr(list, close - list);
+    if (!caps.empty() && caps.front() == ' ') {
+        caps.remove_prefix(1);
+    }
+    std::string r(content.substr(0, pos));
+    r += "[CAPABILITY ";
+    r += rewrite_capability_list(caps);
+    r += content.substr(close);
+    return r;
+}
+
+std::string ImapFilter::rewrite_capability_list(std::string_view caps) {
+    backend_literal_plus_ = false;
+    backend_literal_minus_ = false;
+    std::vector<std::string_view> kept;
+    size_t i = 0;
+    while (i < caps.size()) {
+        size_t j = caps.find(' ', i);
+        if (j == std::string_view::npos) {
+            j = caps.size();
+        }
+        std::string_view tok = caps.substr(i, j - i);
+        i = j + 1;
+        if (tok.empty()) {
+            continue;
+        }
+        if (iequals(tok, "LITERAL+")) {
+            backend_literal_plus_ = true;
+        } else if (iequals(tok, "LITERAL-")) {
+            backend_literal_minus_ = true;
+        }
+        if (iequals(tok, "STARTTLS") || iequals(tok, "LOGINDISABLED")) {
+            continue; // ours to decide
+        }
+        if (!tls_ && settings_.auth_requires_tls && istarts_with(tok, "AUTH=")) {
+            continue;
+        }
+        kept.push_back(tok);
+    }
+    std::string r;
+    for (auto tok : kept) {
+        if (!r.empty()) {
+            r += ' ';
+        }
+        r += tok;
+    }
+    if (!tls_ && !authenticated_) {
+        r += r.empty() ? "STARTTLS" : " STARTTLS";
+        if (settings_.auth_requires_tls) {
+            r += " LOGINDISABLED";
+        }
+    }
+    return r;
+}
+
+void ImapFilter::after_tls(Actions&) {
+    mode_ = Mode::command;
+    conts_ = 0;
+}
+
+bool ImapFilter::can_step_aside() const {
+    return tls_ && authenticated_ && greeting_done_ && queue_.empty() && mode_ == Mode::command &&
+           backend_literal_left_ == 0;
+}
+
+} // namespace tlsgate::proto

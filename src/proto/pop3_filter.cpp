@@ -1,0 +1,229 @@
+#include "tlsgate/proto/pop3_filter.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace tlsgate::proto {
+
+namespace {
+
+bool valid_keyword(std::string_view verb) {
+    return !verb.empty() && verb.size() <= 40 && std::all_of(verb.begin(), verb.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_';
+    });
+}
+
+bool allowed_before_tls(std::string_view verb) {
+    return verb == "CAPA" || verb == "NOOP" || verb == "QUIT" || verb == "STLS";
+}
+
+} // namespace
+
+Pop3Filter::Pop3Filter(const FilterSettings& settings) : FilterBase(settings) {}
+
+std::string Pop3Filter::backend_unavailable_reply() const {
+    return "-ERR [SYS/TEMP] Backend server unavailable, try again later\r\n";
+}
+
+std::string Pop3Filter::timeout_reply() const {
+    return "-ERR Disconnected for inactivity.\r\n";
+}
+
+std::string Pop3Filter::too_many_errors_reply() const {
+    return "-ERR Too many invalid commands.\r\n";
+}
+
+std::string Pop3Filter::overlong_reply() const {
+    return "-ERR Command line too long.\r\n";
+}
+
+std::string Pop3Filter::held_overflow_reply() const {
+    return "-ERR Too much data sent ahead of the server.\r\n";
+}
+
+void Pop3Filter::process_client(Actions& out) {
+    while (!client_stopped() && greeting_done_ && !cin_.empty()) {
+        if (mode_ == Mode::exchange && conts_ == 0) {
+            return; // the client waits for "+" as well
+        }
+        size_t limit = mode_ == Mode::exchange ? kMaxSaslLine : kMaxCommandLine;
+        LineScan scan = scan_line(cin_, limit);
+        if (scan.status == LineScan::Status::overlong) {
+            line_too_long(out);
+            return;
+        }
+        if (scan.status == LineScan::Status::incomplete) {
+            return;
+        }
+        std::string line = cin_.substr(0, scan.length);
+        cin_.erase(0, scan.length);
+        std::string_view content = line_content(line);
+        if (mode_ == Mode::exchange) {
+            --conts_;
+            out.to_backend += content; // a SASL response, not a command
+            out.to_backend += "\r\n";
+            continue;
+        }
+        handle_command(content, out);
+    }
+}
+
+void Pop3Filter::handle_command(std::string_view content, Actions& out) {
+    if (content.empty()) {
+        invalid(out, "-ERR Empty command.\r\n", "empty line");
+        return;
+    }
+    if (content.find('\r') != std::string_view::npos ||
+        content.find('\0') != std::string_view::npos) {
+        invalid(out, "-ERR Invalid characters in command.\r\n", "bad characters");
+        return;
+    }
+    Words w = split_first_word(content);
+    if (!valid_keyword(w.first)) {
+        invalid(out, "-ERR Invalid command.\r\n", "bad keyword");
+        return;
+    }
+    std::string verb = to_upper(w.first);
+    bool has_args = w.has_rest && !w.rest.empty();
+
+    if (verb == "STLS") {
+        if (tls_) {
+            refuse(out, verb, "-ERR Command not permitted when TLS active\r\n", false,
+                   "TLS already active");
+        } else if (authenticated_) {
+            refuse(out, verb, "-ERR Command not permitted in TRANSACTION state\r\n", false,
+                   "already authenticated");
+        } else if (has_args) {
+            invalid(out, "-ERR STLS takes no arguments\r\n", "STLS with arguments");
+        } else {
+            accept_starttls(out, "+OK Begin TLS negotiation\r\n");
+        }
+        return;
+    }
+    bool auth_cmd = verb == "USER" || verb == "PASS" || verb == "APOP" || verb == "AUTH";
+    if (!tls_ && settings_.auth_requires_tls && auth_cmd) {
+        refuse(out, verb,
+               "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections, "
+               "use STLS first\r\n",
+               true, "authentication before TLS");
+        return;
+    }
+    if (!tls_ && settings_.starttls_policy == config::StarttlsPolicy::encrypt &&
+        !allowed_before_tls(verb)) {
+        refuse(out, verb, "-ERR TLS required, use STLS first\r\n", false, "TLS required");
+        return;
+    }
+
+    out.to_backend += content;
+    out.to_backend += "\r\n";
+    Kind kind = k_single;
+    if (verb == "CAPA") {
+        kind = k_capa;
+    } else if (verb == "RETR" || verb == "TOP" ||
+               ((verb == "LIST" || verb == "UIDL") && !has_args)) {
+        kind = k_multi;
+    } else if (verb == "AUTH") {
+        kind = has_args ? k_auth : k_multi; // bare AUTH lists the mechanisms
+    } else if (verb == "PASS" || verb == "APOP") {
+        kind = k_pass;
+    }
+    expect(kind);
+    if (kind == k_auth) {
+        mode_ = Mode::exchange;
+        conts_ = 0;
+    }
+}
+
+void Pop3Filter::process_backend(Actions& out) {
+    BoundedLines::Piece p;
+    while (!backend_paused() && bin_.next(p)) {
+        if (p.starts_line) {
+            handle_backend_line(p.text, p.ends_line, out);
+            continue;
+        }
+        // Rest of an overlong line: passed through.
+        out.to_client += p.text;
+        if (p.ends_line && overlong_status_) {
+            overlong_status_ = false;
+            finish_front(out);
+        }
+    }
+}
+
+void Pop3Filter::handle_backend_line(std::string_view line, bool whole, Actions& out) {
+    std::string_view content = whole ? line_content(line) : line;
+    if (!greeting_done_) {
+        greeting_done_ = true;
+        out.to_client += line; // an overlong greeting's rest passes through as well
+        return;
+    }
+    if (in_multi_) {
+        if (whole && content == ".") {
+            if (multi_capa_ && !tls_ && !authenticated_) {
+                out.to_client += "STLS\r\n";
+            }
+            out.to_client += line;
+            in_multi_ = false;
+            multi_capa_ = false;
+            finish_front(out);
+            return;
+        }
+        if (multi_capa_ && whole) {
+            handle_capa_line(line, out);
+        } else {
+            out.to_client += line; // message data: never rewritten
+        }
+        return;
+    }
+    Slot* slot = front_backend_slot();
+    out.to_client += line;
+    if (!slot) {
+        return; // unsolicited (e.g. a shutdown notice)
+    }
+    if (istarts_with(content, "+OK")) {
+        if (slot->kind == k_multi || slot->kind == k_capa) {
+            in_multi_ = true;
+            multi_capa_ = slot->kind == k_capa;
+            return;
+        }
+        if (slot->kind == k_pass || slot->kind == k_auth) {
+            authenticated_ = true;
+        }
+        mode_ = Mode::command;
+    } else if (content.starts_with("+") && slot->kind == k_auth) {
+        ++conts_; // SASL challenge: the client may answer one line
+        return;
+    } else {
+        mode_ = Mode::command; // -ERR (or anything else) ends the command
+    }
+    if (whole) {
+        finish_front(out);
+    } else {
+        overlong_status_ = true;
+    }
+}
+
+void Pop3Filter::handle_capa_line(std::string_view line, Actions& out) {
+    std::string_view content = line_content(line);
+    std::string keyword = to_upper(split_first_word(content).first);
+    if (keyword == "STLS") {
+        return; // ours to offer: re-added at the end before TLS, never after
+    }
+    if (!tls_ && settings_.auth_requires_tls && (keyword == "SASL" || keyword == "USER")) {
+        return;
+    }
+    out.to_client += line;
+}
+
+void Pop3Filter::after_tls(Actions&) {
+    mode_ = Mode::command;
+    conts_ = 0;
+}
+
+bool Pop3Filter::can_step_aside() const {
+    return tls_ && authenticated_ && greeting_done_ && queue_.empty() && mode_ == Mode::command &&
+           !in_multi_ && !overlong_status_;
+}
+
+} // namespace tlsgate::proto

@@ -1,0 +1,456 @@
+#include "tlsgate/proto/smtp_filter.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace tlsgate::proto {
+
+namespace {
+
+bool valid_verb(std::string_view verb) {
+    return !verb.empty() && verb.size() <= 40 && std::all_of(verb.begin(), verb.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_';
+    });
+}
+
+bool allowed_before_tls(std::string_view verb) {
+    return verb == "NOOP" || verb == "EHLO" || verb == "HELO" || verb == "RSET" || verb == "QUIT" ||
+           verb == "STARTTLS";
+}
+
+bool allowed_before_ehlo(std::string_view verb) {
+    return verb == "NOOP" || verb == "EHLO" || verb == "HELO" || verb == "RSET" || verb == "QUIT";
+}
+
+// "BDAT <size> [LAST]" (RFC 3030).
+bool parse_bdat(std::string_view args, uint64_t& size) {
+    Words w = split_first_word(args);
+    if (w.first.empty() || w.first.size() > 18 ||
+        !std::all_of(w.first.begin(), w.first.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return false;
+    }
+    size = 0;
+    for (char c : w.first) {
+        size = size * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return !w.has_rest || iequals(w.rest, "LAST");
+}
+
+} // namespace
+
+SmtpFilter::SmtpFilter(const FilterSettings& settings) : FilterBase(settings) {}
+
+std::string SmtpFilter::backend_unavailable_reply() const {
+    return "421 4.3.2 Service not available, closing transmission channel\r\n";
+}
+
+std::string SmtpFilter::timeout_reply() const {
+    return "421 4.4.2 Timeout exceeded, closing connection\r\n";
+}
+
+std::string SmtpFilter::too_many_errors_reply() const {
+    return "421 4.7.0 Too many errors, closing connection\r\n";
+}
+
+std::string SmtpFilter::overlong_reply() const {
+    return "500 5.5.6 Line too long\r\n";
+}
+
+std::string SmtpFilter::held_overflow_reply() const {
+    return "421 4.7.0 Too much data sent ahead of the server, closing connection\r\n";
+}
+
+void SmtpFilter::process_client(Actions& out) {
+    while (!client_stopped() && greeting_done_ && !cin_.empty()) {
+        switch (mode_) {
+        case Mode::data_wait:
+            return; // DATA ends a pipelined group: nothing is read before its reply
+        case Mode::data:
+            process_body(out);
+            break;
+        case Mode::bdat:
+        case Mode::bdat_skip: {
+            size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_left_, cin_.size()));
+            if (mode_ == Mode::bdat) {
+                out.to_backend.append(cin_, 0, n); // exact octets, never parsed
+            }
+            cin_.erase(0, n);
+            chunk_left_ -= n;
+            if (chunk_left_ == 0) {
+                mode_ = Mode::command;
+            }
+            break;
+        }
+        case Mode::sasl:
+        case Mode::command: {
+            if (mode_ == Mode::sasl && conts_ == 0) {
+                return; // the client waits for 334 too
+            }
+            size_t limit = mode_ == Mode::sasl ? kMaxSaslLine : kMaxCommandLine;
+            LineScan scan = scan_line(cin_, limit);
+            if (scan.status == LineScan::Status::overlong) {
+                line_too_long(out);
+                return;
+            }
+            if (scan.status == LineScan::Status::incomplete) {
+                return;
+            }
+            std::string line = cin_.substr(0, scan.length);
+            cin_.erase(0, scan.length);
+            std::string_view content = line_content(line);
+            if (mode_ == Mode::sasl) {
+                --conts_;
+                out.to_backend += content; // a SASL response, not a command
+                out.to_backend += "\r\n";
+            } else {
+                handle_command(content, out);
+            }
+            break;
+        }
+        }
+    }
+}
+
+void SmtpFilter::refuse_bdat(Actions& out, uint64_t size, std::string text, std::string_view why) {
+    refuse(out, "BDAT", std::move(text), false, why);
+    // The client sends the chunk without waiting: drop exactly its octets.
+    if (size > 0) {
+        mode_ = Mode::bdat_skip;
+        chunk_left_ = size;
+    }
+}
+
+void SmtpFilter::handle_command(std::string_view content, Actions& out) {
+    if (content.empty() || content.find('\r') != std::string_view::npos ||
+        content.find('\0') != std::string_view::npos) {
+        invalid(out, "500 5.5.2 Error: bad syntax\r\n", "bad line");
+        return;
+    }
+    Words w = split_first_word(content);
+    if (!valid_verb(w.first)) {
+        invalid(out, "500 5.5.2 Error: bad syntax\r\n", "bad verb");
+        return;
+    }
+    std::string verb = to_upper(w.first);
+    bool has_args = w.has_rest && !w.rest.empty();
+    uint64_t bdat_size = 0;
+    bool bdat_ok = verb == "BDAT" && parse_bdat(w.rest, bdat_size);
+
+    if (verb == "BDAT" && !bdat_ok) {
+        invalid(out, "501 5.5.4 Syntax: BDAT <size> [LAST]\r\n", "bad BDAT");
+        return;
+    }
+    if (verb == "STARTTLS") {
+        if (tls_) {
+            refuse(out, verb, "503 5.5.1 Error: TLS already active\r\n", false,
+                   "TLS already active");
+        } else if (has_args) {
+            invalid(out, "501 5.5.4 Syntax error (no parameters allowed)\r\n",
+                    "STARTTLS with arguments");
+        } else {
+            accept_starttls(out, "220 2.0.0 Ready to start TLS\r\n");
+        }
+        return;
+    }
+    if (!tls_ && settings_.auth_requires_tls && verb == "AUTH") {
+        refuse(out, verb,
+               "538 5.7.11 Encryption required for requested authentication mechanism\r\n", true,
+               "authentication before TLS");
+        return;
+    }
+    if (!tls_ && settings_.starttls_policy == config::StarttlsPolicy::encrypt &&
+        !allowed_before_tls(verb)) {
+        std::string text = "530 5.7.0 Must issue a STARTTLS command first\r\n";
+        if (verb == "BDAT") {
+            refuse_bdat(out, bdat_size, std::move(text), "TLS required");
+        } else {
+            refuse(out, verb, std::move(text), false, "TLS required");
+        }
+        return;
+    }
+    if (need_ehlo_ && !allowed_before_ehlo(verb)) {
+        // RFC 3207 4.2: nothing learnt before TLS survives it; a new EHLO comes first.
+        std::string text = "503 5.5.1 Error: send HELO/EHLO first\r\n";
+        if (verb == "BDAT") {
+            refuse_bdat(out, bdat_size, std::move(text), "no EHLO after STARTTLS");
+        } else {
+            refuse(out, verb, std::move(text), false, "no EHLO after STARTTLS");
+        }
+        return;
+    }
+    if (verb == "BDAT" && !backend_chunking_) {
+        // A backend that does not do CHUNKING would read the chunk as commands.
+        refuse_bdat(out, bdat_size, "502 5.5.1 Error: command not implemented\r\n",
+                    "CHUNKING not offered");
+        return;
+    }
+
+    out.to_backend += content;
+    out.to_backend += "\r\n";
+    if (verb == "EHLO" || verb == "HELO") {
+        need_ehlo_ = false;
+        if (verb == "HELO") {
+            backend_chunking_ = false;
+        }
+        expect(verb == "EHLO" ? k_ehlo : k_normal);
+    } else if (verb == "DATA") {
+        expect(k_data);
+        mode_ = Mode::data_wait;
+    } else if (verb == "BDAT") {
+        expect(k_normal);
+        if (bdat_size > 0) {
+            mode_ = Mode::bdat;
+            chunk_left_ = bdat_size;
+        }
+    } else if (verb == "AUTH") {
+        expect(k_auth);
+        mode_ = Mode::sasl;
+        conts_ = 0;
+    } else {
+        expect(k_normal);
+    }
+}
+
+// DATA body relay. Only "<CRLF>.<CRLF>" in the client's octets ends the body (the CRLF before
+// the dot may be the one ending the DATA command). So that the backend can never see an end
+// the filter did not see (nor the reverse), the body is normalised on the way:
+//   - a bare LF or a bare CR becomes CRLF (as Postfix's smtpd_forbid_bare_newline=normalize);
+//   - a line consisting of "." alone that is not a genuine end (its own terminator, or the
+//     previous line's, was a bare CR or LF) is sent as "..": the backend un-stuffs it to a
+//     "." data line instead of ending the message.
+// So "<LF>.<LF>", "<CR>.<CR>", "<LF>.<CR><LF>", "<CR><LF>.<LF>" and friends followed by a
+// smuggled "MAIL FROM" stay message content in both hops. Lines starting with "." otherwise
+// pass untouched (the client dot-stuffed them; the backend un-stuffs them).
+void SmtpFilter::process_body(Actions& out) {
+    std::string& o = out.to_backend;
+    size_t i = 0;
+    const size_t n = cin_.size();
+    bool ended = false;
+    while (i < n && !ended) {
+        char c = cin_[i];
+        switch (body_) {
+        case Body::line_start:
+            if (c == '.') {
+                body_ = Body::dot;
+                ++i;
+            } else {
+                body_ = Body::mid;
+            }
+            break;
+        case Body::mid: {
+            size_t j = cin_.find_first_of("\r\n", i);
+            if (j == std::string::npos) {
+                j = n;
+            }
+            o.append(cin_, i, j - i);
+            i = j;
+            if (i < n) {
+                if (cin_[i] == '\r') {
+                    body_ = Body::cr;
+                } else { // bare LF
+                    o += "\r\n";
+                    prev_crlf_ = false;
+                    body_ = Body::line_start;
+                }
+                ++i;
+            }
+            break;
+        }
+        case Body::cr:
+            o += "\r\n";
+            body_ = Body::line_start;
+            if (c == '\n') {
+                prev_crlf_ = true;
+                ++i;
+            } else {
+                prev_crlf_ = false; // bare CR; c starts the next line
+            }
+            break;
+        case Body::dot:
+            if (c == '\r') {
+                body_ = Body::dot_cr;
+                ++i;
+            } else if (c == '\n') {
+                o += "..\r\n"; // "." ended by a bare LF: data
+                prev_crlf_ = false;
+                body_ = Body::line_start;
+                ++i;
+            } else {
+                o += '.';
+                body_ = Body::mid;
+            }
+            break;
+        case Body::dot_cr:
+            if (c == '\n') {
+                ++i;
+                if (prev_crlf_) {
+                    o += ".\r\n"; // the end of the body
+                    ended = true;
+                } else {
+                    o += "..\r\n";
+                    prev_crlf_ = true;
+                    body_ = Body::line_start;
+                }
+            } else {
+                o += "..\r\n"; // "." ended by a bare CR: data
+                prev_crlf_ = false;
+                body_ = Body::line_start;
+            }
+            break;
+        }
+    }
+    cin_.erase(0, i);
+    if (ended) {
+        mode_ = Mode::command;
+        expect(k_normal); // the reply to the message
+    }
+}
+
+void SmtpFilter::after_tls(Actions& out) {
+    // RFC 3207 4.2: discard everything from before TLS, backend included. The backend's
+    // reply to our RSET is ours, not the client's.
+    out.to_backend += "RSET\r\n";
+    expect(k_internal_rset);
+    mode_ = Mode::command;
+    conts_ = 0;
+    need_ehlo_ = true;
+    backend_chunking_ = false;
+}
+
+void SmtpFilter::process_backend(Actions& out) {
+    BoundedLines::Piece p;
+    while (!backend_paused() && bin_.next(p)) {
+        if (p.starts_line) {
+            handle_backend_line(p.text, p.ends_line, out);
+            continue;
+        }
+        // Rest of an overlong line.
+        if (reply_kind_ != k_internal_rset) {
+            out.to_client += p.text;
+        }
+        if (p.ends_line && overlong_final_) {
+            overlong_final_ = false;
+            end_of_reply(out);
+        }
+    }
+}
+
+void SmtpFilter::handle_backend_line(std::string_view line, bool whole, Actions& out) {
+    std::string_view content = whole ? line_content(line) : line;
+    bool final = content.size() < 4 || content[3] != '-';
+    if (!greeting_done_) {
+        out.to_client += line;
+        if (final) {
+            if (whole) {
+                greeting_done_ = true;
+            } else {
+                overlong_final_ = true;
+                reply_kind_ = -2; // greeting
+            }
+        }
+        return;
+    }
+    bool first = !in_reply_;
+    if (first) {
+        in_reply_ = true;
+        reply_code_ = std::string(content.substr(0, 3));
+        Slot* slot = front_backend_slot();
+        reply_kind_ = slot ? slot->kind : -1;
+        ehlo_rewrite_ = reply_kind_ == k_ehlo && reply_code_ == "250";
+        ehlo_held_.reset();
+        ehlo_chunking_ = false;
+    }
+    if (reply_kind_ == k_internal_rset) {
+        // swallowed
+    } else if (ehlo_rewrite_ && whole) {
+        ehlo_line(content, first, final, out);
+    } else {
+        if (ehlo_rewrite_) {
+            // Overlong EHLO line: give up rewriting the rest of this reply, keep it well-formed.
+            if (ehlo_held_) {
+                out.to_client += fmt::format("250-{}\r\n", *ehlo_held_);
+                ehlo_held_.reset();
+            }
+            ehlo_rewrite_ = false;
+        }
+        out.to_client += line;
+    }
+    if (final) {
+        if (whole) {
+            end_of_reply(out);
+        } else {
+            overlong_final_ = true;
+        }
+    }
+}
+
+void SmtpFilter::ehlo_line(std::string_view content, bool first, bool final, Actions& out) {
+    std::string_view text = content.size() > 4 ? content.substr(4) : std::string_view();
+    if (first) {
+        ehlo_held_ = std::string(text); // the greeting line is always kept
+    } else {
+        std::string keyword = to_upper(split_first_word(text).first);
+        bool drop = keyword == "STARTTLS" || (!tls_ && settings_.auth_requires_tls &&
+                                              (keyword == "AUTH" || keyword.starts_with("AUTH=")));
+        if (keyword == "CHUNKING") {
+            ehlo_chunking_ = true;
+        }
+        if (!drop) {
+            if (ehlo_held_) {
+                out.to_client += fmt::format("250-{}\r\n", *ehlo_held_);
+            }
+            ehlo_held_ = std::string(text);
+        }
+    }
+    if (final) {
+        if (!tls_) {
+            out.to_client += fmt::format("250-{}\r\n", ehlo_held_.value_or(""));
+            ehlo_held_ = "STARTTLS";
+        }
+        out.to_client += fmt::format("250 {}\r\n", ehlo_held_.value_or(""));
+        ehlo_held_.reset();
+    }
+}
+
+void SmtpFilter::end_of_reply(Actions& out) {
+    in_reply_ = false;
+    int kind = reply_kind_;
+    reply_kind_ = -1;
+    if (kind == -2) {
+        greeting_done_ = true;
+        return;
+    }
+    if (kind == -1) {
+        return; // unsolicited
+    }
+    switch (kind) {
+    case k_data:
+        mode_ = reply_code_ == "354" ? Mode::data : Mode::command;
+        if (mode_ == Mode::data) {
+            body_ = Body::line_start;
+            prev_crlf_ = true;
+        }
+        break;
+    case k_auth:
+        if (reply_code_ == "334") {
+            ++conts_;
+            return; // the exchange goes on
+        }
+        if (reply_code_ == "235") {
+            authenticated_ = true;
+        }
+        mode_ = Mode::command;
+        break;
+    case k_ehlo:
+        if (reply_code_ == "250") {
+            backend_chunking_ = ehlo_chunking_;
+        }
+        break;
+    default:
+        break;
+    }
+    finish_front(out);
+}
+
+} // namespace tlsgate::proto

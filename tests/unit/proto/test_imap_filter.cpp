@@ -1,0 +1,347 @@
+#include "filter_test_util.hpp"
+#include "tlsgate/proto/imap_filter.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace tlsgate;
+using namespace tlsgate::proto;
+using namespace tlsgate::proto::test;
+
+namespace {
+FilterSettings imap(bool implicit = false,
+                    config::StarttlsPolicy policy = config::StarttlsPolicy::encrypt) {
+    return settings_for(config::Protocol::imap, implicit, policy);
+}
+const std::string kGreeting = "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=LOGIN "
+                              "LITERAL+ STARTTLS] Dovecot ready.\r\n";
+const std::string kGreetingOut =
+    "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ STARTTLS LOGINDISABLED] Dovecot ready.\r\n";
+} // namespace
+
+TEST_CASE("imap: greeting capability code rewritten before TLS", "[imap]") {
+    auto r = run_both(imap(), {B(kGreeting)});
+    CHECK(r.to_client == kGreetingOut);
+    CHECK(r.to_backend.empty());
+}
+
+TEST_CASE("imap: implicit TLS strips STARTTLS and LOGINDISABLED, keeps AUTH=", "[imap]") {
+    auto r = run_both(imap(true), {B("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN STARTTLS "
+                                     "LOGINDISABLED] ready\r\n"),
+                                   C("a STARTTLS\r\n")});
+    CHECK(r.to_client == "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n"
+                         "a BAD TLS is already active.\r\n");
+    CHECK(r.to_backend.empty());
+    CHECK(r.start_tls == 0);
+    CHECK(r.counters.commands_refused == 1);
+}
+
+TEST_CASE("imap: untagged CAPABILITY rewritten before and after TLS", "[imap]") {
+    const std::string caps = "* CAPABILITY IMAP4rev1 auth=PLAIN AUTH=GSSAPI IDLE starttls "
+                             "LOGINDISABLED\r\n";
+    auto r = run_both(imap(), {B(kGreeting), C("a CAPABILITY\r\n"), B(caps + "a OK done\r\n"),
+                               C("b STARTTLS\r\n"), TLS(), C("c CAPABILITY\r\n"),
+                               B(caps + "c OK done\r\n")});
+    CHECK(r.to_client == kGreetingOut + "* CAPABILITY IMAP4rev1 IDLE STARTTLS LOGINDISABLED\r\n"
+                                        "a OK done\r\n"
+                                        "b OK Begin TLS negotiation now.\r\n"
+                                        "* CAPABILITY IMAP4rev1 auth=PLAIN AUTH=GSSAPI IDLE\r\n"
+                                        "c OK done\r\n");
+    CHECK(r.to_backend == "a CAPABILITY\r\nc CAPABILITY\r\n");
+    CHECK(r.start_tls == 1);
+    CHECK(r.tls_active);
+    CHECK(r.counters.starttls_completed == 1);
+}
+
+TEST_CASE("imap: tagged OK [CAPABILITY] rewritten, then the filter steps aside", "[imap]") {
+    auto r =
+        run_both(imap(true), {B("* OK ready\r\n"), C("a LOGIN user pass\r\nb SEL"),
+                              B("a OK [CAPABILITY IMAP4rev1 STARTTLS IDLE] Logged in\r\n* 3 EXI"),
+                              C("ECT INBOX\r\n"), B("STS\r\n")});
+    CHECK(r.to_client == "* OK ready\r\na OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"
+                         "* 3 EXISTS\r\n");
+    CHECK(r.to_backend == "a LOGIN user pass\r\nb SELECT INBOX\r\n");
+    CHECK(r.transparent);
+}
+
+TEST_CASE("imap: LOGIN and AUTHENTICATE refused before TLS, never forwarded", "[imap]") {
+    const std::string no = " NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+                           "non-secure (SSL/TLS) connections.\r\n";
+    auto r = run_both(imap(), {B(kGreeting), C("a LOGIN hunter2user hunter2pw\r\n"),
+                               C("b AUTHENTICATE PLAIN\r\n"),
+                               C("c AUTHENTICATE PLAIN AGh1bnRlcjIAcGFzcw==\r\n"),
+                               C("d login \"q\" \"hunter2pw\"\r\n")});
+    CHECK(r.to_client == kGreetingOut + "a" + no + "b" + no + "c" + no + "d" + no);
+    CHECK(r.to_backend.empty());
+    CHECK(r.counters.auth_refused_before_tls == 4);
+    CHECK(r.counters.commands_refused == 4);
+    CHECK(!r.close);
+    CHECK(logs_free_of(r, "hunter2"));
+    CHECK(logs_free_of(r, "AGh1bnRlcjIAcGFzcw"));
+}
+
+TEST_CASE("imap: pipelined STARTTLS then LOGIN: LOGIN discarded and counted", "[imap]") {
+    auto r = run_both(imap(), {B(kGreeting), C("a STARTTLS\r\nb LOGIN u p\r\n"), C("c NOOP\r\n"),
+                               TLS(), C("d NOOP\r\n")});
+    CHECK(r.to_client == kGreetingOut + "a OK Begin TLS negotiation now.\r\n");
+    CHECK(r.to_backend == "d NOOP\r\n");
+    CHECK(r.start_tls == 1);
+    CHECK(r.counters.injected_bytes_discarded == std::string("b LOGIN u p\r\nc NOOP\r\n").size());
+    bool warned = false;
+    for (auto& e : r.log) {
+        warned = warned || e.level == config::LogLevel::warning;
+    }
+    CHECK(warned);
+}
+
+TEST_CASE("imap: STARTTLS waits behind earlier pipelined commands", "[imap]") {
+    auto r = run_both(imap(), {B(kGreeting), C("a NOOP\r\nb STARTTLS\r\n"),
+                               B("a OK NOOP done\r\n* 4 EXISTS\r\n"), TLS()});
+    CHECK(r.to_client == kGreetingOut + "a OK NOOP done\r\nb OK Begin TLS negotiation now.\r\n"
+                                        "* 4 EXISTS\r\n");
+    CHECK(r.to_backend == "a NOOP\r\n");
+    CHECK(r.start_tls == 1);
+}
+
+TEST_CASE("imap: backend bytes after the STARTTLS reply wait for the handshake", "[imap]") {
+    auto f = make_server_filter(imap());
+    Actions a;
+    f->on_backend_data(kGreeting, a);
+    f->on_client_data("a NOOP\r\nb STARTTLS\r\n", a);
+    a = {};
+    f->on_backend_data("a OK done\r\n* 1 EXISTS\r\n", a);
+    CHECK(a.to_client == "a OK done\r\nb OK Begin TLS negotiation now.\r\n");
+    CHECK(a.start_tls);
+    a = {};
+    f->on_tls_established(a);
+    CHECK(a.to_client == "* 1 EXISTS\r\n");
+}
+
+TEST_CASE("imap: second STARTTLS refused", "[imap]") {
+    auto r = run_both(imap(), {B(kGreeting), C("a STARTTLS\r\n"), TLS(), C("b STARTTLS\r\n")});
+    CHECK(r.to_client ==
+          kGreetingOut + "a OK Begin TLS negotiation now.\r\nb BAD TLS is already active.\r\n");
+    CHECK(r.start_tls == 1);
+    CHECK(r.to_backend.empty());
+}
+
+TEST_CASE("imap: STARTTLS with arguments is BAD", "[imap]") {
+    auto r = run_both(imap(), {B(kGreeting), C("a STARTTLS now\r\n")});
+    CHECK(r.to_client == kGreetingOut + "a BAD STARTTLS takes no arguments.\r\n");
+    CHECK(r.start_tls == 0);
+}
+
+TEST_CASE("imap: command words inside quoted strings and literals are data", "[imap]") {
+    auto may = imap(false, config::StarttlsPolicy::may);
+    auto r = run_both(may, {B(kGreeting), C("a EXAMINE \"b LOGIN u p\"\r\n"),
+                            C("c EXAMINE \"x\\\" d STARTTLS\"\r\n"), C("e EXAMINE {13}\r\n"),
+                            B("a OK\r\nc OK\r\n+ go ahead\r\n"), C("f LOGIN u p\r\n\r\n"),
+                            B("e OK\r\n")});
+    CHECK(r.to_backend == "a EXAMINE \"b LOGIN u p\"\r\n"
+                          "c EXAMINE \"x\\\" d STARTTLS\"\r\n"
+                          "e EXAMINE {13}\r\n"
+                          "f LOGIN u p\r\n\r\n");
+    CHECK(r.to_client == kGreetingOut + "a OK\r\nc OK\r\n+ go ahead\r\ne OK\r\n");
+    CHECK(r.start_tls == 0);
+    CHECK(r.counters.commands_refused == 0);
+}
+
+TEST_CASE("imap: literal held until the backend's continuation", "[imap]") {
+    auto may = imap(false, config::StarttlsPolicy::may);
+    // The client (wrongly) sends the literal before "+"; the backend refuses the literal:
+    // the held bytes are then a new command (here LOGIN, refused) and never relayed as data.
+    auto r = run_both(
+        may, {B(kGreeting), C("a EXAMINE {13}\r\n"), C("b LOGIN u p\r\n"), B("a NO too big\r\n")});
+    CHECK(r.to_backend == "a EXAMINE {13}\r\n");
+    CHECK(r.to_client == kGreetingOut +
+                             "a NO too big\r\nb NO [PRIVACYREQUIRED] Plaintext authentication "
+                             "disallowed on non-secure (SSL/TLS) connections.\r\n");
+}
+
+TEST_CASE("imap: LOGIN {5} refused without a continuation", "[imap]") {
+    auto r = run_both(imap(), {B(kGreeting), C("a LOGIN {5}\r\n"), C("b NOOP\r\n")});
+    CHECK(r.to_client.find("\n+") == std::string::npos);
+    CHECK(r.to_client == kGreetingOut +
+                             "a NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+                             "non-secure (SSL/TLS) connections.\r\n");
+    CHECK(r.to_backend == "b NOOP\r\n");
+}
+
+TEST_CASE("imap: LOGIN {5+} refused and its literal skipped", "[imap]") {
+    auto r = run_both(
+        imap(), {B(kGreeting), C("a LOGIN {5+}\r\nhello {6+}\r\nsecret\r\n"), C("b NOOP\r\n")});
+    CHECK(r.to_backend == "b NOOP\r\n");
+    CHECK(r.to_client == kGreetingOut +
+                             "a NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+                             "non-secure (SSL/TLS) connections.\r\n");
+    CHECK(logs_free_of(r, "secret"));
+    CHECK(logs_free_of(r, "hello"));
+
+    auto r2 = run_both(imap(), {B(kGreeting), C("a LOGIN {5+}\r\nhello\r\n")});
+    CHECK(r2.to_backend.empty());
+    CHECK(r2.counters.auth_refused_before_tls == 1);
+}
+
+TEST_CASE("imap: literals of forwarded commands relayed exactly, never parsed", "[imap]") {
+    auto may = imap(false, config::StarttlsPolicy::may);
+    std::string body = "c STARTTLS\r\nd LOGIN u p\r\n";
+    auto r = run_both(may, {B(kGreeting), C("a EXAMINE {" + std::to_string(body.size()) + "+}\r\n" +
+                                            body + " x {3+}\r\nabc\r\nb NOOP\r\n")});
+    CHECK(r.to_backend == "a EXAMINE {" + std::to_string(body.size()) + "+}\r\n" + body +
+                              " x {3+}\r\nabc\r\nb NOOP\r\n");
+    CHECK(r.start_tls == 0);
+}
+
+TEST_CASE("imap: LITERAL+ refused when the backend does not offer it", "[imap]") {
+    auto may = imap(false, config::StarttlsPolicy::may);
+    auto r = run_both(may, {B("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
+                            C("a EXAMINE {13+}\r\nb LOGIN u p\r\n\r\nc NOOP\r\n")});
+    CHECK(r.to_backend == "c NOOP\r\n");
+    CHECK(r.to_client == "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"
+                         "a BAD Non-synchronizing literal refused.\r\n");
+}
+
+TEST_CASE("imap: literal size bounded", "[imap]") {
+    auto may = imap(false, config::StarttlsPolicy::may);
+    auto r = run_both(may, {B(kGreeting), C("a EXAMINE {999999999}\r\nb NOOP\r\n")});
+    CHECK(r.to_client == kGreetingOut + "a NO [TOOBIG] Literal too large.\r\n");
+    CHECK(r.to_backend == "b NOOP\r\n");
+    auto r2 = run_both(may, {B(kGreeting), C("a EXAMINE {99999999999999999999999+}\r\n")});
+    CHECK(r2.to_client == kGreetingOut +
+                              "a BAD Non-synchronizing literal refused.\r\n* BYE [TOOBIG] Literal "
+                              "too large.\r\n");
+    CHECK(r2.close);
+    CHECK(r2.to_backend.empty());
+}
+
+TEST_CASE("imap: overlong command line closes", "[imap]") {
+    auto s = imap();
+    s.max_line = 100;
+    auto r = run_both(s, {B(kGreeting), C("a NOOP " + std::string(200, 'x') + "\r\n")});
+    CHECK(r.to_client == kGreetingOut + "* BYE Command line too long.\r\n");
+    CHECK(r.close);
+    CHECK(r.to_backend.empty());
+    CHECK(r.counters.overlong_lines == 1);
+    // Exactly at the limit is fine.
+    auto ok = run_both(s, {B(kGreeting), C("a NOOP " + std::string(100 - 9, 'x') + "\r\n")});
+    CHECK(!ok.close);
+    CHECK(ok.to_backend.size() == 100);
+}
+
+TEST_CASE("imap: command before the greeting is held, not lost", "[imap]") {
+    auto r = run_both(imap(), {C("a CAPABILITY\r\n"), B(kGreeting),
+                               B("* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\na OK\r\n")});
+    CHECK(r.to_backend == "a CAPABILITY\r\n");
+    CHECK(r.to_client ==
+          kGreetingOut + "* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\na OK\r\n");
+    auto r2 = run_both(imap(), {C("a STARTTLS\r\n"), B(kGreeting)});
+    CHECK(r2.to_client == kGreetingOut + "a OK Begin TLS negotiation now.\r\n");
+    CHECK(r2.start_tls == 1);
+}
+
+TEST_CASE("imap: encrypt policy refuses other commands before TLS, may forwards", "[imap]") {
+    auto r = run_both(imap(), {B(kGreeting), C("a SELECT INBOX\r\nb ID NIL\r\nc LOGOUT\r\n")});
+    CHECK(r.to_client == kGreetingOut + "a NO [PRIVACYREQUIRED] TLS required, use STARTTLS "
+                                        "first.\r\n");
+    CHECK(r.to_backend == "b ID NIL\r\nc LOGOUT\r\n");
+    auto m =
+        run_both(imap(false, config::StarttlsPolicy::may), {B(kGreeting), C("a SELECT INBOX\r\n")});
+    CHECK(m.to_backend == "a SELECT INBOX\r\n");
+}
+
+TEST_CASE("imap: refusal replies keep their place among pipelined replies", "[imap]") {
+    auto r = run_both(imap(), {B(kGreeting), C("a NOOP\r\nb LOGIN u p\r\nc NOOP\r\n"),
+                               B("* 2 EXISTS\r\na OK noop\r\nc OK noop\r\n")});
+    CHECK(r.to_client == kGreetingOut +
+                             "* 2 EXISTS\r\na OK noop\r\nb NO [PRIVACYREQUIRED] Plaintext "
+                             "authentication disallowed on non-secure (SSL/TLS) "
+                             "connections.\r\nc OK noop\r\n");
+    CHECK(r.to_backend == "a NOOP\r\nc NOOP\r\n");
+}
+
+TEST_CASE("imap: max_errors closes with BYE", "[imap]") {
+    auto s = imap();
+    s.max_errors = 3;
+    auto r = run_both(s, {B(kGreeting), C("a LOGIN u p\r\n\r\nb FOO\r\nc NOOP\r\n")});
+    CHECK(r.close);
+    CHECK(r.to_client == kGreetingOut +
+                             "a NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+                             "non-secure (SSL/TLS) connections.\r\n"
+                             "* BAD Empty command line.\r\n"
+                             "b NO [PRIVACYREQUIRED] TLS required, use STARTTLS first.\r\n"
+                             "* BYE Too many invalid commands.\r\n");
+    CHECK(r.to_backend.empty());
+}
+
+TEST_CASE("imap: AUTHENTICATE exchange after TLS passes through", "[imap]") {
+    auto r = run_both(imap(true),
+                      {B("* OK ready\r\n"), C("a AUTHENTICATE PLAIN\r\n"), B("+ \r\n"),
+                       C("AGZvbwBiYXI=\r\n"), B("a OK [CAPABILITY IMAP4rev1 STARTTLS] done\r\n")});
+    CHECK(r.to_backend == "a AUTHENTICATE PLAIN\r\nAGZvbwBiYXI=\r\n");
+    CHECK(r.to_client == "* OK ready\r\n+ \r\na OK [CAPABILITY IMAP4rev1] done\r\n");
+    CHECK(r.transparent);
+}
+
+TEST_CASE("imap: SASL line sent early is held until the continuation", "[imap]") {
+    auto r = run_both(imap(true), {B("* OK ready\r\n"), C("a AUTHENTICATE PLAIN\r\n*\r\n"),
+                                   B("+ \r\n"), B("a BAD cancelled\r\n"), C("b NOOP\r\n")});
+    CHECK(r.to_backend == "a AUTHENTICATE PLAIN\r\n*\r\nb NOOP\r\n");
+    CHECK(!r.transparent);
+}
+
+TEST_CASE("imap: IDLE and DONE", "[imap]") {
+    auto s = imap(false, config::StarttlsPolicy::may);
+    s.auth_requires_tls = false;
+    auto r = run_both(s, {B("* OK ready\r\n"), C("a LOGIN u p\r\n"), B("a OK in\r\n"),
+                          C("b IDLE\r\n"), B("+ idling\r\n* 5 EXISTS\r\n"), C("DONE\r\n"),
+                          B("b OK done\r\n"), C("c NOOP\r\n")});
+    CHECK(r.to_backend == "a LOGIN u p\r\nb IDLE\r\nDONE\r\nc NOOP\r\n");
+    CHECK(r.to_client == "* OK ready\r\na OK in\r\n+ idling\r\n* 5 EXISTS\r\nb OK done\r\n");
+    CHECK(!r.transparent); // not over TLS
+}
+
+TEST_CASE("imap: backend literals are not rewritten or parsed", "[imap]") {
+    auto may = imap(false, config::StarttlsPolicy::may);
+    std::string data = "* CAPABILITY AUTH=PLAIN\r\na OK [CAPABILITY AUTH=X] x\r\n";
+    std::string resp = "* 1 FETCH (BODY[] {" + std::to_string(data.size()) + "}\r\n" + data +
+                       " FLAGS {7}\r\n* BYE x)\r\na OK fetched\r\n";
+    auto r =
+        run_both(may, {B(kGreeting), C("a FETCH 1 BODY[]\r\nb NOOP\r\n"), B(resp), B("b OK\r\n")});
+    CHECK(r.to_client == kGreetingOut + resp + "b OK\r\n");
+}
+
+TEST_CASE("imap: transparent step-aside keeps buffered bytes in order", "[imap]") {
+    auto f = make_server_filter(imap(true));
+    Actions a;
+    f->on_backend_data("* OK ready\r\n", a);
+    f->on_client_data("a LOGIN u p\r\nb SELECT IN", a);
+    CHECK(a.to_backend == "a LOGIN u p\r\n");
+    a = {};
+    f->on_backend_data("a OK done\r\n* 1 EX", a);
+    CHECK(f->transparent());
+    CHECK(a.to_client == "a OK done\r\n* 1 EX");
+    CHECK(a.to_backend == "b SELECT IN");
+    a = {};
+    f->on_client_data("BOX\r\nc STARTTLS\r\n", a);
+    CHECK(a.to_backend == "BOX\r\nc STARTTLS\r\n");
+    f->on_backend_data("ISTS\r\n", a);
+    CHECK(a.to_client == "ISTS\r\n");
+}
+
+TEST_CASE("imap: PREAUTH over implicit TLS steps aside at once", "[imap]") {
+    auto r = run_both(imap(true), {B("* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n"),
+                                   C("a SELECT INBOX\r\n")});
+    CHECK(r.transparent);
+    CHECK(r.to_client == "* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n");
+    CHECK(r.to_backend == "a SELECT INBOX\r\n");
+}
+
+TEST_CASE("imap: replies of our own", "[imap]") {
+    auto f = make_server_filter(imap());
+    CHECK(f->backend_unavailable_reply().starts_with("* BYE [UNAVAILABLE] "));
+    CHECK(f->timeout_reply().starts_with("* BYE "));
+    CHECK(f->backend_unavailable_reply().ends_with("\r\n"));
+    CHECK(!f->tls_active());
+    CHECK(make_server_filter(imap(true))->tls_active());
+    FilterSettings raw;
+    CHECK(make_server_filter(raw) == nullptr);
+}
