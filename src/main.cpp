@@ -5,6 +5,7 @@
 #include "tlsgate/version.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
@@ -45,10 +46,20 @@ int main(int argc, char** argv) {
     print_errors(loaded.warnings, "warning");
     std::vector<ConfigError> errors = loaded.errors;
     tlsgate::proxy::Prepared prepared;
-    if (loaded.config) {
-        prepared = tlsgate::proxy::prepare_services(*loaded.config);
+    // Certificates and keys are checked even when other keys are wrong, so one run reports
+    // every error.
+    if (const auto& model = loaded.config ? loaded.config : loaded.partial) {
+        prepared = tlsgate::proxy::prepare_services(*model);
         print_errors(prepared.warnings, "warning");
-        errors.insert(errors.end(), prepared.errors.begin(), prepared.errors.end());
+        for (const auto& error : prepared.errors) {
+            const bool already_reported =
+                std::any_of(errors.begin(), errors.end(), [&](const ConfigError& known) {
+                    return known.to_string() == error.to_string();
+                });
+            if (!already_reported) {
+                errors.push_back(error);
+            }
+        }
     }
     if (!errors.empty()) {
         print_errors(errors, "error");

@@ -762,6 +762,8 @@ LoadResult Loader::finish(std::optional<Config> config) {
     LoadResult r;
     if (errors_.empty()) {
         r.config = std::move(config);
+    } else {
+        r.partial = std::move(config);
     }
     r.errors = std::move(errors_);
     r.warnings = std::move(warnings_);

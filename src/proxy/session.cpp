@@ -4,13 +4,15 @@
 #include "tlsgate/net/sockaddr.hpp"
 #include "tlsgate/proxy/worker.hpp"
 
+#include <algorithm>
 #include <netdb.h>
 
 namespace tlsgate::proxy {
 
 namespace {
 
-// How long a graceful close may wait for the last bytes (an alert, close_notify) to leave.
+// How long a graceful close may wait for the last bytes (an alert, close_notify, a
+// protocol's goodbye) to leave.
 constexpr uint64_t kCloseLingerMs = 2000;
 
 size_t fill_from_engine(void* context, char* out, size_t capacity) {
@@ -19,6 +21,10 @@ size_t fill_from_engine(void* context, char* out, size_t capacity) {
 
 std::string describe_uv_error(int uv_error) {
     return uv_strerror(uv_error);
+}
+
+uint64_t to_ms(config::Duration duration) {
+    return static_cast<uint64_t>(duration.count());
 }
 
 } // namespace
@@ -35,8 +41,8 @@ struct PendingResolve {
         if (session != nullptr) {
             session->resolve_ = nullptr;
             if (status != 0 || result == nullptr) {
-                session->service_->counters.backend_failures++;
-                session->fail("backend name lookup failed: " + describe_uv_error(status), false);
+                session->backend_unavailable("backend name lookup failed: " +
+                                             describe_uv_error(status));
             } else {
                 session->connect_backend_to(result->ai_addr);
             }
@@ -66,19 +72,37 @@ Session::~Session() {
 }
 
 void Session::start(uv_stream_t* server) {
-    started_ms_ = last_activity_ms_ = timer_.now();
+    started_ms_ = last_activity_ms_ = now();
     if (int rc = client_.accept_from(server); rc != 0) {
         fail("accept failed: " + describe_uv_error(rc), true);
         return;
     }
     peer_ = client_.peer_name();
     client_.set_nodelay();
-    tls_ = std::make_unique<tls::TlsEngine>(service_->server_context.get(), true);
-    if (!tls_->valid()) {
-        fail("TLS setup failed: " + tls_->error_reason(), true);
+    const bool implicit = settings().tls_mode == config::TlsMode::implicit;
+    if (settings().protocol != config::Protocol::raw) {
+        proto::FilterSettings filter_settings;
+        filter_settings.protocol = settings().protocol;
+        filter_settings.tls_active_from_start = implicit;
+        filter_settings.starttls_policy = settings().starttls_policy;
+        filter_settings.auth_requires_tls = settings().auth_requires_tls;
+        filter_settings.max_line = settings().max_line;
+        filter_settings.max_errors = settings().max_errors;
+        filter_ = proto::make_server_filter(filter_settings);
+    }
+    if (implicit) {
+        begin_client_tls();
+    } else {
+        // STARTTLS: the backend's greeting is what the client sees first.
+        connect_backend();
+        if (settings().starttls_policy == config::StarttlsPolicy::encrypt) {
+            plaintext_deadline_ = now() + to_ms(settings().plaintext_timeout);
+        }
+    }
+    if (closing_) {
         return;
     }
-    timer_.start(static_cast<uint64_t>(settings().handshake_timeout.count()));
+    arm_timer();
     client_.start_reading();
 }
 
@@ -86,21 +110,20 @@ void Session::abort(const std::string& reason) {
     fail(reason, false);
 }
 
-void Session::on_stream_read(net::Stream& stream, const char* data, size_t size) {
-    if (phase_ == Phase::closing) {
+// --- TLS toward the client ------------------------------------------------------------------
+
+void Session::begin_client_tls() {
+    tls_ = std::make_unique<tls::TlsEngine>(service_->server_context.get(), true);
+    if (!tls_->valid()) {
+        fail("TLS setup failed: " + tls_->error_reason(), true);
         return;
     }
-    last_activity_ms_ = timer_.now();
-    if (stream.tag() == kClient) {
-        on_client_ciphertext(data, size);
-    } else {
-        deliver_to_client(data, size);
-    }
-}
-
-void Session::on_client_ciphertext(const char* data, size_t size) {
-    tls_->feed(data, size);
-    drive_tls();
+    client_tls_active_ = true;
+    update_backpressure(); // holds the backend until the handshake is done
+    tls_started_ms_ = now();
+    handshake_deadline_ = tls_started_ms_ + to_ms(settings().handshake_timeout);
+    plaintext_deadline_ = 0;
+    arm_timer();
 }
 
 void Session::drive_tls() {
@@ -111,25 +134,21 @@ void Session::drive_tls() {
             return;
         }
         if (status != tls::TlsEngine::Status::ok) {
-            service_->counters.handshakes_failed++;
-            const std::string reason =
-                status == tls::TlsEngine::Status::closed ? "peer closed" : tls_->error_reason();
-            log::info("conn={} service={} TLS handshake failed from {}: {}", id_, settings().name,
-                      peer_, reason);
-            fail("handshake failed: " + reason, false);
+            handshake_failed(status == tls::TlsEngine::Status::closed ? "peer closed"
+                                                                      : tls_->error_reason());
             return;
         }
         on_handshake_complete();
-        if (phase_ == Phase::closing) {
+        if (closing_) {
             return;
         }
     }
     char* buffer = worker_.plaintext_buffer().bytes;
-    while (!client_reading_done_ && phase_ != Phase::closing) {
+    while (!client_reading_done_ && !closing_) {
         size_t size = 0;
         const auto status = tls_->read(buffer, net::ReadBuffer::kSize, size);
         if (status == tls::TlsEngine::Status::ok) {
-            deliver_to_backend(buffer, size);
+            on_client_plaintext(buffer, size);
         } else if (status == tls::TlsEngine::Status::want_io) {
             break;
         } else if (status == tls::TlsEngine::Status::closed) {
@@ -145,21 +164,55 @@ void Session::drive_tls() {
 }
 
 void Session::on_handshake_complete() {
-    handshake_ms_ = timer_.now() - started_ms_;
+    handshake_ms_ = now() - tls_started_ms_;
+    handshake_deadline_ = 0;
     tls_version_ = tls_->version();
     tls_cipher_ = tls_->cipher();
     service_->counters.handshakes_completed++;
     log::info("conn={} service={} TLS connection established from {}: {} with cipher {} ({}/{} "
               "bits)",
-              id_, settings().name, peer_, tls_->version(), tls_->cipher(), tls_->cipher_bits(),
+              id_, settings().name, peer_, tls_version_, tls_cipher_, tls_->cipher_bits(),
               tls_->cipher_alg_bits());
-    timer_.stop();
-    phase_ = Phase::connecting;
-    connect_backend();
+    if (settings().tls_mode == config::TlsMode::starttls) {
+        if (filter_) {
+            proto::Actions actions;
+            filter_->on_tls_established(actions);
+            apply(actions);
+        }
+    } else {
+        connect_backend();
+    }
+    update_backpressure();
+    arm_timer();
 }
 
+void Session::handshake_failed(const std::string& reason) {
+    service_->counters.handshakes_failed++;
+    log::info("conn={} service={} TLS handshake failed from {}: {}", id_, settings().name, peer_,
+              reason);
+    fail(reason == "timed out" ? "handshake timeout" : "handshake failed: " + reason, false);
+}
+
+bool Session::flush_ciphertext() {
+    const size_t pending = tls_ ? tls_->pending_ciphertext() : 0;
+    if (pending == 0) {
+        return true;
+    }
+    if (client_.closing() || client_.shutdown_requested()) {
+        return false;
+    }
+    if (int rc = client_.write_from(pending, fill_from_engine, tls_.get()); rc != 0) {
+        fail("client write failed: " + describe_uv_error(rc), true);
+        return false;
+    }
+    return true;
+}
+
+// --- Backend --------------------------------------------------------------------------------
+
 void Session::connect_backend() {
-    timer_.start(static_cast<uint64_t>(settings().connect_timeout.count()));
+    connect_deadline_ = now() + to_ms(settings().connect_timeout);
+    arm_timer();
     const net::Address& backend = settings().backend;
     if (backend.kind == net::Address::Kind::unix_socket) {
         backend_.connect_unix(backend.path);
@@ -180,8 +233,7 @@ void Session::connect_backend() {
                                 backend.host.c_str(), port.c_str(), &hints);
         rc != 0) {
         delete resolve;
-        service_->counters.backend_failures++;
-        fail("backend name lookup failed: " + describe_uv_error(rc), false);
+        backend_unavailable("backend name lookup failed: " + describe_uv_error(rc));
         return;
     }
     resolve_ = resolve;
@@ -189,20 +241,17 @@ void Session::connect_backend() {
 
 void Session::connect_backend_to(const sockaddr* address) {
     if (int rc = backend_.connect(address); rc != 0) {
-        service_->counters.backend_failures++;
-        fail("backend connect failed: " + describe_uv_error(rc), false);
+        backend_unavailable("backend connect failed: " + describe_uv_error(rc));
     }
 }
 
 void Session::on_stream_connected(net::Stream&, int status) {
-    if (phase_ == Phase::closing) {
+    if (closing_) {
         return;
     }
+    connect_deadline_ = 0;
     if (status != 0) {
-        service_->counters.backend_failures++;
-        log::notice("conn={} service={} backend {} unavailable: {}", id_, settings().name,
-                    settings().backend.to_string(), describe_uv_error(status));
-        fail("backend connect failed: " + describe_uv_error(status), false);
+        backend_unavailable("backend connect failed: " + describe_uv_error(status));
         return;
     }
     on_backend_connected();
@@ -210,7 +259,6 @@ void Session::on_stream_connected(net::Stream&, int status) {
 
 void Session::on_backend_connected() {
     backend_connected_ = true;
-    phase_ = Phase::relaying;
     backend_.set_nodelay();
     if (!pending_to_backend_.empty()) {
         const int rc = backend_.write(pending_to_backend_.data(), pending_to_backend_.size());
@@ -224,8 +272,73 @@ void Session::on_backend_connected() {
     if (client_reading_done_) {
         backend_.shutdown();
     }
-    arm_idle_timer();
+    arm_timer();
     update_backpressure();
+}
+
+void Session::backend_unavailable(const std::string& reason) {
+    if (closing_) {
+        return;
+    }
+    connect_deadline_ = 0;
+    service_->counters.backend_failures++;
+    log::notice("conn={} service={} backend {} unavailable: {}", id_, settings().name,
+                settings().backend.to_string(), reason);
+    // A mail client gets its protocol's "try again later" before the close.
+    if (filter_) {
+        const std::string reply = filter_->backend_unavailable_reply();
+        deliver_to_client(reply.data(), reply.size());
+    }
+    fail(reason, false);
+}
+
+// --- Plaintext, through the filter ----------------------------------------------------------
+
+void Session::on_client_plaintext(const char* data, size_t size) {
+    if (filtering()) {
+        proto::Actions actions;
+        filter_->on_client_data(std::string_view(data, size), actions);
+        apply(actions);
+    } else {
+        deliver_to_backend(data, size);
+    }
+}
+
+void Session::on_backend_plaintext(const char* data, size_t size) {
+    if (filtering()) {
+        proto::Actions actions;
+        filter_->on_backend_data(std::string_view(data, size), actions);
+        apply(actions);
+    } else {
+        deliver_to_client(data, size);
+    }
+}
+
+void Session::apply(proto::Actions& actions) {
+    for (const auto& event : actions.log) {
+        log::emit(event.level, "conn={} service={} {}", id_, settings().name, event.message);
+    }
+    if (!actions.to_backend.empty()) {
+        deliver_to_backend(actions.to_backend.data(), actions.to_backend.size());
+    }
+    if (closing_) {
+        return;
+    }
+    if (!actions.to_client.empty()) {
+        deliver_to_client(actions.to_client.data(), actions.to_client.size());
+    }
+    if (closing_) {
+        return;
+    }
+    if (actions.start_tls) {
+        // The go-ahead is queued in plaintext before any handshake byte: the stream keeps
+        // write order. Client bytes after the STARTTLS line were discarded by the filter.
+        begin_client_tls();
+    }
+    if (actions.close) {
+        fail(actions.close_reason.empty() ? "closed by protocol filter" : actions.close_reason,
+             false);
+    }
 }
 
 void Session::deliver_to_backend(const char* data, size_t size) {
@@ -241,33 +354,27 @@ void Session::deliver_to_backend(const char* data, size_t size) {
 
 void Session::deliver_to_client(const char* data, size_t size) {
     bytes_out_ += size;
-    if (tls_->write(data, size) != tls::TlsEngine::Status::ok) {
+    if (!client_tls_active_) {
+        if (int rc = client_.write(data, size); rc != 0) {
+            fail("client write failed: " + describe_uv_error(rc), true);
+            return;
+        }
+    } else if (!tls_->handshake_done()) {
+        // Nothing can be sent while the handshake runs; the filter holds back backend output
+        // until TLS is up, so this is only a race with a backend that talks unasked.
+        fail("backend sent data during the TLS handshake", false);
+        return;
+    } else if (tls_->write(data, size) != tls::TlsEngine::Status::ok) {
         fail("TLS error: " + tls_->error_reason(), true);
         return;
-    }
-    if (!flush_ciphertext()) {
+    } else if (!flush_ciphertext()) {
         return;
     }
     update_backpressure();
 }
 
-bool Session::flush_ciphertext() {
-    const size_t pending = tls_ ? tls_->pending_ciphertext() : 0;
-    if (pending == 0) {
-        return true;
-    }
-    if (client_.closing() || client_.shutdown_requested()) {
-        return false;
-    }
-    if (int rc = client_.write_from(pending, fill_from_engine, tls_.get()); rc != 0) {
-        fail("client write failed: " + describe_uv_error(rc), true);
-        return false;
-    }
-    return true;
-}
-
 void Session::update_backpressure() {
-    if (phase_ == Phase::closing) {
+    if (closing_) {
         return;
     }
     // Client -> backend: bytes waiting for the backend bound how much we read from the client.
@@ -279,15 +386,33 @@ void Session::update_backpressure() {
             client_.start_reading();
         }
     }
-    // Backend -> client: ciphertext waiting for the client bounds how much we read from the
-    // backend, so a client that never reads cannot grow our memory.
+    // Backend -> client: bytes waiting for the client bound how much we read from the
+    // backend, so a client that never reads cannot grow our memory. Nothing can go to the
+    // client while its TLS handshake runs, so the backend waits in its socket buffer.
     if (backend_connected_ && !backend_reading_done_) {
         const size_t waiting = client_.pending_write_bytes();
-        if (waiting > kHighWater) {
+        if (waiting > kHighWater || (client_tls_active_ && !tls_->handshake_done())) {
             backend_.stop_reading();
         } else if (waiting <= net::Stream::kLowWater) {
             backend_.start_reading();
         }
+    }
+}
+
+// --- Stream events --------------------------------------------------------------------------
+
+void Session::on_stream_read(net::Stream& stream, const char* data, size_t size) {
+    if (closing_) {
+        return;
+    }
+    last_activity_ms_ = now();
+    if (stream.tag() == kBackend) {
+        on_backend_plaintext(data, size);
+    } else if (client_tls_active_) {
+        tls_->feed(data, size);
+        drive_tls();
+    } else {
+        on_client_plaintext(data, size);
     }
 }
 
@@ -296,24 +421,18 @@ void Session::on_stream_drained(net::Stream&) {
 }
 
 void Session::on_stream_eof(net::Stream& stream) {
-    if (phase_ == Phase::closing) {
+    if (closing_) {
         return;
     }
-    last_activity_ms_ = timer_.now();
-    if (stream.tag() == kClient) {
-        if (!tls_->handshake_done()) {
-            service_->counters.handshakes_failed++;
-            log::info("conn={} service={} TLS handshake failed from {}: client closed the "
-                      "connection",
-                      id_, settings().name, peer_);
-            fail("handshake failed: client closed the connection", false);
-            return;
-        }
+    last_activity_ms_ = now();
+    if (stream.tag() == kBackend) {
+        backend_input_finished();
+    } else if (client_tls_active_ && !tls_->handshake_done()) {
+        handshake_failed("client closed the connection");
+    } else {
         // Every complete record was decrypted as it arrived; an end of stream without
         // close_notify is a truncation, which the close line reports.
-        client_input_finished(false);
-    } else {
-        backend_input_finished();
+        client_input_finished(!client_tls_active_);
     }
 }
 
@@ -333,14 +452,20 @@ void Session::client_input_finished(bool clean) {
 void Session::backend_input_finished() {
     backend_reading_done_ = true;
     backend_.stop_reading();
-    tls_->shutdown();
-    flush_ciphertext();
+    if (client_tls_active_) {
+        if (!tls_->handshake_done()) {
+            fail("backend closed during the TLS handshake", false);
+            return;
+        }
+        tls_->shutdown();
+        flush_ciphertext();
+    }
     client_.shutdown();
     maybe_finish();
 }
 
 void Session::on_stream_shutdown(net::Stream& stream, int) {
-    if (phase_ == Phase::closing) {
+    if (closing_) {
         stream.close();
         return;
     }
@@ -360,12 +485,12 @@ void Session::maybe_finish() {
 }
 
 void Session::on_stream_error(net::Stream& stream, int uv_error) {
-    if (phase_ == Phase::closing) {
+    if (closing_) {
         return;
     }
     const bool reset = uv_error == UV_ECONNRESET || uv_error == UV_EPIPE;
     if (stream.tag() == kClient) {
-        if (!tls_->handshake_done()) {
+        if (client_tls_active_ && !tls_->handshake_done()) {
             service_->counters.handshakes_failed++;
         }
         fail(reset ? "client reset" : "client error: " + describe_uv_error(uv_error), true);
@@ -374,45 +499,56 @@ void Session::on_stream_error(net::Stream& stream, int uv_error) {
     }
 }
 
-void Session::on_timer(core::Timer&) {
-    switch (phase_) {
-    case Phase::handshake:
-        service_->counters.handshakes_failed++;
-        log::info("conn={} service={} TLS handshake failed from {}: timed out", id_,
-                  settings().name, peer_);
-        fail("handshake timeout", false);
-        return;
-    case Phase::connecting:
-        service_->counters.backend_failures++;
-        log::notice("conn={} service={} backend {} unavailable: connect timed out", id_,
-                    settings().name, settings().backend.to_string());
-        fail("backend connect timeout", false);
-        return;
-    case Phase::relaying: {
-        const uint64_t idle_ms = static_cast<uint64_t>(settings().idle_timeout.count());
-        const uint64_t quiet_ms = timer_.now() - last_activity_ms_;
-        if (quiet_ms >= idle_ms) {
-            fail("idle timeout", false);
-        } else {
-            timer_.start(idle_ms - quiet_ms);
-        }
+// --- Deadlines ------------------------------------------------------------------------------
+
+void Session::arm_timer() {
+    if (closing_) {
         return;
     }
-    case Phase::closing:
+    uint64_t deadline = last_activity_ms_ + to_ms(settings().idle_timeout);
+    for (uint64_t candidate : {handshake_deadline_, connect_deadline_, plaintext_deadline_}) {
+        if (candidate != 0) {
+            deadline = std::min(deadline, candidate);
+        }
+    }
+    const uint64_t current = now();
+    timer_.start(deadline > current ? deadline - current : 0);
+}
+
+void Session::on_timer(core::Timer&) {
+    const uint64_t current = now();
+    if (closing_) {
         // The linger after a graceful close ran out: stop waiting for the peer to read.
         client_.close();
         backend_.close();
         timer_.close();
         return;
     }
+    if (handshake_deadline_ != 0 && current >= handshake_deadline_) {
+        handshake_failed("timed out");
+        return;
+    }
+    if (connect_deadline_ != 0 && current >= connect_deadline_) {
+        backend_unavailable("backend connect timeout");
+        return;
+    }
+    const bool plaintext_expired = plaintext_deadline_ != 0 && current >= plaintext_deadline_;
+    const bool idle_expired = current - last_activity_ms_ >= to_ms(settings().idle_timeout);
+    if (plaintext_expired || idle_expired) {
+        if (filtering()) {
+            const std::string goodbye = filter_->timeout_reply();
+            deliver_to_client(goodbye.data(), goodbye.size());
+        }
+        fail(plaintext_expired ? "plaintext timeout (no STARTTLS)" : "idle timeout", false);
+        return;
+    }
+    arm_timer();
 }
 
-void Session::arm_idle_timer() {
-    timer_.start(static_cast<uint64_t>(settings().idle_timeout.count()));
-}
+// --- Closing --------------------------------------------------------------------------------
 
 void Session::fail(const std::string& reason, bool abortive) {
-    if (phase_ == Phase::closing) {
+    if (closing_) {
         return;
     }
     close_reason_ = reason;
@@ -420,7 +556,7 @@ void Session::fail(const std::string& reason, bool abortive) {
 }
 
 void Session::close_all(bool abortive) {
-    phase_ = Phase::closing;
+    closing_ = true;
     client_.stop_reading();
     backend_.stop_reading();
     if (abortive) {
@@ -430,8 +566,8 @@ void Session::close_all(bool abortive) {
         return;
     }
     // Graceful: say close_notify when the session got that far, and let queued bytes leave
-    // before the sockets close (bounded by the linger timer).
-    if (tls_ && tls_->valid() && tls_->handshake_done() && !tls_->shutdown_sent()) {
+    // before the sockets close (bounded by the linger).
+    if (client_tls_active_ && tls_->handshake_done() && !tls_->shutdown_sent()) {
         tls_->shutdown();
         flush_ciphertext();
     }
@@ -441,9 +577,7 @@ void Session::close_all(bool abortive) {
             continue;
         }
         if (stream->pending_write_bytes() > 0) {
-            if (!stream->shutdown_requested()) {
-                stream->shutdown();
-            }
+            stream->shutdown();
             waiting = true;
         } else {
             stream->close();
@@ -464,6 +598,19 @@ void Session::on_timer_closed(core::Timer&) {
     release_if_closed();
 }
 
+void Session::add_filter_counters() {
+    if (!filter_) {
+        return;
+    }
+    const proto::FilterCounters& counters = filter_->counters();
+    ServiceCounters& totals = service_->counters;
+    totals.starttls_completed += counters.starttls_completed;
+    totals.auth_refused_before_tls += counters.auth_refused_before_tls;
+    totals.commands_refused += counters.commands_refused;
+    totals.injected_bytes_discarded += counters.injected_bytes_discarded;
+    totals.overlong_lines += counters.overlong_lines;
+}
+
 void Session::release_if_closed() {
     if (--open_handles_ > 0) {
         if (client_.closing() && backend_.closing() && !timer_.closing()) {
@@ -471,11 +618,11 @@ void Session::release_if_closed() {
         }
         return;
     }
-    const uint64_t now = timer_.now();
+    add_filter_counters();
     log::info("conn={} service={} close peer={} tls={} cipher={} handshake_ms={} in={} out={} "
               "duration_ms={} reason={}",
               id_, settings().name, peer_.empty() ? "unknown" : peer_, tls_version_, tls_cipher_,
-              handshake_ms_, bytes_in_, bytes_out_, now - started_ms_, close_reason_);
+              handshake_ms_, bytes_in_, bytes_out_, now() - started_ms_, close_reason_);
     worker_.session_finished(this);
     delete this;
 }

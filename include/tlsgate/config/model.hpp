@@ -96,6 +96,9 @@ struct Config {
 
 struct LoadResult {
     std::optional<Config> config; // set only when errors is empty
+    // The best-effort model when there are errors (the file parsed, some values did not),
+    // so the caller can still check certificates and report every error at once.
+    std::optional<Config> partial;
     std::vector<ConfigError> errors;
     std::vector<ConfigError> warnings;
 };

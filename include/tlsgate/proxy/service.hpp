@@ -16,6 +16,12 @@ struct ServiceCounters {
     std::atomic<uint64_t> handshakes_failed{0};
     std::atomic<uint64_t> backend_failures{0};
     std::atomic<uint64_t> active{0};
+    // Mail protocol filters (added when a session closes).
+    std::atomic<uint64_t> starttls_completed{0};
+    std::atomic<uint64_t> auth_refused_before_tls{0};
+    std::atomic<uint64_t> commands_refused{0};
+    std::atomic<uint64_t> injected_bytes_discarded{0};
+    std::atomic<uint64_t> overlong_lines{0};
 };
 
 // One configured service at run time: its settings and its TLS context, read-only and
