@@ -39,6 +39,10 @@ void FilterBase::on_tls_established(Actions& out) {
     if (closed_ || transparent_) {
         return;
     }
+    if (!starttls_accepted_) {
+        tls_ = true; // not ours (implicit TLS reported late): nothing to reset
+        return;
+    }
     tls_ = true;
     starttls_accepted_ = false;
     tls_pending_ = false;
@@ -217,6 +221,7 @@ void FilterBase::discard_injected(size_t n, Actions& out) {
         return;
     }
     counters_.injected_bytes_discarded += n;
+    out.discarded_client_bytes += n;
     log(out, config::LogLevel::warning,
         fmt::format("discarded {} bytes the client sent after STARTTLS before the TLS handshake",
                     n));
