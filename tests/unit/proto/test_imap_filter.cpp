@@ -378,3 +378,11 @@ TEST_CASE("imap: discarded bytes reported in the actions", "[imap]") {
     CHECK(b.discarded_client_bytes == 5);
     CHECK(f->counters().injected_bytes_discarded == 8);
 }
+
+TEST_CASE("imap: input before the greeting is bounded", "[imap]") {
+    std::string flood(FilterBase::kMaxHeldClientBytes + 100, 'x');
+    auto r = run(imap(), {C(flood), B(kGreeting)});
+    CHECK(r.close);
+    CHECK(r.to_backend.empty());
+    CHECK(r.to_client == "* BYE Too much data sent ahead of the server.\r\n");
+}
