@@ -1,5 +1,6 @@
 #include "tlsgate/proto/filter_base.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 
 namespace tlsgate::proto {
@@ -39,6 +40,10 @@ void FilterBase::on_tls_established(Actions& out) {
     if (closed_ || transparent_) {
         return;
     }
+    if (!starttls_accepted_) {
+        tls_ = true; // not ours (implicit TLS reported late): nothing to reset
+        return;
+    }
     tls_ = true;
     starttls_accepted_ = false;
     tls_pending_ = false;
@@ -56,7 +61,10 @@ void FilterBase::run(Actions& out) {
     }
     if (!client_stopped() && !tls_pending_) {
         process_client(out);
-        if (!client_stopped() && cin_.size() > kMaxHeldClientBytes) {
+        // Unheld, cin_ keeps at most one partial line (bounded by the line limits); only
+        // held input can grow, and only this far.
+        size_t held_limit = std::max(kMaxHeldClientBytes, 2 * settings_.max_line + 16384);
+        if (!client_stopped() && cin_.size() > held_limit) {
             ++counters_.commands_refused;
             log(out, config::LogLevel::warning, "too much client data buffered, closing");
             reply_and_close(out, held_overflow_reply(), "client sent too much unprocessed data");
@@ -217,6 +225,7 @@ void FilterBase::discard_injected(size_t n, Actions& out) {
         return;
     }
     counters_.injected_bytes_discarded += n;
+    out.discarded_client_bytes += n;
     log(out, config::LogLevel::warning,
         fmt::format("discarded {} bytes the client sent after STARTTLS before the TLS handshake",
                     n));

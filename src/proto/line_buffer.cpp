@@ -108,11 +108,20 @@ bool BoundedLines::next(Piece& piece) {
         return true;
     }
     if (scan.status == LineScan::Status::overlong || mid_line_) {
-        // Overlong: hand out what we have and keep passing through until the LF.
-        piece.text = rest;
-        piece.ends_line = false;
-        mid_line_ = true;
-        pos_ += rest.size();
+        // Overlong: hand out its first max_line octets (never a whole line), then keep
+        // passing through up to the LF.
+        if (!mid_line_) {
+            piece.text = rest.substr(0, max_line_);
+            piece.ends_line = false;
+            mid_line_ = true;
+            pos_ += piece.text.size();
+            return true;
+        }
+        auto lf = rest.find('\n');
+        piece.ends_line = lf != std::string_view::npos;
+        piece.text = piece.ends_line ? rest.substr(0, lf + 1) : rest;
+        mid_line_ = !piece.ends_line;
+        pos_ += piece.text.size();
         return true;
     }
     return false;

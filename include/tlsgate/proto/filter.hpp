@@ -41,6 +41,9 @@ struct Actions {
     bool close = false;
     std::string close_reason; // short, for the connection's close log line
     std::vector<LogEvent> log;
+    // Client bytes the filter dropped in this call because they followed an accepted
+    // STARTTLS (also summed in FilterCounters::injected_bytes_discarded).
+    uint64_t discarded_client_bytes = 0;
 };
 
 struct FilterSettings {

@@ -345,3 +345,44 @@ TEST_CASE("imap: replies of our own", "[imap]") {
     FilterSettings raw;
     CHECK(make_server_filter(raw) == nullptr);
 }
+
+TEST_CASE("imap: tagged OK [CAPABILITY] rewritten before TLS", "[imap]") {
+    auto r = run_both(imap(), {B(kGreeting), C("a NOOP\r\n"),
+                               B("a OK [CAPABILITY IMAP4rev1 AUTH=PLAIN LOGINDISABLED] done\r\n")});
+    CHECK(r.to_client ==
+          kGreetingOut + "a OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] done\r\n");
+}
+
+TEST_CASE("imap: overlong backend lines pass through unbuffered", "[imap]") {
+    auto may = imap(false, config::StarttlsPolicy::may);
+    std::string big(FilterBase::kMaxBackendLine * 2, 'x');
+    std::string resp = "* 1 FETCH (X \"" + big + "\" BODY[] {5}\r\nabcde)\r\n* CAPABILITY " + big +
+                       " AUTH=PLAIN\r\na OK " + big + "\r\n";
+    auto r = run(may, {B(kGreeting), C("a FETCH 1 ALL\r\nb NOOP\r\nc LOGIN x y\r\n"), B(resp),
+                       B("b OK\r\n")});
+    CHECK(r.to_client ==
+          kGreetingOut + resp +
+              "b OK\r\nc NO [PRIVACYREQUIRED] Plaintext authentication disallowed on "
+              "non-secure (SSL/TLS) connections.\r\n");
+}
+
+TEST_CASE("imap: discarded bytes reported in the actions", "[imap]") {
+    auto f = make_server_filter(imap());
+    Actions a;
+    f->on_backend_data(kGreeting, a);
+    f->on_client_data("a STARTTLS\r\nxyz", a);
+    CHECK(a.start_tls);
+    CHECK(a.discarded_client_bytes == 3);
+    Actions b;
+    f->on_client_data("12345", b);
+    CHECK(b.discarded_client_bytes == 5);
+    CHECK(f->counters().injected_bytes_discarded == 8);
+}
+
+TEST_CASE("imap: input before the greeting is bounded", "[imap]") {
+    std::string flood(FilterBase::kMaxHeldClientBytes + 100, 'x');
+    auto r = run(imap(), {C(flood), B(kGreeting)});
+    CHECK(r.close);
+    CHECK(r.to_backend.empty());
+    CHECK(r.to_client == "* BYE Too much data sent ahead of the server.\r\n");
+}

@@ -247,3 +247,20 @@ TEST_CASE("smtp: replies of our own", "[smtp]") {
     CHECK(f->timeout_reply().starts_with("421 4.4.2 "));
     CHECK(!f->transparent());
 }
+
+TEST_CASE("smtp: overlong backend reply lines pass through", "[smtp]") {
+    std::string big(FilterBase::kMaxBackendLine + 10, 'x');
+    std::string ehlo = "250-mx\r\n250-AUTH PLAIN\r\n250-X" + big + "\r\n250 8BITMIME\r\n";
+    auto r = run(smtp(), {B("220 mx\r\n"), C("EHLO c\r\nNOOP\r\n"), B(ehlo), B("250 ok\r\n")});
+    CHECK(r.to_client == "220 mx\r\n250-mx\r\n250-X" + big + "\r\n250 8BITMIME\r\n250 ok\r\n");
+}
+
+TEST_CASE("smtp: held client input is bounded", "[smtp]") {
+    // Body bytes sent without waiting for 354 wait for DATA's reply, but not without limit.
+    std::string flood(FilterBase::kMaxHeldClientBytes + 1, 'x');
+    auto r = run_both(smtp(true), {B("220 mx\r\n"), C("DATA\r\n"), C(flood)});
+    CHECK(r.close);
+    CHECK(r.to_backend == "DATA\r\n");
+    CHECK(r.to_client ==
+          "220 mx\r\n421 4.7.0 Too much data sent ahead of the server, closing connection\r\n");
+}
