@@ -1,0 +1,68 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tlsgate/config/model.hpp"
+#include "tlsgate/proto/filter.hpp"
+
+namespace tlsgate::proto {
+
+// Client mode: tlsgate talks to a remote mail server on behalf of a local plaintext program.
+// Before handing the connection to the local program, tlsgate does the plaintext prelude
+// itself: read the greeting, ask for capabilities (IMAP CAPABILITY, POP3 CAPA, SMTP EHLO),
+// send STARTTLS / STLS, wait for the go-ahead. Then the session runs the TLS handshake with
+// the server, calls on_tls_established(), and from then on relays both ways unchanged.
+//
+// Pure state machine: bytes in, actions out; no sockets, no TLS. The session carries out the
+// actions in this order: write `to_server`, write `to_local`, then act on the flags.
+struct ClientActions {
+    std::string to_server;
+    std::string to_local;
+    // The server gave the go-ahead: start the TLS handshake now. Server bytes that followed
+    // the go-ahead line (response injection) were dropped and counted in
+    // `discarded_server_bytes`; the session discards anything else that arrives before the
+    // handshake (it feeds such bytes to the TLS engine, never to the local program).
+    bool start_tls = false;
+    // SMTP with starttls_policy "may" only: the server offers no STARTTLS, continue in
+    // plaintext; `to_local` holds the greeting. The prelude is done.
+    bool plaintext_fallback = false;
+    // The prelude failed (no STARTTLS under "encrypt", STARTTLS refused, protocol error, line
+    // too long): `to_local` holds the protocol's error for the local program; close after it.
+    bool fail = false;
+    std::string fail_reason; // for the connection's close line
+    uint64_t discarded_server_bytes = 0;
+    std::vector<LogEvent> log;
+};
+
+struct ClientPreludeSettings {
+    config::Protocol protocol = config::Protocol::imap; // imap, pop3 or smtp
+    config::StarttlsPolicy starttls_policy = config::StarttlsPolicy::encrypt;
+    std::string ehlo_name = "localhost"; // SMTP: the name tlsgate gives in its own EHLO
+};
+
+class ClientPrelude {
+public:
+    virtual ~ClientPrelude() = default;
+
+    // Plaintext bytes from the server, before TLS. Called only while !done().
+    virtual void on_server_data(std::string_view bytes, ClientActions& out) = 0;
+    // The handshake succeeded: `to_local` gets what the local program must see first — the
+    // server's greeting, with STARTTLS (and IMAP's LOGINDISABLED, and any capability code
+    // from before TLS) removed, so the program sees a normal plaintext server and asks for
+    // capabilities itself. The prelude is done after this.
+    virtual void on_tls_established(ClientActions& out) = 0;
+    virtual bool done() const = 0;
+    // The protocol's temporary failure for the local program when the server cannot be
+    // reached or TLS fails: IMAP "* BYE [UNAVAILABLE] ...", POP3 "-ERR [SYS/TEMP] ...",
+    // SMTP "421 4.7.0 ..." (CRLF-terminated).
+    virtual std::string failure_reply(std::string_view why) const = 0;
+};
+
+// protocol must be imap, pop3 or smtp.
+std::unique_ptr<ClientPrelude> make_client_prelude(const ClientPreludeSettings& settings);
+
+} // namespace tlsgate::proto
