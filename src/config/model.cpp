@@ -108,4 +108,14 @@ const char* to_string(StarttlsPolicy v) {
     return "?";
 }
 
+const char* to_string(VerifyMode v) {
+    switch (v) {
+    case VerifyMode::peer:
+        return "peer";
+    case VerifyMode::none:
+        return "none";
+    }
+    return "?";
+}
+
 } // namespace tlsgate::config

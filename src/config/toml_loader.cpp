@@ -97,6 +97,8 @@ constexpr Choice<TlsMode> tls_modes[] = {{"implicit", TlsMode::implicit},
                                          {"starttls", TlsMode::starttls}};
 constexpr Choice<StarttlsPolicy> starttls_policies[] = {{"may", StarttlsPolicy::may},
                                                         {"encrypt", StarttlsPolicy::encrypt}};
+constexpr Choice<VerifyMode> verify_modes[] = {{"peer", VerifyMode::peer},
+                                               {"none", VerifyMode::none}};
 // The first name of each version is the canonical one used in messages.
 constexpr Choice<TlsVersion> tls_versions[] = {
     {"TLSv1", TLS1_VERSION},     {"TLSv1.0", TLS1_VERSION},   {"1.0", TLS1_VERSION},
@@ -117,9 +119,9 @@ std::string_view version_name(TlsVersion v) {
 // Keys
 
 constexpr std::string_view global_keys[] = {"workers", "log_level", "log", "drain_timeout"};
-constexpr std::string_view tls_keys[] = {"cert",        "key",          "profile",
-                                         "ciphers",     "ciphersuites", "min_version",
-                                         "max_version", "groups",       "dhparam"};
+constexpr std::string_view tls_keys[] = {
+    "cert",   "key",     "profile", "ciphers", "ciphersuites", "min_version", "max_version",
+    "groups", "dhparam", "verify",  "ca_file", "ca_path",      "check_host",  "sni"};
 
 bool contains(std::span<const std::string_view> keys, std::string_view k) {
     return std::find(keys.begin(), keys.end(), k) != keys.end();
@@ -482,9 +484,19 @@ bool Loader::apply_tls_key(std::string_view k, const toml::node& v, const std::s
             (k == "min_version" ? s.min_version : s.max_version) = *e;
             ok = true;
         }
-    } else if (k == "dhparam") {
+    } else if (k == "dhparam" || k == "ca_file" || k == "ca_path") {
         if (auto p = get_path(v, key)) {
-            s.dhparam = std::move(*p);
+            (k == "dhparam" ? s.dhparam : k == "ca_file" ? s.ca_file : s.ca_path) = std::move(*p);
+            ok = true;
+        }
+    } else if (k == "verify") {
+        if (auto e = get_enum<VerifyMode>(v, key, verify_modes)) {
+            s.verify = *e;
+            ok = true;
+        }
+    } else if (k == "check_host" || k == "sni") {
+        if (auto str = get_nonempty(v, key)) {
+            (k == "check_host" ? s.check_host : s.sni) = std::move(*str);
             ok = true;
         }
     }
@@ -672,8 +684,22 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
         error(svc.section.line, prefix + ".backend", "missing required key \"backend\"");
     }
     if (!have_policy) {
-        svc.starttls_policy =
-            svc.protocol == Protocol::smtp ? StarttlsPolicy::may : StarttlsPolicy::encrypt;
+        // Server side, port 25 stays opportunistic; client mode refuses plaintext unless
+        // told otherwise.
+        svc.starttls_policy = svc.protocol == Protocol::smtp && !svc.client
+                                  ? StarttlsPolicy::may
+                                  : StarttlsPolicy::encrypt;
+    }
+    if (svc.client && svc.tls.verify == VerifyMode::none) {
+        warning(svc.tls.locate("verify").line, prefix + ".verify",
+                "verify = \"none\": the server's certificate is not checked; anyone on the path "
+                "can read and change the traffic");
+    }
+    if (svc.client && svc.starttls_policy == StarttlsPolicy::may &&
+        svc.protocol != Protocol::smtp && have_policy) {
+        error(svc.locate("starttls_policy").line, prefix + ".starttls_policy",
+              "starttls_policy = \"may\" is for SMTP only; IMAP and POP3 client mode always "
+              "require TLS");
     }
     if (svc.tls_mode == TlsMode::starttls && svc.protocol == Protocol::raw) {
         error(tls_mode_line.value_or(svc.section.line), prefix + ".tls",

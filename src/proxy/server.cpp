@@ -4,10 +4,9 @@
 #include "tlsgate/proxy/worker.hpp"
 #include "tlsgate/tls/context.hpp"
 
-#include <sys/resource.h>
-
 #include <csignal>
 #include <fmt/format.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 namespace tlsgate::proxy {
@@ -19,10 +18,12 @@ std::string describe_service(const Service& service) {
     for (const auto& cert : s.tls.cert) {
         certs += (certs.empty() ? "" : ",") + cert;
     }
-    return fmt::format("service {}: {} -> {} protocol={} tls={} profile={} cert={}", s.name,
-                       s.listen.to_string(), s.backend.to_string(), config::to_string(s.protocol),
+    return fmt::format("service {}: {} -> {} mode={} protocol={} tls={} profile={} cert={}{}",
+                       s.name, s.listen.to_string(), s.backend.to_string(),
+                       s.client ? "client" : "server", config::to_string(s.protocol),
                        config::to_string(s.tls_mode), config::to_string(s.tls.profile),
-                       certs.empty() ? "none" : certs);
+                       certs.empty() ? "none" : certs,
+                       s.client ? fmt::format(" verify={}", config::to_string(s.tls.verify)) : "");
 }
 
 // The control loop on the main thread: signals in, drain requests out, and a wake-up for
@@ -102,14 +103,13 @@ Prepared prepare_services(const config::Config& config) {
         auto service = std::make_shared<Service>();
         service->settings = settings;
         const std::string prefix = fmt::format("service[{}]", settings.name);
-        if (!settings.client) {
-            auto context = tls::build_server_context(settings.tls, prefix);
-            prepared.errors.insert(prepared.errors.end(), context.errors.begin(),
-                                   context.errors.end());
-            prepared.warnings.insert(prepared.warnings.end(), context.warnings.begin(),
-                                     context.warnings.end());
-            service->server_context = std::move(context.ctx);
-        }
+        auto context = settings.client ? tls::build_client_context(settings.tls, prefix)
+                                       : tls::build_server_context(settings.tls, prefix);
+        prepared.errors.insert(prepared.errors.end(), context.errors.begin(), context.errors.end());
+        prepared.warnings.insert(prepared.warnings.end(), context.warnings.begin(),
+                                 context.warnings.end());
+        (settings.client ? service->client_context : service->server_context) =
+            std::move(context.ctx);
         prepared.summaries.push_back(describe_service(*service));
         prepared.services.push_back(std::move(service));
     }

@@ -73,136 +73,203 @@ Session::~Session() {
 
 void Session::start(uv_stream_t* server) {
     started_ms_ = last_activity_ms_ = now();
-    if (int rc = client_.accept_from(server); rc != 0) {
+    if (int rc = client_.stream.accept_from(server); rc != 0) {
         fail("accept failed: " + describe_uv_error(rc), true);
         return;
     }
-    peer_ = client_.peer_name();
-    client_.set_nodelay();
+    peer_ = client_.stream.peer_name();
+    client_.stream.set_nodelay();
     const bool implicit = settings().tls_mode == config::TlsMode::implicit;
-    if (settings().protocol != config::Protocol::raw) {
-        proto::FilterSettings filter_settings;
-        filter_settings.protocol = settings().protocol;
-        filter_settings.tls_active_from_start = implicit;
-        filter_settings.starttls_policy = settings().starttls_policy;
-        filter_settings.auth_requires_tls = settings().auth_requires_tls;
-        filter_settings.max_line = settings().max_line;
-        filter_settings.max_errors = settings().max_errors;
-        filter_ = proto::make_server_filter(filter_settings);
-    }
-    if (implicit) {
-        begin_client_tls();
-    } else {
-        // STARTTLS: the backend's greeting is what the client sees first.
+    const bool mail = settings().protocol != config::Protocol::raw;
+
+    if (settings().client) {
+        // Nothing from the local program is read before the backend is ready.
+        client_may_read_ = false;
+        if (mail && !implicit) {
+            proto::ClientPreludeSettings prelude_settings;
+            prelude_settings.protocol = settings().protocol;
+            prelude_settings.starttls_policy = settings().starttls_policy;
+            prelude_ = proto::make_client_prelude(prelude_settings);
+        }
         connect_backend();
-        if (settings().starttls_policy == config::StarttlsPolicy::encrypt) {
-            plaintext_deadline_ = now() + to_ms(settings().plaintext_timeout);
+    } else {
+        if (mail) {
+            proto::FilterSettings filter_settings;
+            filter_settings.protocol = settings().protocol;
+            filter_settings.tls_active_from_start = implicit;
+            filter_settings.starttls_policy = settings().starttls_policy;
+            filter_settings.auth_requires_tls = settings().auth_requires_tls;
+            filter_settings.max_line = settings().max_line;
+            filter_settings.max_errors = settings().max_errors;
+            filter_ = proto::make_server_filter(filter_settings);
+        }
+        if (implicit) {
+            begin_tls(client_);
+        } else {
+            // STARTTLS: the backend's greeting is what the client sees first.
+            connect_backend();
+            if (settings().starttls_policy == config::StarttlsPolicy::encrypt) {
+                plaintext_deadline_ = now() + to_ms(settings().plaintext_timeout);
+            }
         }
     }
     if (closing_) {
         return;
     }
     arm_timer();
-    client_.start_reading();
+    update_backpressure();
 }
 
 void Session::abort(const std::string& reason) {
     fail(reason, false);
 }
 
-// --- TLS toward the client ------------------------------------------------------------------
+std::string Session::failure_reply(const std::string& why) const {
+    if (filter_) {
+        return filter_->backend_unavailable_reply();
+    }
+    if (prelude_) {
+        return prelude_->failure_reply(why);
+    }
+    return "";
+}
 
-void Session::begin_client_tls() {
-    tls_ = std::make_unique<tls::TlsEngine>(service_->server_context.get(), true);
-    if (!tls_->valid()) {
-        fail("TLS setup failed: " + tls_->error_reason(), true);
+// --- TLS on either end ----------------------------------------------------------------------
+
+void Session::begin_tls(End& end) {
+    const bool server_role = is_client(end);
+    SSL_CTX* ctx = server_role ? service_->server_context.get() : service_->client_context.get();
+    end.tls = std::make_unique<tls::TlsEngine>(ctx, server_role);
+    if (!end.tls->valid()) {
+        fail("TLS setup failed: " + end.tls->error_reason(), true);
         return;
     }
-    client_tls_active_ = true;
-    update_backpressure(); // holds the backend until the handshake is done
+    if (!server_role) {
+        const config::TlsSettings& tls = settings().tls;
+        const net::Address& backend = settings().backend;
+        const std::string host = backend.kind == net::Address::Kind::tcp ? backend.host : "";
+        // SNI carries host names only, never an IP literal (RFC 6066).
+        std::string sni = tls.sni.value_or(backend.host_is_ip ? "" : host);
+        std::string check_host =
+            tls.verify == config::VerifyMode::peer ? tls.check_host.value_or(host) : "";
+        end.tls->set_peer_name(sni, check_host);
+    }
     tls_started_ms_ = now();
     handshake_deadline_ = tls_started_ms_ + to_ms(settings().handshake_timeout);
     plaintext_deadline_ = 0;
+    update_backpressure(); // the other end waits until the handshake is done
     arm_timer();
+    if (!server_role) {
+        drive_tls(end); // the client speaks first: send the ClientHello
+    }
 }
 
-void Session::drive_tls() {
-    if (!tls_->handshake_done()) {
-        const auto status = tls_->handshake();
-        flush_ciphertext();
+void Session::drive_tls(End& end) {
+    if (!end.tls->handshake_done()) {
+        const auto status = end.tls->handshake();
+        flush_ciphertext(end);
         if (status == tls::TlsEngine::Status::want_io) {
             return;
         }
         if (status != tls::TlsEngine::Status::ok) {
-            handshake_failed(status == tls::TlsEngine::Status::closed ? "peer closed"
-                                                                      : tls_->error_reason());
+            handshake_failed(end, status == tls::TlsEngine::Status::closed
+                                      ? "peer closed"
+                                      : end.tls->error_reason());
             return;
         }
-        on_handshake_complete();
+        on_handshake_complete(end);
         if (closing_) {
             return;
         }
     }
     char* buffer = worker_.plaintext_buffer().bytes;
-    while (!client_reading_done_ && !closing_) {
+    while (!end.input_done && !closing_) {
         size_t size = 0;
-        const auto status = tls_->read(buffer, net::ReadBuffer::kSize, size);
+        const auto status = end.tls->read(buffer, net::ReadBuffer::kSize, size);
         if (status == tls::TlsEngine::Status::ok) {
-            on_client_plaintext(buffer, size);
+            on_plaintext(end, buffer, size);
         } else if (status == tls::TlsEngine::Status::want_io) {
             break;
         } else if (status == tls::TlsEngine::Status::closed) {
-            client_input_finished(true);
+            input_finished(end, true);
         } else {
-            flush_ciphertext();
-            fail("TLS error: " + tls_->error_reason(), false);
+            flush_ciphertext(end);
+            fail(std::string(is_client(end) ? "client" : "backend") +
+                     " TLS error: " + end.tls->error_reason(),
+                 false);
             return;
         }
     }
     // Post-handshake messages (tickets, key updates, alerts) leave here.
-    flush_ciphertext();
+    flush_ciphertext(end);
 }
 
-void Session::on_handshake_complete() {
+void Session::on_handshake_complete(End& end) {
     handshake_ms_ = now() - tls_started_ms_;
     handshake_deadline_ = 0;
-    tls_version_ = tls_->version();
-    tls_cipher_ = tls_->cipher();
+    tls_version_ = end.tls->version();
+    tls_cipher_ = end.tls->cipher();
     service_->counters.handshakes_completed++;
-    log::info("conn={} service={} TLS connection established from {}: {} with cipher {} ({}/{} "
-              "bits)",
-              id_, settings().name, peer_, tls_version_, tls_cipher_, tls_->cipher_bits(),
-              tls_->cipher_alg_bits());
-    if (settings().tls_mode == config::TlsMode::starttls) {
-        if (filter_) {
-            proto::Actions actions;
-            filter_->on_tls_established(actions);
-            apply(actions);
+    if (is_client(end)) {
+        log::info("conn={} service={} TLS connection established from {}: {} with cipher {} "
+                  "({}/{} bits)",
+                  id_, settings().name, peer_, tls_version_, tls_cipher_, end.tls->cipher_bits(),
+                  end.tls->cipher_alg_bits());
+        if (settings().tls_mode == config::TlsMode::starttls) {
+            if (filter_) {
+                proto::Actions actions;
+                filter_->on_tls_established(actions);
+                apply(actions);
+            }
+        } else {
+            connect_backend();
         }
     } else {
-        connect_backend();
+        log::info("conn={} service={} TLS connection established to {}: {} with cipher {} "
+                  "({}/{} bits){}",
+                  id_, settings().name, settings().backend.to_string(), tls_version_, tls_cipher_,
+                  end.tls->cipher_bits(), end.tls->cipher_alg_bits(),
+                  settings().tls.verify == config::VerifyMode::peer ? ", certificate verified"
+                                                                    : ", certificate NOT checked");
+        if (prelude_) {
+            proto::ClientActions actions;
+            prelude_->on_tls_established(actions);
+            apply(actions);
+        }
+        if (!closing_) {
+            backend_ready();
+        }
     }
     update_backpressure();
     arm_timer();
 }
 
-void Session::handshake_failed(const std::string& reason) {
+void Session::handshake_failed(End& end, const std::string& reason) {
     service_->counters.handshakes_failed++;
-    log::info("conn={} service={} TLS handshake failed from {}: {}", id_, settings().name, peer_,
-              reason);
+    if (is_client(end)) {
+        log::info("conn={} service={} TLS handshake failed from {}: {}", id_, settings().name,
+                  peer_, reason);
+    } else {
+        log::notice("conn={} service={} TLS handshake failed to {}: {}", id_, settings().name,
+                    settings().backend.to_string(), reason);
+        const std::string reply = failure_reply("TLS with the server failed");
+        send(client_, reply.data(), reply.size());
+    }
     fail(reason == "timed out" ? "handshake timeout" : "handshake failed: " + reason, false);
 }
 
-bool Session::flush_ciphertext() {
-    const size_t pending = tls_ ? tls_->pending_ciphertext() : 0;
+bool Session::flush_ciphertext(End& end) {
+    const size_t pending = end.tls ? end.tls->pending_ciphertext() : 0;
     if (pending == 0) {
         return true;
     }
-    if (client_.closing() || client_.shutdown_requested()) {
+    if (end.stream.closing() || end.stream.shutdown_requested()) {
         return false;
     }
-    if (int rc = client_.write_from(pending, fill_from_engine, tls_.get()); rc != 0) {
-        fail("client write failed: " + describe_uv_error(rc), true);
+    if (int rc = end.stream.write_from(pending, fill_from_engine, end.tls.get()); rc != 0) {
+        fail(std::string(is_client(end) ? "client" : "backend") +
+                 " write failed: " + describe_uv_error(rc),
+             true);
         return false;
     }
     return true;
@@ -215,7 +282,7 @@ void Session::connect_backend() {
     arm_timer();
     const net::Address& backend = settings().backend;
     if (backend.kind == net::Address::Kind::unix_socket) {
-        backend_.connect_unix(backend.path);
+        backend_.stream.connect_unix(backend.path);
         return;
     }
     if (auto numeric = net::numeric_socket_address(backend)) {
@@ -240,7 +307,7 @@ void Session::connect_backend() {
 }
 
 void Session::connect_backend_to(const sockaddr* address) {
-    if (int rc = backend_.connect(address); rc != 0) {
+    if (int rc = backend_.stream.connect(address); rc != 0) {
         backend_unavailable("backend connect failed: " + describe_uv_error(rc));
     }
 }
@@ -259,20 +326,27 @@ void Session::on_stream_connected(net::Stream&, int status) {
 
 void Session::on_backend_connected() {
     backend_connected_ = true;
-    backend_.set_nodelay();
+    backend_.stream.set_nodelay();
+    if (settings().client && !prelude_) {
+        begin_tls(backend_); // client mode, implicit TLS
+    }
     if (!pending_to_backend_.empty()) {
-        const int rc = backend_.write(pending_to_backend_.data(), pending_to_backend_.size());
-        std::string().swap(pending_to_backend_);
-        if (rc != 0) {
-            fail("backend write failed: " + describe_uv_error(rc), true);
+        std::string pending;
+        pending.swap(pending_to_backend_);
+        send(backend_, pending.data(), pending.size());
+        if (closing_) {
             return;
         }
     }
-    backend_.start_reading();
-    if (client_reading_done_) {
-        backend_.shutdown();
+    if (client_.input_done) {
+        backend_.stream.shutdown();
     }
     arm_timer();
+    update_backpressure();
+}
+
+void Session::backend_ready() {
+    client_may_read_ = true;
     update_backpressure();
 }
 
@@ -285,32 +359,32 @@ void Session::backend_unavailable(const std::string& reason) {
     log::notice("conn={} service={} backend {} unavailable: {}", id_, settings().name,
                 settings().backend.to_string(), reason);
     // A mail client gets its protocol's "try again later" before the close.
-    if (filter_) {
-        const std::string reply = filter_->backend_unavailable_reply();
-        deliver_to_client(reply.data(), reply.size());
-    }
+    const std::string reply = failure_reply("backend unavailable");
+    send(client_, reply.data(), reply.size());
     fail(reason, false);
 }
 
-// --- Plaintext, through the filter ----------------------------------------------------------
+// --- Plaintext, through the filter or the prelude -------------------------------------------
 
-void Session::on_client_plaintext(const char* data, size_t size) {
-    if (filtering()) {
-        proto::Actions actions;
-        filter_->on_client_data(std::string_view(data, size), actions);
+void Session::on_plaintext(End& from, const char* data, size_t size) {
+    if (is_client(from)) {
+        if (filtering()) {
+            proto::Actions actions;
+            filter_->on_client_data(std::string_view(data, size), actions);
+            apply(actions);
+        } else {
+            send(backend_, data, size);
+        }
+    } else if (in_prelude()) {
+        proto::ClientActions actions;
+        prelude_->on_server_data(std::string_view(data, size), actions);
         apply(actions);
-    } else {
-        deliver_to_backend(data, size);
-    }
-}
-
-void Session::on_backend_plaintext(const char* data, size_t size) {
-    if (filtering()) {
+    } else if (filtering()) {
         proto::Actions actions;
         filter_->on_backend_data(std::string_view(data, size), actions);
         apply(actions);
     } else {
-        deliver_to_client(data, size);
+        send(client_, data, size);
     }
 }
 
@@ -319,13 +393,10 @@ void Session::apply(proto::Actions& actions) {
         log::emit(event.level, "conn={} service={} {}", id_, settings().name, event.message);
     }
     if (!actions.to_backend.empty()) {
-        deliver_to_backend(actions.to_backend.data(), actions.to_backend.size());
+        send(backend_, actions.to_backend.data(), actions.to_backend.size());
     }
-    if (closing_) {
-        return;
-    }
-    if (!actions.to_client.empty()) {
-        deliver_to_client(actions.to_client.data(), actions.to_client.size());
+    if (!closing_ && !actions.to_client.empty()) {
+        send(client_, actions.to_client.data(), actions.to_client.size());
     }
     if (closing_) {
         return;
@@ -333,7 +404,7 @@ void Session::apply(proto::Actions& actions) {
     if (actions.start_tls) {
         // The go-ahead is queued in plaintext before any handshake byte: the stream keeps
         // write order. Client bytes after the STARTTLS line were discarded by the filter.
-        begin_client_tls();
+        begin_tls(client_);
     }
     if (actions.close) {
         fail(actions.close_reason.empty() ? "closed by protocol filter" : actions.close_reason,
@@ -341,33 +412,56 @@ void Session::apply(proto::Actions& actions) {
     }
 }
 
-void Session::deliver_to_backend(const char* data, size_t size) {
-    bytes_in_ += size;
-    if (!backend_connected_) {
-        pending_to_backend_.append(data, size);
-    } else if (int rc = backend_.write(data, size); rc != 0) {
-        fail("backend write failed: " + describe_uv_error(rc), true);
+void Session::apply(proto::ClientActions& actions) {
+    for (const auto& event : actions.log) {
+        log::emit(event.level, "conn={} service={} {}", id_, settings().name, event.message);
+    }
+    service_->counters.injected_bytes_discarded += actions.discarded_server_bytes;
+    if (!actions.to_server.empty()) {
+        send(backend_, actions.to_server.data(), actions.to_server.size());
+    }
+    if (!closing_ && !actions.to_local.empty()) {
+        send(client_, actions.to_local.data(), actions.to_local.size());
+    }
+    if (closing_) {
         return;
     }
-    update_backpressure();
+    if (actions.fail) {
+        fail(actions.fail_reason.empty() ? "STARTTLS with the server failed" : actions.fail_reason,
+             false);
+    } else if (actions.start_tls) {
+        begin_tls(backend_);
+    } else if (actions.plaintext_fallback) {
+        backend_ready();
+    }
 }
 
-void Session::deliver_to_client(const char* data, size_t size) {
-    bytes_out_ += size;
-    if (!client_tls_active_) {
-        if (int rc = client_.write(data, size); rc != 0) {
-            fail("client write failed: " + describe_uv_error(rc), true);
+void Session::send(End& to, const char* data, size_t size) {
+    if (size == 0 || closing_) {
+        return;
+    }
+    (is_client(to) ? bytes_out_ : bytes_in_) += size;
+    if (!is_client(to) && !backend_connected_) {
+        pending_to_backend_.append(data, size);
+        update_backpressure();
+        return;
+    }
+    if (!to.tls) {
+        if (int rc = to.stream.write(data, size); rc != 0) {
+            fail(std::string(is_client(to) ? "client" : "backend") +
+                     " write failed: " + describe_uv_error(rc),
+                 true);
             return;
         }
-    } else if (!tls_->handshake_done()) {
-        // Nothing can be sent while the handshake runs; the filter holds back backend output
-        // until TLS is up, so this is only a race with a backend that talks unasked.
-        fail("backend sent data during the TLS handshake", false);
+    } else if (!to.tls->handshake_done()) {
+        // The other end is not read while a handshake runs, so this is only a peer that talks
+        // unasked at the worst moment.
+        fail("data arrived for an end whose TLS handshake is still running", false);
         return;
-    } else if (tls_->write(data, size) != tls::TlsEngine::Status::ok) {
-        fail("TLS error: " + tls_->error_reason(), true);
+    } else if (to.tls->write(data, size) != tls::TlsEngine::Status::ok) {
+        fail("TLS error: " + to.tls->error_reason(), true);
         return;
-    } else if (!flush_ciphertext()) {
+    } else if (!flush_ciphertext(to)) {
         return;
     }
     update_backpressure();
@@ -377,24 +471,23 @@ void Session::update_backpressure() {
     if (closing_) {
         return;
     }
-    // Client -> backend: bytes waiting for the backend bound how much we read from the client.
-    if (!client_reading_done_) {
-        const size_t waiting = backend_.pending_write_bytes() + pending_to_backend_.size();
-        if (waiting > kHighWater) {
-            client_.stop_reading();
-        } else if (waiting <= net::Stream::kLowWater) {
-            client_.start_reading();
+    // Bytes waiting for one end bound how much is read from the other; nothing is read from
+    // one end while the other is in its TLS handshake (there is nowhere to put it).
+    const size_t to_backend = backend_.stream.pending_write_bytes() + pending_to_backend_.size();
+    if (!client_.input_done) {
+        if (!client_may_read_ || to_backend > kHighWater ||
+            (backend_.in_handshake() && !client_.in_handshake())) {
+            client_.stream.stop_reading();
+        } else if (to_backend <= net::Stream::kLowWater) {
+            client_.stream.start_reading();
         }
     }
-    // Backend -> client: bytes waiting for the client bound how much we read from the
-    // backend, so a client that never reads cannot grow our memory. Nothing can go to the
-    // client while its TLS handshake runs, so the backend waits in its socket buffer.
-    if (backend_connected_ && !backend_reading_done_) {
-        const size_t waiting = client_.pending_write_bytes();
-        if (waiting > kHighWater || (client_tls_active_ && !tls_->handshake_done())) {
-            backend_.stop_reading();
-        } else if (waiting <= net::Stream::kLowWater) {
-            backend_.start_reading();
+    if (backend_connected_ && !backend_.input_done) {
+        const size_t to_client = client_.stream.pending_write_bytes();
+        if (to_client > kHighWater || (client_.in_handshake() && !backend_.in_handshake())) {
+            backend_.stream.stop_reading();
+        } else if (to_client <= net::Stream::kLowWater) {
+            backend_.stream.start_reading();
         }
     }
 }
@@ -406,13 +499,12 @@ void Session::on_stream_read(net::Stream& stream, const char* data, size_t size)
         return;
     }
     last_activity_ms_ = now();
-    if (stream.tag() == kBackend) {
-        on_backend_plaintext(data, size);
-    } else if (client_tls_active_) {
-        tls_->feed(data, size);
-        drive_tls();
+    End& from = end_of(stream);
+    if (from.tls) {
+        from.tls->feed(data, size);
+        drive_tls(from);
     } else {
-        on_client_plaintext(data, size);
+        on_plaintext(from, data, size);
     }
 }
 
@@ -425,42 +517,36 @@ void Session::on_stream_eof(net::Stream& stream) {
         return;
     }
     last_activity_ms_ = now();
-    if (stream.tag() == kBackend) {
-        backend_input_finished();
-    } else if (client_tls_active_ && !tls_->handshake_done()) {
-        handshake_failed("client closed the connection");
+    End& from = end_of(stream);
+    if (from.in_handshake()) {
+        handshake_failed(from, "connection closed by the peer");
+    } else if (!is_client(from) && in_prelude()) {
+        const std::string reply = failure_reply("the server closed the connection");
+        send(client_, reply.data(), reply.size());
+        fail("backend closed during the STARTTLS prelude", false);
     } else {
         // Every complete record was decrypted as it arrived; an end of stream without
         // close_notify is a truncation, which the close line reports.
-        client_input_finished(!client_tls_active_);
+        input_finished(from, !from.tls);
     }
 }
 
-void Session::client_input_finished(bool clean) {
-    if (client_reading_done_) {
+void Session::input_finished(End& from, bool clean) {
+    if (from.input_done) {
         return;
     }
-    client_reading_done_ = true;
-    client_truncated_ = !clean;
-    client_.stop_reading();
-    if (backend_connected_) {
-        backend_.shutdown();
-    }
-    maybe_finish();
-}
-
-void Session::backend_input_finished() {
-    backend_reading_done_ = true;
-    backend_.stop_reading();
-    if (client_tls_active_) {
-        if (!tls_->handshake_done()) {
-            fail("backend closed during the TLS handshake", false);
-            return;
+    from.input_done = true;
+    from.truncated = !clean;
+    from.stream.stop_reading();
+    End& to = other(from);
+    const bool to_reachable = is_client(to) || backend_connected_;
+    if (to_reachable) {
+        if (to.tls_up()) {
+            to.tls->shutdown();
+            flush_ciphertext(to);
         }
-        tls_->shutdown();
-        flush_ciphertext();
+        to.stream.shutdown();
     }
-    client_.shutdown();
     maybe_finish();
 }
 
@@ -469,17 +555,15 @@ void Session::on_stream_shutdown(net::Stream& stream, int) {
         stream.close();
         return;
     }
-    if (stream.tag() == kClient) {
-        to_client_finished_ = true;
-    } else {
-        to_backend_finished_ = true;
-    }
+    end_of(stream).output_done = true;
     maybe_finish();
 }
 
 void Session::maybe_finish() {
-    if (to_client_finished_ && to_backend_finished_) {
-        close_reason_ = client_truncated_ ? "done (client sent no close_notify)" : "done";
+    if (client_.output_done && backend_.output_done) {
+        const End& secured = settings().client ? backend_ : client_;
+        close_reason_ =
+            secured.truncated && secured.tls ? "done (peer sent no close_notify)" : "done";
         close_all(false);
     }
 }
@@ -488,15 +572,13 @@ void Session::on_stream_error(net::Stream& stream, int uv_error) {
     if (closing_) {
         return;
     }
-    const bool reset = uv_error == UV_ECONNRESET || uv_error == UV_EPIPE;
-    if (stream.tag() == kClient) {
-        if (client_tls_active_ && !tls_->handshake_done()) {
-            service_->counters.handshakes_failed++;
-        }
-        fail(reset ? "client reset" : "client error: " + describe_uv_error(uv_error), true);
-    } else {
-        fail(reset ? "backend reset" : "backend error: " + describe_uv_error(uv_error), true);
+    End& from = end_of(stream);
+    if (from.in_handshake()) {
+        service_->counters.handshakes_failed++;
     }
+    const bool reset = uv_error == UV_ECONNRESET || uv_error == UV_EPIPE;
+    const std::string who = is_client(from) ? "client" : "backend";
+    fail(reset ? who + " reset" : who + " error: " + describe_uv_error(uv_error), true);
 }
 
 // --- Deadlines ------------------------------------------------------------------------------
@@ -519,13 +601,13 @@ void Session::on_timer(core::Timer&) {
     const uint64_t current = now();
     if (closing_) {
         // The linger after a graceful close ran out: stop waiting for the peer to read.
-        client_.close();
-        backend_.close();
+        client_.stream.close();
+        backend_.stream.close();
         timer_.close();
         return;
     }
     if (handshake_deadline_ != 0 && current >= handshake_deadline_) {
-        handshake_failed("timed out");
+        handshake_failed(client_.in_handshake() ? client_ : backend_, "timed out");
         return;
     }
     if (connect_deadline_ != 0 && current >= connect_deadline_) {
@@ -537,7 +619,7 @@ void Session::on_timer(core::Timer&) {
     if (plaintext_expired || idle_expired) {
         if (filtering()) {
             const std::string goodbye = filter_->timeout_reply();
-            deliver_to_client(goodbye.data(), goodbye.size());
+            send(client_, goodbye.data(), goodbye.size());
         }
         fail(plaintext_expired ? "plaintext timeout (no STARTTLS)" : "idle timeout", false);
         return;
@@ -557,30 +639,33 @@ void Session::fail(const std::string& reason, bool abortive) {
 
 void Session::close_all(bool abortive) {
     closing_ = true;
-    client_.stop_reading();
-    backend_.stop_reading();
+    client_.stream.stop_reading();
+    backend_.stream.stop_reading();
     if (abortive) {
-        client_.close(true);
-        backend_.close(true);
+        client_.stream.close(true);
+        backend_.stream.close(true);
         timer_.close();
         return;
     }
-    // Graceful: say close_notify when the session got that far, and let queued bytes leave
-    // before the sockets close (bounded by the linger).
-    if (client_tls_active_ && tls_->handshake_done() && !tls_->shutdown_sent()) {
-        tls_->shutdown();
-        flush_ciphertext();
-    }
+    // Graceful: say close_notify where TLS is up, and let queued bytes leave before the
+    // sockets close (bounded by the linger).
     bool waiting = false;
-    for (net::Stream* stream : {&client_, &backend_}) {
-        if (stream->closing()) {
+    for (End* end : {&client_, &backend_}) {
+        if (end->stream.closing()) {
             continue;
         }
-        if (stream->pending_write_bytes() > 0) {
-            stream->shutdown();
+        if (end->tls_up() && !end->tls->shutdown_sent()) {
+            end->tls->shutdown();
+            const size_t pending = end->tls->pending_ciphertext();
+            if (pending > 0 && !end->stream.shutdown_requested()) {
+                end->stream.write_from(pending, fill_from_engine, end->tls.get());
+            }
+        }
+        if (end->stream.pending_write_bytes() > 0) {
+            end->stream.shutdown();
             waiting = true;
         } else {
-            stream->close();
+            end->stream.close();
         }
     }
     if (waiting) {
@@ -613,7 +698,7 @@ void Session::add_filter_counters() {
 
 void Session::release_if_closed() {
     if (--open_handles_ > 0) {
-        if (client_.closing() && backend_.closing() && !timer_.closing()) {
+        if (client_.stream.closing() && backend_.stream.closing() && !timer_.closing()) {
             timer_.close();
         }
         return;

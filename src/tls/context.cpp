@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
+#include <functional>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -108,78 +109,44 @@ Policy resolve_policy(const config::TlsSettings& settings) {
     return policy;
 }
 
-ContextResult build_server_context(const config::TlsSettings& settings,
-                                   const std::string& key_prefix) {
-    ContextResult result;
-    auto fail = [&](const std::string& key_name, std::string message) {
-        result.errors.push_back(ConfigError{settings.locate(key_name), key_prefix + "." + key_name,
-                                            std::move(message)});
-    };
+namespace {
 
-    SslCtxPtr ctx = make_ctx_ptr(SSL_CTX_new(TLS_server_method()));
-    if (!ctx) {
-        fail("profile", "cannot create TLS context: " + take_openssl_errors());
-        return result;
-    }
+// Everything both sides share: versions, cipher lists, groups, and the hardening options.
+void apply_policy(SSL_CTX* ctx, const config::TlsSettings& settings,
+                  const std::function<void(const std::string&, std::string)>& fail) {
     const Policy policy = resolve_policy(settings);
-
     // The hardening the Applied Crypto Hardening guide asks of every endpoint, said explicitly
     // even where OpenSSL 3 already defaults to it.
-    SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION |
-                                       SSL_OP_NO_RENEGOTIATION | SSL_OP_SINGLE_DH_USE |
-                                       SSL_OP_SINGLE_ECDH_USE);
-    SSL_CTX_clear_options(ctx.get(),
-                          SSL_OP_ALLOW_CLIENT_RENEGOTIATION | SSL_OP_LEGACY_SERVER_CONNECT);
-    SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_default_passwd_cb(ctx.get(), refuse_passphrase);
-    static const unsigned char kSessionContext[] = "tlsgate";
-    SSL_CTX_set_session_id_context(ctx.get(), kSessionContext, sizeof kSessionContext - 1);
-
-    if (SSL_CTX_set_min_proto_version(ctx.get(), policy.min_version) != 1) {
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_SINGLE_DH_USE | SSL_OP_SINGLE_ECDH_USE);
+    SSL_CTX_clear_options(ctx, SSL_OP_ALLOW_CLIENT_RENEGOTIATION | SSL_OP_LEGACY_SERVER_CONNECT);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_default_passwd_cb(ctx, refuse_passphrase);
+    if (SSL_CTX_set_min_proto_version(ctx, policy.min_version) != 1) {
         fail("min_version", "unsupported minimum TLS version: " + take_openssl_errors());
     }
-    if (SSL_CTX_set_max_proto_version(ctx.get(), policy.max_version) != 1) {
+    if (SSL_CTX_set_max_proto_version(ctx, policy.max_version) != 1) {
         fail("max_version", "unsupported maximum TLS version: " + take_openssl_errors());
     }
-    if (!policy.ciphers.empty() &&
-        SSL_CTX_set_cipher_list(ctx.get(), policy.ciphers.c_str()) != 1) {
+    if (!policy.ciphers.empty() && SSL_CTX_set_cipher_list(ctx, policy.ciphers.c_str()) != 1) {
         fail("ciphers",
              fmt::format("no usable cipher in \"{}\": {}", policy.ciphers, take_openssl_errors()));
     }
     if (!policy.ciphersuites.empty() &&
-        SSL_CTX_set_ciphersuites(ctx.get(), policy.ciphersuites.c_str()) != 1) {
+        SSL_CTX_set_ciphersuites(ctx, policy.ciphersuites.c_str()) != 1) {
         fail("ciphersuites", fmt::format("no usable TLS 1.3 suite in \"{}\": {}",
                                          policy.ciphersuites, take_openssl_errors()));
     }
-    if (SSL_CTX_set1_groups_list(ctx.get(), policy.groups.c_str()) != 1) {
+    if (SSL_CTX_set1_groups_list(ctx, policy.groups.c_str()) != 1) {
         fail("groups",
              fmt::format("unknown group in \"{}\": {}", policy.groups, take_openssl_errors()));
     }
+}
 
-    if (settings.dhparam) {
-        std::string error;
-        BioPtr bio(BIO_new_file(settings.dhparam->c_str(), "r"));
-        EvpPkeyPtr dh(bio ? PEM_read_bio_Parameters(bio.get(), nullptr) : nullptr);
-        if (!bio) {
-            fail("dhparam",
-                 fmt::format("cannot read {}: {}", *settings.dhparam, std::strerror(errno)));
-        } else if (!dh) {
-            fail("dhparam", fmt::format("no DH parameters in {}: {}", *settings.dhparam,
-                                        take_openssl_errors()));
-        } else if (EVP_PKEY_get_bits(dh.get()) < 2048) {
-            fail("dhparam", fmt::format("DH parameters in {} have {} bits; at least 2048 required",
-                                        *settings.dhparam, EVP_PKEY_get_bits(dh.get())));
-        } else if (SSL_CTX_set0_tmp_dh_pkey(ctx.get(), dh.get()) == 1) {
-            dh.release(); // owned by the context now
-        } else {
-            fail("dhparam", "cannot use DH parameters: " + take_openssl_errors());
-        }
-    } else {
-        // OpenSSL picks an RFC 7919 ffdhe group matching the certificate's strength
-        // (ffdhe2048 or larger at security level 2).
-        SSL_CTX_set_dh_auto(ctx.get(), 1);
-    }
-
+// Certificates (whole chain, order checked) and their keys (matching).
+void load_certificates(SSL_CTX* ctx, const config::TlsSettings& settings,
+                       const std::string& key_prefix, ContextResult& result,
+                       const std::function<void(const std::string&, std::string)>& fail) {
     if (settings.cert.size() != settings.key.size()) {
         fail("key", fmt::format("{} certificate file(s) but {} key file(s)", settings.cert.size(),
                                 settings.key.size()));
@@ -224,22 +191,100 @@ ContextResult build_server_context(const config::TlsSettings& settings,
         if (!chain_ok) {
             continue;
         }
-        if (SSL_CTX_use_certificate(ctx.get(), leaf) != 1) {
+        if (SSL_CTX_use_certificate(ctx, leaf) != 1) {
             fail("cert", fmt::format("{}: certificate rejected: {}", settings.cert[i],
                                      take_openssl_errors()));
             continue;
         }
         for (size_t c = 1; c < certs->chain.size(); ++c) {
             // add1 takes its own reference; ours is released with `certs`.
-            SSL_CTX_add1_chain_cert(ctx.get(), certs->chain[c].get());
+            SSL_CTX_add1_chain_cert(ctx, certs->chain[c].get());
         }
-        if (SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1 ||
-            SSL_CTX_check_private_key(ctx.get()) != 1) {
+        if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
             fail("key",
                  fmt::format("{}: key rejected: {}", settings.key[i], take_openssl_errors()));
         }
     }
+}
 
+} // namespace
+
+ContextResult build_server_context(const config::TlsSettings& settings,
+                                   const std::string& key_prefix) {
+    ContextResult result;
+    auto fail = [&](const std::string& key_name, std::string message) {
+        result.errors.push_back(ConfigError{settings.locate(key_name), key_prefix + "." + key_name,
+                                            std::move(message)});
+    };
+    SslCtxPtr ctx = make_ctx_ptr(SSL_CTX_new(TLS_server_method()));
+    if (!ctx) {
+        fail("profile", "cannot create TLS context: " + take_openssl_errors());
+        return result;
+    }
+    apply_policy(ctx.get(), settings, fail);
+    SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
+    static const unsigned char kSessionContext[] = "tlsgate";
+    SSL_CTX_set_session_id_context(ctx.get(), kSessionContext, sizeof kSessionContext - 1);
+
+    if (settings.dhparam) {
+        BioPtr bio(BIO_new_file(settings.dhparam->c_str(), "r"));
+        EvpPkeyPtr dh(bio ? PEM_read_bio_Parameters(bio.get(), nullptr) : nullptr);
+        if (!bio) {
+            fail("dhparam",
+                 fmt::format("cannot read {}: {}", *settings.dhparam, std::strerror(errno)));
+        } else if (!dh) {
+            fail("dhparam", fmt::format("no DH parameters in {}: {}", *settings.dhparam,
+                                        take_openssl_errors()));
+        } else if (EVP_PKEY_get_bits(dh.get()) < 2048) {
+            fail("dhparam", fmt::format("DH parameters in {} have {} bits; at least 2048 required",
+                                        *settings.dhparam, EVP_PKEY_get_bits(dh.get())));
+        } else if (SSL_CTX_set0_tmp_dh_pkey(ctx.get(), dh.get()) == 1) {
+            dh.release(); // owned by the context now
+        } else {
+            fail("dhparam", "cannot use DH parameters: " + take_openssl_errors());
+        }
+    } else {
+        // OpenSSL picks an RFC 7919 ffdhe group matching the certificate's strength
+        // (ffdhe2048 or larger at security level 2).
+        SSL_CTX_set_dh_auto(ctx.get(), 1);
+    }
+    load_certificates(ctx.get(), settings, key_prefix, result, fail);
+    if (result.errors.empty()) {
+        result.ctx = std::move(ctx);
+    }
+    return result;
+}
+
+ContextResult build_client_context(const config::TlsSettings& settings,
+                                   const std::string& key_prefix) {
+    ContextResult result;
+    auto fail = [&](const std::string& key_name, std::string message) {
+        result.errors.push_back(ConfigError{settings.locate(key_name), key_prefix + "." + key_name,
+                                            std::move(message)});
+    };
+    SslCtxPtr ctx = make_ctx_ptr(SSL_CTX_new(TLS_client_method()));
+    if (!ctx) {
+        fail("profile", "cannot create TLS context: " + take_openssl_errors());
+        return result;
+    }
+    apply_policy(ctx.get(), settings, fail);
+    if (settings.verify == config::VerifyMode::peer) {
+        SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+        if (settings.ca_file || settings.ca_path) {
+            const char* file = settings.ca_file ? settings.ca_file->c_str() : nullptr;
+            const char* path = settings.ca_path ? settings.ca_path->c_str() : nullptr;
+            if (SSL_CTX_load_verify_locations(ctx.get(), file, path) != 1) {
+                fail(settings.ca_file ? "ca_file" : "ca_path",
+                     fmt::format("cannot load CA certificates from {}: {}",
+                                 file != nullptr ? file : path, take_openssl_errors()));
+            }
+        } else if (SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
+            fail("verify", "cannot load the system trust store: " + take_openssl_errors());
+        }
+    } else {
+        SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+    }
+    load_certificates(ctx.get(), settings, key_prefix, result, fail);
     if (result.errors.empty()) {
         result.ctx = std::move(ctx);
     }

@@ -2,10 +2,11 @@
 
 #include <climits>
 #include <openssl/err.h>
+#include <openssl/x509_vfy.h>
 
 namespace tlsgate::tls {
 
-TlsEngine::TlsEngine(SSL_CTX* ctx, bool is_server) : ssl_(SSL_new(ctx)) {
+TlsEngine::TlsEngine(SSL_CTX* ctx, bool is_server) : ssl_(SSL_new(ctx)), is_server_(is_server) {
     if (!ssl_) {
         error_reason_ = take_openssl_errors();
         return;
@@ -19,6 +20,21 @@ TlsEngine::TlsEngine(SSL_CTX* ctx, bool is_server) : ssl_(SSL_new(ctx)) {
         SSL_set_accept_state(ssl_.get());
     } else {
         SSL_set_connect_state(ssl_.get());
+    }
+}
+
+void TlsEngine::set_peer_name(const std::string& sni, const std::string& check_host) {
+    if (!sni.empty()) {
+        SSL_set_tlsext_host_name(ssl_.get(), sni.c_str());
+    }
+    if (check_host.empty()) {
+        return;
+    }
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl_.get());
+    // An IP address is matched against the certificate's IP SANs, a name against its DNS SANs.
+    if (X509_VERIFY_PARAM_set1_ip_asc(param, check_host.c_str()) != 1) {
+        ERR_clear_error();
+        SSL_set1_host(ssl_.get(), check_host.c_str());
     }
 }
 
@@ -67,7 +83,17 @@ TlsEngine::Status TlsEngine::classify(int ret) {
 TlsEngine::Status TlsEngine::handshake() {
     ERR_clear_error();
     const int ret = SSL_do_handshake(ssl_.get());
-    return ret == 1 ? Status::ok : classify(ret);
+    if (ret == 1) {
+        return Status::ok;
+    }
+    const Status status = classify(ret);
+    const long verify = SSL_get_verify_result(ssl_.get());
+    if (status == Status::error && !is_server_ && verify != X509_V_OK) {
+        // Name the certificate problem: expired, unknown CA, name mismatch, ...
+        error_reason_ =
+            std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
+    }
+    return status;
 }
 
 bool TlsEngine::handshake_done() const {

@@ -34,6 +34,7 @@ enum class TlsProfile { bettercrypto_b, bettercrypto_a, opportunistic, custom };
 enum class Protocol { raw, imap, pop3, smtp };
 enum class TlsMode { implicit, starttls };
 enum class StarttlsPolicy { may, encrypt };
+enum class VerifyMode { peer, none };
 
 // Versions as the numbers OpenSSL uses (TLS1_VERSION ... TLS1_3_VERSION); 0 = profile default.
 using TlsVersion = int;
@@ -51,6 +52,13 @@ struct TlsSettings {
     TlsVersion max_version = 0;
     std::optional<std::string> groups;  // e.g. "X25519:P-256:P-384"
     std::optional<std::string> dhparam; // PEM file; default: RFC 7919 ffdhe groups >= 2048
+    // Client mode (TLS toward the backend). cert/key above are then an optional client
+    // certificate.
+    VerifyMode verify = VerifyMode::peer;
+    std::optional<std::string> ca_file; // default: the system trust store
+    std::optional<std::string> ca_path;
+    std::optional<std::string> check_host; // default: the backend's host name
+    std::optional<std::string> sni;        // default: the backend's host name (not an IP)
     std::map<std::string, Location> where;
     Location section;
 
@@ -109,5 +117,6 @@ const char* to_string(TlsProfile);
 const char* to_string(Protocol);
 const char* to_string(TlsMode);
 const char* to_string(StarttlsPolicy);
+const char* to_string(VerifyMode);
 
 } // namespace tlsgate::config

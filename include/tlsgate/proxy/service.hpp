@@ -28,7 +28,8 @@ struct ServiceCounters {
 // shared by every worker; only the counters change.
 struct Service {
     config::Service settings;
-    tls::SslCtxPtr server_context; // null for a plaintext-only listener
+    tls::SslCtxPtr server_context; // TLS toward clients; null in client mode
+    tls::SslCtxPtr client_context; // client mode: TLS toward the backend
     ServiceCounters counters;
 };
 

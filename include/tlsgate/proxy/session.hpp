@@ -2,6 +2,7 @@
 
 #include "tlsgate/core/timer.hpp"
 #include "tlsgate/net/stream.hpp"
+#include "tlsgate/proto/client_prelude.hpp"
 #include "tlsgate/proto/filter.hpp"
 #include "tlsgate/proxy/service.hpp"
 #include "tlsgate/tls/engine.hpp"
@@ -16,17 +17,23 @@ namespace tlsgate::proxy {
 class Worker;
 struct PendingResolve;
 
-// One client connection and its backend connection.
+// One accepted connection and its backend connection: two ends, either of which may speak
+// TLS, with plaintext flowing between them (through a protocol filter or prelude while one is
+// in the way).
 //
-// Implicit TLS: accept -> TLS handshake (timed) -> backend connect (timed) -> relay.
-// STARTTLS: accept -> backend connect (timed) -> the protocol filter runs in plaintext
-// (plaintext_timeout under "encrypt") -> the filter says "start TLS" -> handshake (timed) ->
-// the filter runs inside TLS until it steps aside -> relay.
+// Server, implicit TLS:  accept -> handshake with the client -> connect backend -> relay.
+// Server, STARTTLS:      accept -> connect backend -> filter in plaintext -> "start TLS" ->
+//                        handshake with the client -> filter inside TLS -> relay.
+// Client, implicit TLS:  accept -> connect backend -> handshake with the backend -> relay.
+// Client, STARTTLS:      accept -> connect backend -> prelude in plaintext (greeting,
+//                        capabilities, STARTTLS) -> handshake with the backend -> relay.
+// The local client is read only once the backend is ready in client mode, so nothing it
+// sends can leave before the server's certificate has been verified.
 // Relay has watermark backpressure and half-close both ways. The session frees itself after
 // its last handle has closed.
 class Session final : public net::StreamHandler, public core::TimerHandler {
 public:
-    // Pending writes on one side above this stop reads on the other side.
+    // Pending writes on one end above this stop reads on the other end.
     static constexpr size_t kHighWater = 256 * 1024;
 
     Session(Worker& worker, std::shared_ptr<Service> service);
@@ -45,6 +52,20 @@ public:
 private:
     enum StreamTag { kClient = 0, kBackend = 1 };
 
+    // One side of the session.
+    struct End {
+        End(uv_loop_t* loop, net::Address::Kind kind, net::StreamHandler& handler,
+            net::ReadBuffer& buffer, int tag)
+            : stream(loop, kind, handler, buffer, tag) {}
+        net::Stream stream;
+        std::unique_ptr<tls::TlsEngine> tls; // set once TLS starts on this end
+        bool input_done = false;             // close_notify or EOF received
+        bool output_done = false;            // our shutdown toward it completed
+        bool truncated = false;              // EOF without close_notify
+        bool tls_up() const { return tls && tls->handshake_done(); }
+        bool in_handshake() const { return tls && !tls->handshake_done(); }
+    };
+
     ~Session();
     friend struct PendingResolve;
 
@@ -60,29 +81,33 @@ private:
     void on_timer(core::Timer& timer) override;
     void on_timer_closed(core::Timer& timer) override;
 
-    // TLS toward the client.
-    void begin_client_tls();
-    void drive_tls();
-    void on_handshake_complete();
-    void handshake_failed(const std::string& reason);
-    bool flush_ciphertext();
+    End& end_of(const net::Stream& stream) { return stream.tag() == kClient ? client_ : backend_; }
+    End& other(const End& end) { return &end == &client_ ? backend_ : client_; }
+    bool is_client(const End& end) const { return &end == &client_; }
+
+    // TLS on either end.
+    void begin_tls(End& end);
+    void drive_tls(End& end);
+    void on_handshake_complete(End& end);
+    void handshake_failed(End& end, const std::string& reason);
+    bool flush_ciphertext(End& end);
 
     // Backend.
     void connect_backend();
     void connect_backend_to(const sockaddr* address);
     void on_backend_connected();
     void backend_unavailable(const std::string& reason);
+    void backend_ready(); // client mode: TLS (or permitted plaintext) is up, relay may start
 
-    // Plaintext in both directions: through the protocol filter while it is in the way.
-    void on_client_plaintext(const char* data, size_t size);
-    void on_backend_plaintext(const char* data, size_t size);
+    // Plaintext from either end, through the filter or the prelude while one is in the way.
+    void on_plaintext(End& from, const char* data, size_t size);
     void apply(proto::Actions& actions);
+    void apply(proto::ClientActions& actions);
     bool filtering() const { return filter_ && !filter_->transparent(); }
-    void deliver_to_backend(const char* data, size_t size);
-    void deliver_to_client(const char* data, size_t size);
+    bool in_prelude() const { return prelude_ && !prelude_->done(); }
+    void send(End& to, const char* data, size_t size);
 
-    void client_input_finished(bool clean);
-    void backend_input_finished();
+    void input_finished(End& from, bool clean);
     void update_backpressure();
     void maybe_finish();
 
@@ -92,17 +117,18 @@ private:
     void close_all(bool abortive);
     void release_if_closed();
     void add_filter_counters();
+    std::string failure_reply(const std::string& why) const;
     const config::Service& settings() const { return service_->settings; }
     uint64_t now() const { return timer_.now(); }
 
     Worker& worker_;
     std::shared_ptr<Service> service_;
     uint64_t id_;
-    net::Stream client_;
-    net::Stream backend_;
+    End client_;
+    End backend_;
     core::Timer timer_;
-    std::unique_ptr<tls::TlsEngine> tls_;
-    std::unique_ptr<proto::ServerFilter> filter_;
+    std::unique_ptr<proto::ServerFilter> filter_;   // server mode, mail protocols
+    std::unique_ptr<proto::ClientPrelude> prelude_; // client mode, STARTTLS
     PendingResolve* resolve_ = nullptr;
     std::string pending_to_backend_; // plaintext waiting for the backend connection
     std::string peer_;
@@ -117,18 +143,12 @@ private:
     uint64_t handshake_deadline_ = 0;
     uint64_t connect_deadline_ = 0;
     uint64_t plaintext_deadline_ = 0;
-    uint64_t linger_deadline_ = 0;
     uint64_t bytes_in_ = 0;  // client -> backend plaintext
     uint64_t bytes_out_ = 0; // backend -> client plaintext
     int open_handles_ = 3;
     bool closing_ = false;
-    bool client_tls_active_ = false; // client bytes go through tls_
     bool backend_connected_ = false;
-    bool client_reading_done_ = false;  // close_notify or EOF from the client
-    bool backend_reading_done_ = false; // EOF from the backend
-    bool to_backend_finished_ = false;  // backend shutdown completed
-    bool to_client_finished_ = false;   // client shutdown completed
-    bool client_truncated_ = false;     // EOF without close_notify
+    bool client_may_read_ = true; // client mode: false until the backend is ready
 };
 
 } // namespace tlsgate::proxy

@@ -42,4 +42,10 @@ struct ContextResult {
 ContextResult build_server_context(const config::TlsSettings& settings,
                                    const std::string& key_prefix);
 
+// Builds a client SSL_CTX for client mode: the same policy, peer verification against ca_file /
+// ca_path or the system store (unless verify = "none"), and an optional client certificate.
+// Host name checking and SNI are per connection (TlsEngine::set_peer_name).
+ContextResult build_client_context(const config::TlsSettings& settings,
+                                   const std::string& key_prefix);
+
 } // namespace tlsgate::tls

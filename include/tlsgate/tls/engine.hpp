@@ -23,6 +23,11 @@ public:
     TlsEngine& operator=(const TlsEngine&) = delete;
 
     bool valid() const { return ssl_ != nullptr; }
+    bool is_server() const { return is_server_; }
+
+    // Client side: the name sent as SNI (empty: none) and the name or IP address the
+    // certificate must match (empty: no name check).
+    void set_peer_name(const std::string& sni, const std::string& check_host);
 
     // Ciphertext received from the peer.
     void feed(const char* data, size_t size);
@@ -55,6 +60,7 @@ private:
     Status classify(int ret);
 
     SslPtr ssl_;
+    bool is_server_;
     BIO* network_in_ = nullptr;  // owned by ssl_
     BIO* network_out_ = nullptr; // owned by ssl_
     std::string error_reason_;

@@ -773,3 +773,64 @@ TEST_CASE("enum to_string matches the config spelling", "[config]") {
     CHECK(std::string(to_string(TlsMode::starttls)) == "starttls");
     CHECK(std::string(to_string(StarttlsPolicy::may)) == "may");
 }
+
+// ------------------------------------------------------------------------------------------
+// Client mode
+
+TEST_CASE("client mode keys and defaults", "[config][client]") {
+    auto r = load(R"([[service]]
+name = "smarthost"
+client = true
+listen = "127.0.0.1:2525"
+backend = "mail.example.org:587"
+protocol = "smtp"
+tls = "starttls"
+ca_file = "ca.pem"
+check_host = "mx.example.org"
+sni = "mx.example.org"
+)");
+    const auto& cfg = ok(r);
+    const Service& s = cfg.services.at(0);
+    CHECK(s.client);
+    CHECK(s.tls.verify == VerifyMode::peer);
+    CHECK(s.tls.ca_file == "/srv/conf/ca.pem");
+    CHECK(s.tls.check_host == "mx.example.org");
+    CHECK(s.tls.sni == "mx.example.org");
+    // Client mode refuses plaintext unless told otherwise, SMTP included.
+    CHECK(s.starttls_policy == StarttlsPolicy::encrypt);
+    CHECK(r.warnings.empty());
+}
+
+TEST_CASE("client mode: verify = none warns; may is SMTP only", "[config][client]") {
+    auto r = load(R"([[service]]
+name = "insecure"
+client = true
+listen = "127.0.0.1:1143"
+backend = "127.0.0.1:143"
+protocol = "imap"
+tls = "starttls"
+verify = "none"
+)");
+    ok(r);
+    REQUIRE(r.warnings.size() == 1);
+    CHECK_THAT(r.warnings[0].to_string(), Contains("t.toml:8: service[insecure].verify"));
+
+    CHECK_THAT(errors_of(R"([[service]]
+name = "imap"
+client = true
+listen = "127.0.0.1:1143"
+backend = "127.0.0.1:143"
+protocol = "imap"
+tls = "starttls"
+starttls_policy = "may"
+)"),
+               Contains("t.toml:8: service[imap].starttls_policy"));
+    CHECK_THAT(errors_of(R"([[service]]
+name = "x"
+client = true
+listen = "127.0.0.1:1143"
+backend = "127.0.0.1:143"
+verify = "sometimes"
+)"),
+               Contains("t.toml:6: service[x].verify") && Contains("\"peer\""));
+}

@@ -244,3 +244,65 @@ TEST_CASE("certificate and key errors name the key and the problem") {
         CHECK(result.errors[0].key == "service[t].dhparam");
     }
 }
+
+namespace {
+
+config::TlsSettings client_settings(const std::string& ca_file) {
+    config::TlsSettings settings;
+    settings.ca_file = ca_file;
+    settings.section = {"test.toml", 3};
+    return settings;
+}
+
+} // namespace
+
+TEST_CASE("client context verifies the server's chain and name") {
+    auto server = tls::build_server_context(settings_with_chain(), "service[s]");
+    REQUIRE(server.ctx);
+    SECTION("trusted root, matching name") {
+        auto client = tls::build_client_context(client_settings(test::test_pki().root_cert),
+                                                "service[c]");
+        REQUIRE(client.errors.empty());
+        Handshake handshake(server.ctx.get(), client.ctx.get());
+        handshake.client.set_peer_name("localhost", "localhost");
+        CHECK(handshake.run());
+    }
+    SECTION("IP address matched against the IP SAN") {
+        auto client = tls::build_client_context(client_settings(test::test_pki().root_cert),
+                                                "service[c]");
+        Handshake handshake(server.ctx.get(), client.ctx.get());
+        handshake.client.set_peer_name("", "127.0.0.1");
+        CHECK(handshake.run());
+    }
+    SECTION("name mismatch is named") {
+        auto client = tls::build_client_context(client_settings(test::test_pki().root_cert),
+                                                "service[c]");
+        Handshake handshake(server.ctx.get(), client.ctx.get());
+        handshake.client.set_peer_name("mail.example.org", "mail.example.org");
+        CHECK_FALSE(handshake.run());
+        CHECK_THAT(handshake.client.error_reason(), Catch::Contains("hostname mismatch"));
+    }
+    SECTION("unknown CA is named") {
+        // Trusting only the leaf's issuer chain's root is required; an unrelated store fails.
+        auto client = tls::build_client_context(client_settings(test::test_pki().leaf_cert),
+                                                "service[c]");
+        Handshake handshake(server.ctx.get(), client.ctx.get());
+        handshake.client.set_peer_name("localhost", "localhost");
+        CHECK_FALSE(handshake.run());
+        CHECK_THAT(handshake.client.error_reason(), Catch::Contains("certificate verify failed"));
+    }
+    SECTION("verify = none accepts anything") {
+        config::TlsSettings settings;
+        settings.verify = config::VerifyMode::none;
+        auto client = tls::build_client_context(settings, "service[c]");
+        Handshake handshake(server.ctx.get(), client.ctx.get());
+        handshake.client.set_peer_name("", "");
+        CHECK(handshake.run());
+    }
+    SECTION("a missing CA file is a config error naming the key") {
+        auto client = tls::build_client_context(client_settings("/nonexistent/ca.pem"),
+                                                "service[c]");
+        REQUIRE(client.errors.size() == 1);
+        CHECK(client.errors[0].key == "service[c].ca_file");
+    }
+}
