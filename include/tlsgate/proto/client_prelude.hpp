@@ -1,13 +1,13 @@
 #pragma once
 
+#include "tlsgate/config/model.hpp"
+#include "tlsgate/proto/filter.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "tlsgate/config/model.hpp"
-#include "tlsgate/proto/filter.hpp"
 
 namespace tlsgate::proto {
 
@@ -34,6 +34,9 @@ struct ClientActions {
     // too long): `to_local` holds the protocol's error for the local program; close after it.
     bool fail = false;
     std::string fail_reason; // for the connection's close line
+    // Also counts, after a plaintext_fallback, server bytes that followed the EHLO reply in
+    // the same read (dropped: nothing asked for them). Each call that drops bytes adds a
+    // warning to `log`.
     uint64_t discarded_server_bytes = 0;
     std::vector<LogEvent> log;
 };
@@ -55,6 +58,7 @@ public:
     // from before TLS) removed, so the program sees a normal plaintext server and asks for
     // capabilities itself. The prelude is done after this.
     virtual void on_tls_established(ClientActions& out) = 0;
+    // True after on_tls_established(), plaintext_fallback or fail.
     virtual bool done() const = 0;
     // The protocol's temporary failure for the local program when the server cannot be
     // reached or TLS fails: IMAP "* BYE [UNAVAILABLE] ...", POP3 "-ERR [SYS/TEMP] ...",
@@ -62,7 +66,9 @@ public:
     virtual std::string failure_reply(std::string_view why) const = 0;
 };
 
-// protocol must be imap, pop3 or smtp.
+// protocol must be imap, pop3 or smtp; returns nullptr for raw. Server lines are bounded
+// (ClientPreludeBase::kMaxLine, kMaxPrelude in client_prelude_base.hpp): beyond, the prelude
+// fails ("server line too long", "server response too long").
 std::unique_ptr<ClientPrelude> make_client_prelude(const ClientPreludeSettings& settings);
 
 } // namespace tlsgate::proto
