@@ -121,12 +121,13 @@ def smtp_backend():
 
 @pytest.fixture
 def tap():
-    """Factory: tap((host, port)) -> mail_support.Tap recording what goes to that target."""
+    """Factory: tap((host, port), greeting_delay=0) -> mail_support.Tap recording what goes
+    to that target (greeting_delay holds the target's first bytes back that long)."""
     import mail_support
     taps = []
 
-    def make(target):
-        t = mail_support.Tap(target)
+    def make(target, greeting_delay=0.0):
+        t = mail_support.Tap(target, greeting_delay)
         taps.append(t)
         return t
 

@@ -112,8 +112,9 @@ class Tap:
     recorded before it is forwarded, so once the client has seen the reply to a command,
     everything tlsgate sent before that command is in the record."""
 
-    def __init__(self, target):
+    def __init__(self, target, greeting_delay=0.0):
         self.target = target
+        self.greeting_delay = greeting_delay  # hold the target's first bytes this long
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -148,14 +149,18 @@ class Tap:
                 self.downstream.append(down)
                 self.socks += [conn, out]
             threading.Thread(target=self._pump, args=(conn, out, up), daemon=True).start()
-            threading.Thread(target=self._pump, args=(out, conn, down), daemon=True).start()
+            threading.Thread(target=self._pump, args=(out, conn, down, self.greeting_delay),
+                             daemon=True).start()
 
-    def _pump(self, src, dst, record):
+    def _pump(self, src, dst, record, delay=0.0):
         try:
             while True:
                 b = src.recv(65536)
                 if not b:
                     break
+                if delay:
+                    time.sleep(delay)
+                    delay = 0.0
                 with self.lock:
                     record += b
                 dst.sendall(b)
@@ -178,9 +183,10 @@ class Tap:
     def stop(self):
         self.stopped = True
         try:
-            self.sock.close()
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept()ing thread
         except OSError:
             pass
+        self.sock.close()
         with self.lock:
             socks = list(self.socks)
         for s in socks:
@@ -280,6 +286,12 @@ class SmtpBackend:
                 self.loop.create_server(factory, "127.0.0.1", 0))
             started.set()
             self.loop.run_forever()
+            tasks = asyncio.all_tasks(self.loop)
+            for t in tasks:
+                t.cancel()
+            self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            self.loop.run_until_complete(self.server.wait_closed())
+            self.loop.close()
 
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
@@ -313,11 +325,10 @@ class SmtpBackend:
     def stop(self):
         def shutdown():
             self.server.close()
-            for t in asyncio.all_tasks(self.loop):
-                t.cancel()
             self.loop.stop()
         self.loop.call_soon_threadsafe(shutdown)
         self.thread.join(10)
+        assert not self.thread.is_alive(), "aiosmtpd thread did not stop"
 
 
 # --------------------------------------------------------------------------- line clients
