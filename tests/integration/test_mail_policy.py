@@ -644,3 +644,202 @@ def test_smtp_smuggling_yields_one_message(mailgate, smtp_backend, variant, tls)
         assert len(msgs) == 1
         assert b"MAIL FROM:<evil@example.net>" in msgs[0]["content"], msgs[0]["content"]
         assert b"first part" in msgs[0]["content"], msgs[0]["content"]
+
+
+# --------------------------------------------------------------------------- allow-lists
+
+
+def test_imap_encrypt_policy_serves_only_capability_noop_logout_before_tls(mailgate, dovecot,
+                                                                           tap):
+    t = tap(dovecot.imap)
+    gate = mailgate([service("imap", "imap", "starttls", t.address, max_errors=50)])
+    c = LineClient(gate.address("imap"))
+    c.line()
+    refused = ["ID NIL", "ENABLE IDLE", "LIST \"\" *", "STATUS INBOX (MESSAGES)", "IDLE",
+               "NAMESPACE", "UNSELECT", "XYZZY"]
+    got = {}
+    for i, cmd in enumerate(refused):
+        r = c.imap(f"r{i}", cmd)
+        got[cmd] = r[-1].strip()
+    assert c.imap("n", "NOOP")[-1].startswith("n OK")
+    assert c.imap("c", "CAPABILITY")[-1].startswith("c OK")
+    r = c.imap("l", "LOGOUT")
+    assert r[-1].startswith("l OK"), r
+    c.close()
+    served = {cmd: reply for cmd, reply in got.items() if not re.match(r"r\d+ NO ", reply)}
+    assert not served, f"served before TLS under starttls_policy = encrypt: {served}"
+    words = set(verbs_sent(t.sent(), imap=True))
+    assert words <= {b"NOOP", b"CAPABILITY", b"LOGOUT"}, t.sent()
+
+
+def test_smtp_encrypt_policy_serves_only_ehlo_helo_rset_noop_quit_before_tls(
+        mailgate, smtp_backend):
+    gate = mailgate([service("smtp", "smtp", "starttls", smtp_backend.address,
+                             starttls_policy="encrypt", max_errors=50)])
+    c = LineClient(gate.address("smtp"))
+    c.smtp_reply()
+    assert c.smtp("HELO client.test")[-1].startswith("250")
+    assert c.smtp("EHLO client.test")[-1].startswith("250 ")
+    for cmd in ("VRFY alice", "EXPN staff", "HELP", "BDAT 0 LAST", "ETRN example.org"):
+        r = c.smtp(cmd)
+        assert r[-1].startswith("530 5.7.0"), (cmd, r)
+    assert c.smtp("RSET")[-1].startswith("250")
+    assert c.smtp("NOOP")[-1].startswith("250")
+    assert c.smtp("QUIT")[-1].startswith("221")
+    c.close()
+    assert set(smtp_backend.verbs()) <= {"HELO", "EHLO", "RSET", "NOOP", "QUIT"}, \
+        smtp_backend.lines
+
+
+def test_smtp_may_policy_has_no_plaintext_timeout(mailgate, smtp_backend):
+    gate = mailgate([service("smtp", "smtp", "starttls", smtp_backend.address,
+                             plaintext_timeout="1s")])
+    c = LineClient(gate.address("smtp"))
+    c.smtp_reply()
+    time.sleep(1.8)
+    assert c.smtp("EHLO client.test")[-1].startswith("250 ")
+    c.close()
+
+
+def test_max_errors_default_is_five(mailgate, dovecot):
+    gate = mailgate([service("pop3", "pop3", "starttls", dovecot.pop3)])
+    c = LineClient(gate.address("pop3"))
+    c.line()
+    for _ in range(4):
+        assert c.pop3("STAT")[0].startswith("-ERR")
+    c.send("STAT\r\n")
+    lines = assert_clean_eof(c).splitlines()
+    assert len(lines) == 2 and lines[0].startswith("-ERR") and lines[1].startswith("-ERR"), lines
+    c.close()
+
+
+# --------------------------------------------------------------------------- backend STARTTLS
+
+
+def scripted_backend(proto):
+    """A plaintext backend that itself advertises STARTTLS/STLS and auth mechanisms."""
+    def handler(conn, backend):
+        f = conn.makefile("rb")
+        if proto == "imap":
+            conn.sendall(b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED AUTH=PLAIN] fake\r\n")
+        elif proto == "pop3":
+            conn.sendall(b"+OK fake\r\n")
+        else:
+            conn.sendall(b"220 fake.test ESMTP\r\n")
+        for line in f:
+            words = line.split()
+            if proto == "imap" and len(words) >= 2:
+                tag, verb = words[0], words[1].upper()
+                if verb == b"CAPABILITY":
+                    conn.sendall(b"* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED AUTH=PLAIN\r\n")
+                conn.sendall(tag + b" OK done\r\n")
+            elif proto == "pop3" and words:
+                if words[0].upper() == b"CAPA":
+                    conn.sendall(b"+OK\r\nSTLS\r\nUSER\r\nSASL PLAIN\r\nTOP\r\n.\r\n")
+                else:
+                    conn.sendall(b"+OK\r\n")
+            elif proto == "smtp" and words:
+                if words[0].upper() == b"EHLO":
+                    conn.sendall(b"250-fake.test\r\n250-STARTTLS\r\n250-AUTH PLAIN\r\n"
+                                 b"250 8BITMIME\r\n")
+                else:
+                    conn.sendall(b"250 2.0.0 ok\r\n")
+    return handler
+
+
+def advertised(c, proto):
+    if proto == "imap":
+        return imap_caps(c.imap("k", "CAPABILITY")[0])
+    if proto == "pop3":
+        return pop3_capa(c)
+    return ehlo_keywords(c.smtp("EHLO client.test"))
+
+
+BACKEND_STARTTLS = {
+    # proto: (go, starttls keyword, auth keywords, keyword before TLS that must be once)
+    "imap": ("a STARTTLS", "STARTTLS", {"AUTH=PLAIN"}),
+    "pop3": ("STLS", "STLS", {"USER", "SASL PLAIN"}),
+    "smtp": ("STARTTLS", "STARTTLS", {"AUTH PLAIN"}),
+}
+
+
+@pytest.mark.parametrize("proto", ["imap", "pop3", "smtp"])
+def test_backend_starttls_never_shown_and_offered_once(mailgate, backend, proto):
+    b = backend(scripted_backend(proto))
+    gate = mailgate([service(f"{proto}", proto, "starttls", b.address),
+                     service(f"{proto}s", proto, "implicit", b.address)])
+    go, kw, auth = BACKEND_STARTTLS[proto]
+    # STARTTLS service: offered exactly once before TLS, no auth; never after TLS.
+    c = LineClient(gate.address(proto))
+    greeting = c.smtp_reply() if proto == "smtp" else [c.line()]
+    if proto == "imap":
+        assert sorted(imap_caps(greeting[0])) == ["IMAP4rev1", "LOGINDISABLED", "STARTTLS"], \
+            greeting
+    caps = advertised(c, proto)
+    assert caps.count(kw) == 1 and not auth & set(caps), caps
+    r = c.imap("a", "STARTTLS") if proto == "imap" else \
+        (c.pop3(go) if proto == "pop3" else c.smtp(go))
+    assert r[-1].startswith(("a OK", "+OK", "220")), r
+    c.starttls(ctx())
+    caps = advertised(c, proto)
+    assert kw not in caps and auth <= set(caps), caps
+    c.close()
+    # Implicit service: the backend's STARTTLS is stripped from the start.
+    c = LineClient(gate.address(f"{proto}s"))
+    c.starttls(ctx())
+    greeting = c.smtp_reply() if proto == "smtp" else [c.line()]
+    if proto == "imap":
+        assert "STARTTLS" not in imap_caps(greeting[0]), greeting
+    caps = advertised(c, proto)
+    assert kw not in caps and auth <= set(caps), caps
+    c.close()
+
+
+# --------------------------------------------------------------------------- SASL responses
+# A client that does not wait for the continuation sends its SASL responses right behind the
+# refused command: they must not reach the backend either (as commands or otherwise).
+
+
+def test_imap_sasl_response_pipelined_after_refused_authenticate(mailgate, dovecot, tap):
+    t = tap(dovecot.imap)
+    gate = mailgate([service("imap", "imap", "starttls", t.address, max_errors=50)])
+    c = LineClient(gate.address("imap"))
+    c.line()
+    c.send(f"g AUTHENTICATE PLAIN\r\n{PLAIN_IR}\r\nh AUTHENTICATE LOGIN\r\nYWxpY2U=\r\n"
+           "YWxpY2VwYXNz\r\n")
+    r = c.until(lambda l: l.startswith("h "))
+    assert r[0].startswith("g NO [PRIVACYREQUIRED]"), r
+    assert r[-1].startswith("h NO [PRIVACYREQUIRED]"), r
+    assert c.imap("z", "NOOP")[-1].startswith("z OK")
+    c.close()
+    assert_no_credentials(t.sent(), "the IMAP backend")
+
+
+@pytest.mark.parametrize("policy", ["may", "encrypt"])
+def test_smtp_sasl_responses_pipelined_after_refused_auth(mailgate, smtp_backend, policy):
+    gate = mailgate([service("smtp", "smtp", "starttls", smtp_backend.address,
+                             starttls_policy=policy, max_errors=50)])
+    c = LineClient(gate.address("smtp"))
+    c.smtp_reply()
+    c.smtp("EHLO client.test")
+    c.send(f"AUTH PLAIN\r\n{PLAIN_IR}\r\nAUTH LOGIN\r\nYWxpY2U=\r\nYWxpY2VwYXNz\r\n")
+    replies = [c.smtp_reply()[-1] for _ in range(5)]
+    assert replies[0].startswith("538") and replies[2].startswith("538"), replies
+    assert c.smtp("NOOP")[-1].startswith("250")
+    c.close()
+    assert_no_credentials(smtp_backend.received_bytes(), "the SMTP backend")
+
+
+def test_pop3_sasl_responses_pipelined_after_refused_auth(mailgate, dovecot, tap):
+    t = tap(dovecot.pop3)
+    gate = mailgate([service("pop3", "pop3", "starttls", t.address, max_errors=50,
+                             starttls_policy="may")])
+    c = LineClient(gate.address("pop3"))
+    c.line()
+    c.send(f"AUTH PLAIN\r\n{PLAIN_IR}\r\nAUTH LOGIN\r\nYWxpY2U=\r\nYWxpY2VwYXNz\r\n")
+    replies = [c.line() for _ in range(5)]
+    assert replies[0].startswith("-ERR [AUTH]") and replies[2].startswith("-ERR [AUTH]"), \
+        replies
+    assert c.pop3("CAPA", multi=True)[0].startswith("+OK")
+    c.close()
+    assert_no_credentials(t.sent(), "the POP3 backend")
