@@ -93,3 +93,66 @@ def tlsgate(tlsgate_binary, tmp_path, certs):
 def gate(tlsgate, echo):
     """One tlsgate with the default profile, service "echo" in front of an echo backend."""
     return tlsgate([{"name": "echo", "backend": echo.address}])
+
+
+# --------------------------------------------------------------------------- mail protocols
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """The legacy plaintext-only Dovecot (tests/tools/legacy-dovecot.sh) on ephemeral ports:
+    users alice/alicepass and bob/bobpass, one message each."""
+    import mail_support
+    d = tempfile.mkdtemp(prefix="tgdv", dir="/tmp")
+    server = mail_support.Dovecot(Path(d))
+    yield server
+    server.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def smtp_backend():
+    """A fresh aiosmtpd backend (AUTH PLAIN/LOGIN without TLS, records lines and messages)."""
+    import mail_support
+    server = mail_support.SmtpBackend()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tap():
+    """Factory: tap((host, port), greeting_delay=0) -> mail_support.Tap recording what goes
+    to that target (greeting_delay holds the target's first bytes back that long)."""
+    import mail_support
+    taps = []
+
+    def make(target, greeting_delay=0.0):
+        t = mail_support.Tap(target, greeting_delay)
+        taps.append(t)
+        return t
+
+    yield make
+    for t in taps:
+        t.stop()
+
+
+@pytest.fixture
+def mailgate(tlsgate):
+    """Factory like `tlsgate`, for mail services: log_level debug, and at teardown every
+    instance is stopped and its whole log checked for the test password."""
+    import mail_support
+    started = []
+
+    def start(services, tls=None, global_=None):
+        g = {"log_level": "debug"}
+        g.update(global_ or {})
+        gate = tlsgate(services, tls, g)
+        started.append(gate)
+        return gate
+
+    yield start
+    leaks = []
+    for gate in started:
+        gate.stop()
+        leaks += [l for l in gate.logs() if any(x in l for x in mail_support.SECRETS)]
+    assert not leaks, "the password appears in tlsgate's log:\n" + "\n".join(leaks)

@@ -94,9 +94,6 @@ service stats {
     mode = 0666
   }
 }
-protocol imap {
-  imap_capability = +IDLE
-}
 CONF
 dovecot -c "$dir/dovecot.conf"
 for _ in $(seq 50); do
