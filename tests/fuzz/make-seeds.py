@@ -14,6 +14,7 @@ CORPUS = os.path.join(HERE, "corpus")
 
 
 def settings(implicit=False, may=False, auth_plain_ok=False, max_line=0, max_errors=5):
+    # max_line index: 0 = 8192, 1 = 512, 2 = 1024, 3 = 65536; max_errors 1..7 (0 = 1000000)
     return bytes([(1 if implicit else 0) | (2 if may else 0) | (4 if auth_plain_ok else 0)
                   | (max_line << 3) | (max_errors << 5)])
 
