@@ -13,6 +13,8 @@
 //     2 client canned   <index:1>  (a realistic command line, per protocol)
 //     3 backend canned  <index:1>  (a realistic server reply; may name the oldest tag)
 //     4 TLS established (only delivered while a start_tls is outstanding, as the session)
+//   Backend bytes beyond 64 KiB between start_tls and TLS established are not delivered:
+//   the session stops reading the backend during the handshake.
 //     5 client flood    <k:1> <c:1>  ((k % 80 + 1) KiB of octet c, plus a LF when k >= 128)
 //     6 backend flood   <k:1> <c:1>  (same towards the filter's backend side)
 //     7 client raw      <len:2 big-endian> <len bytes>
@@ -310,8 +312,16 @@ private:
     }
 
     void backend(const std::string& bytes) {
-        trace('B', bytes);
         bool in_window = tls_pending_;
+        if (in_window) {
+            // The session stops reading the backend while the handshake runs (backpressure):
+            // at most one read's worth arrives in that window.
+            window_backend_ += bytes.size();
+            if (window_backend_ > 64 * 1024) {
+                return;
+            }
+        }
+        trace('B', bytes);
         Actions a;
         filter_->on_backend_data(bytes, a);
         if (in_window && (!a.to_backend.empty() || !a.to_client.empty())) {
@@ -323,6 +333,7 @@ private:
     void tls_established() {
         trace('T', {});
         tls_pending_ = false;
+        window_backend_ = 0;
         tls_ = true;
         Actions a;
         filter_->on_tls_established(a);
@@ -458,6 +469,7 @@ private:
     std::deque<std::string> tags_;
     std::string trace_;
     size_t events_ = 0;
+    size_t window_backend_ = 0;
     size_t total_in_ = 0;
     size_t total_out_ = 0;
 };
