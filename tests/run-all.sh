@@ -19,3 +19,4 @@ run_suite build -DCMAKE_BUILD_TYPE=Release
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DTLSGATE_SANITIZE=ON
+tests/fuzz/run-fuzzers.sh "${TLSGATE_FUZZ_SECONDS:-20}"

@@ -58,6 +58,7 @@ void FilterBase::run(Actions& out) {
     // waits for the handshake.
     if (!tls_pending_) {
         process_backend(out);
+        flush_queue(out); // replies held while a backend line was partly sent
     }
     if (!client_stopped() && !tls_pending_) {
         process_client(out);
@@ -150,6 +151,9 @@ void FilterBase::flush_queue(Actions& out) {
         Slot& s = queue_.front();
         if (!s.local && !s.done) {
             return;
+        }
+        if (s.local && backend_mid_line()) {
+            return; // never inside a backend line the client has only partly received
         }
         if (!s.local) {
             queue_.pop_front();

@@ -560,6 +560,10 @@ void ImapFilter::after_tls(Actions&) {
     conts_ = 0;
 }
 
+bool ImapFilter::backend_mid_line() const {
+    return FilterBase::backend_mid_line() || backend_literal_left_ > 0 || backend_after_literal_;
+}
+
 bool ImapFilter::can_step_aside() const {
     return tls_ && authenticated_ && greeting_done_ && queue_.empty() && mode_ == Mode::command &&
            backend_literal_left_ == 0;

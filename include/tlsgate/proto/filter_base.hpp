@@ -44,6 +44,9 @@ protected:
     virtual void after_tls(Actions&) {}
     // True when the filter may step aside now.
     virtual bool can_step_aside() const { return false; }
+    // True while the client has been sent part of a backend line (or IMAP literal) and not
+    // its end: a reply of our own must not go out now, it would land inside that line.
+    virtual bool backend_mid_line() const { return bin_.mid_line(); }
     virtual std::string too_many_errors_reply() const = 0;
     virtual std::string overlong_reply() const = 0;
     virtual std::string held_overflow_reply() const = 0;

@@ -54,6 +54,7 @@ private:
     void process_backend(Actions& out) override;
     void after_tls(Actions& out) override;
     bool can_step_aside() const override;
+    bool backend_mid_line() const override;
     std::string too_many_errors_reply() const override;
     std::string overlong_reply() const override;
     std::string held_overflow_reply() const override;

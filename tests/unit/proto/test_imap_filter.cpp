@@ -386,3 +386,19 @@ TEST_CASE("imap: input before the greeting is bounded", "[imap]") {
     CHECK(r.to_backend.empty());
     CHECK(r.to_client == "* BYE Too much data sent ahead of the server.\r\n");
 }
+
+// Found by fuzz_imap: a reply of the filter's own used to go out as soon as no backend reply
+// was owed, even while the client had received only part of an unsolicited backend response
+// (a literal, or an overlong line passed through in pieces), so it landed inside it.
+TEST_CASE("imap: own reply waits for the end of a partly relayed backend literal", "[imap]") {
+    auto r = run_both(imap(true), {B("* OK ready\r\n"), B("* 1 FETCH (BODY[] {10}\r\nhello"),
+                                   C("a STARTTLS\r\n"), B("world)\r\n")});
+    CHECK(r.to_client == "* OK ready\r\n* 1 FETCH (BODY[] {10}\r\nhelloworld)\r\n"
+                         "a BAD TLS is already active.\r\n");
+}
+
+TEST_CASE("imap: own reply waits for the end of an overlong backend line", "[imap]") {
+    const std::string longline = "* " + std::string(FilterBase::kMaxBackendLine + 100, 'x');
+    auto r = run(imap(true), {B("* OK ready\r\n"), B(longline), C("a STARTTLS\r\n"), B("\r\n")});
+    CHECK(r.to_client == "* OK ready\r\n" + longline + "\r\na BAD TLS is already active.\r\n");
+}
