@@ -12,7 +12,7 @@ do_imap=1 do_build=1 install_deps=0 out="" proxy_cpu=0 gen_cpu=1 hs_conns=16
 usage() {
     cat <<EOF
 usage: bench/run.sh [options]
-  --quick            1 run per figure, 2 s measurements, 0.5 s warm-up, 2,000 idle connections
+  --quick            1 run per figure, 2 s measurements after 0.5 s warm-up
   --runs N           runs per figure (default $runs; the table shows median, min and max)
   --duration S       seconds per measurement (default $dur), after --warmup S (default $warm)
   --idle-conns N     connections for the RSS figure (default $idle_n; lowered to fit ulimit -n)
@@ -26,7 +26,7 @@ EOF
 }
 while [ $# -gt 0 ]; do
     case $1 in
-    --quick) runs=1 dur=2 warm=0.5 idle_n=2000 idle_hold=1 ;;
+    --quick) runs=1 dur=2 warm=0.5 idle_hold=1 ;;
     --runs) runs=$2; shift ;;
     --duration) dur=$2; shift ;;
     --warmup) warm=$2; shift ;;
@@ -133,6 +133,9 @@ cpu_ticks() { # utime+stime over a process tree (all threads)
     echo $s
 }
 hz=$(getconf CLK_TCK)
+cpu_busy() { # busy ticks of one CPU (all processes), from /proc/stat
+    awk -v c="cpu$1" '$1==c {print $2+$3+$4+$7+$8+$9}' /proc/stat
+}
 now() { date +%s.%N; }
 wait_port() {
     local port=$1 i
@@ -216,6 +219,10 @@ daemon = off
 backlog = 1024
 log-level = 0
 EOF
+        # hitch refuses to run its workers as root
+        if [ "$(id -u)" = 0 ]; then
+            for u in _hitch hitch nobody; do id "$u" >/dev/null 2>&1 && { echo "user = \"$u\"" >>"$cfg"; break; }; done
+        fi
         taskset -c "$proxy_cpu" hitch --config="$cfg" 2>>"$work/hitch.log" &
         ;;
     stunnel)
@@ -261,15 +268,18 @@ measure() { # PROXY RUN KEY LOADGEN-ARGS...
     local proxy=$1 run=$2 key=$3
     shift 3
     local t0 c0 t1 c1 line
-    t0=$(now); c0=$(cpu_ticks "$proxy_pid")
+    local b0 b1
+    t0=$(now); c0=$(cpu_ticks "$proxy_pid"); b0=$(cpu_busy "$proxy_cpu")
     line=$(G "$LG" "$@" 2>>"$work/loadgen.err") || true
-    t1=$(now); c1=$(cpu_ticks "$proxy_pid")
+    t1=$(now); c1=$(cpu_ticks "$proxy_pid"); b1=$(cpu_busy "$proxy_cpu")
     echo "$proxy run$run $key: $line" >>"$work/raw.txt"
     log "$proxy $key: $line"
     local pcpu errs
     pcpu=$(awk -v a="$c0" -v b="$c1" -v s="$t0" -v e="$t1" -v hz="$hz" 'BEGIN{printf "%.0f", 100*(b-a)/hz/(e-s)}')
     errs=$(field errors "$line")
     rec "$proxy" "$key.pcpu" "$run" "$pcpu"
+    # the proxy's core used by anything else (other users of a shared machine, interrupts)
+    rec "$proxy" "$key.ocpu" "$run" "$(awk -v a="$b0" -v b="$b1" -v pa="$c0" -v pb="$c1" -v s="$t0" -v e="$t1" -v hz="$hz" 'BEGIN{v=100*((b-a)-(pb-pa))/hz/(e-s); printf "%.0f", v < 0 ? 0 : v}')"
     rec "$proxy" "$key.gcpu" "$run" "$(field cpu "$line")"
     rec "$proxy" "$key.errors" "$run" "${errs:-0}"
     case $key in
@@ -296,12 +306,14 @@ common=(--duration "$dur" --warmup "$warm")
 log "openssl speed on CPU $proxy_cpu"
 speed_secs=$([ "$runs" -lt 3 ] && echo 1 || echo 3)
 for run in $(seq "$runs"); do
+    # -mr lines: "+F2:i:2048:SIGN:VERIFY" and "+F5/+F4:i:253:OPS:..." hold rates in OpenSSL 3
+    # (older releases print seconds per operation there: a value below 1 is taken as that)
     s=$(taskset -c "$proxy_cpu" openssl speed -mr -seconds "$speed_secs" rsa2048 2>/dev/null | awk -F: '/^\+F2:/ {print $4; exit}')
-    rec openssl rsa_sign "$run" "$(awk -v t="$s" 'BEGIN{printf "%.1f", 1/t}')"
+    rec openssl rsa_sign "$run" "$(awk -v t="${s:-0}" 'BEGIN{printf "%.1f", (t > 0 && t < 1) ? 1/t : t}')"
     g=$(taskset -c "$proxy_cpu" openssl speed -mr -seconds "$speed_secs" -bytes 16384 -evp aes-128-gcm 2>/dev/null | awk -F: '/^\+F:/ {print $4; exit}')
-    rec openssl aesgcm "$run" "$(awk -v b="$g" 'BEGIN{printf "%.1f", b/1e6}')"
-    x=$(taskset -c "$proxy_cpu" openssl speed -mr -seconds "$speed_secs" ecdhx25519 2>/dev/null | awk -F: '/^\+F4:/ {print $4; exit}')
-    rec openssl x25519 "$run" "$(awk -v t="$x" 'BEGIN{printf "%.1f", t > 0 ? 1/t : 0}')"
+    rec openssl aesgcm "$run" "$(awk -v b="${g:-0}" 'BEGIN{printf "%.1f", b/1e6}')"
+    x=$(taskset -c "$proxy_cpu" openssl speed -mr -seconds "$speed_secs" ecdhx25519 2>/dev/null | awk -F: '/^\+F[45]:/ {print $4; exit}')
+    rec openssl x25519 "$run" "$(awk -v t="${x:-0}" 'BEGIN{printf "%.1f", (t > 0 && t < 1) ? 1/t : t}')"
 done
 
 # --- 1-4: handshakes, resumption, bulk, latency; proxies interleaved within each run ---
@@ -462,13 +474,13 @@ mkdir -p "$(dirname "$out")"
     echo
     echo "## CPU use during each figure (median, % of one core)"
     echo
-    echo "A proxy near 100 % is the bottleneck; the load generator (and the backend, on the same core) must stay clearly below 100 % for a figure to be the proxy's."
+    echo "A proxy near 100 % is the bottleneck; the load generator (and the backend, on the same core) must stay clearly below 100 % for a figure to be the proxy's. "other" is the rest of the proxy's core's busy time (other processes, interrupts): on a quiet machine it is near 0; where proxy + other is near 100 %, the proxy was starved, not saturated."
     echo
-    printf "| figure |"; for p in $active; do printf " %s: proxy / loadgen |" "$p"; done; echo
+    printf "| figure |"; for p in $active; do printf " %s: proxy / other on CPU %s / loadgen |" "$p" "$proxy_cpu"; done; echo
     printf "|---|"; for p in $active; do printf -- "---|"; done; echo
     for k in hs13:"full handshakes TLS 1.3" hs12:"full handshakes TLS 1.2" res13:"resumed TLS 1.3" res12:"resumed TLS 1.2" up:"bulk up" down:"bulk down" lat:"latency"; do
         printf "| %s |" "${k#*:}"
-        for p in $active; do printf " %s / %s |" "$(fmt "$p" "${k%%:*}.pcpu")" "$(fmt "$p" "${k%%:*}.gcpu")"; done
+        for p in $active; do printf " %s / %s / %s |" "$(med "$p" "${k%%:*}.pcpu")" "$(med "$p" "${k%%:*}.ocpu")" "$(med "$p" "${k%%:*}.gcpu")"; done
         echo
     done
     tot_err=$(awk '$2 ~ /\.errors$/ {s += $4} END {print s+0}' "$R")

@@ -107,6 +107,7 @@ struct Conn {
     size_t expect = 0;         // echo bytes still expected
     Clock::time_point t0;      // request start (latency)
     bool idle_counted = false;
+    bool eof = false;          // peer closed after data that is still to be looked at
     uint32_t gen = 0;          // guards against stale events for a reused fd
 };
 uint32_t next_gen = 1;
@@ -222,6 +223,7 @@ int plain_io(Conn *c) {
 // count it (echo/bulk). Returns 1 progress, 0 would block (epoll armed), -1 error.
 int tls_io(Conn *c, bool keep_input, size_t *got) {
     *got = 0;
+    if (c->eof) return -1;
     while (c->out_off < c->out.size()) {
         int r = SSL_write(c->ssl, c->out.data() + c->out_off, int(c->out.size() - c->out_off));
         if (r <= 0) {
@@ -241,6 +243,10 @@ int tls_io(Conn *c, bool keep_input, size_t *got) {
             int e = SSL_get_error(c->ssl, r);
             if (e == SSL_ERROR_WANT_READ) { arm(c, EPOLLIN); return *got ? 1 : 0; }
             if (e == SSL_ERROR_WANT_WRITE) { arm(c, EPOLLOUT); return *got ? 1 : 0; }
+            if (*got) {  // hand out what came before the close first
+                c->eof = true;
+                return 1;
+            }
             return -1;
         }
         *got += size_t(r);
@@ -336,7 +342,17 @@ void app_tls(Conn *c) {
             continue;
         }
         int r = tls_io(c, m == "imap", &got);
-        if (r < 0) return fail(c, m + ": " + ssl_err(c->ssl, -1));
+        if (r < 0) {
+            std::string why = m + ": " + ssl_err(c->ssl, -1);
+            if (m == "imap") {
+                static const char *names[] = {"LOGIN", "SELECT", "FETCH", "LOGOUT"};
+                std::string tail = c->in.substr(c->in.size() > 60 ? c->in.size() - 60 : 0);
+                for (auto &ch : tail)
+                    if (ch == '\r' || ch == '\n') ch = '|';
+                why += std::string(" waiting for the ") + names[c->step] + " response; last bytes: \"" + tail + "\"";
+            }
+            return fail(c, why);
+        }
         if (m == "bulk-down") {
             if (measuring) bytes += got;
             if (r == 0) return;
