@@ -140,7 +140,7 @@ now() { date +%s.%N; }
 wait_port() {
     local port=$1 i
     for i in $(seq 100); do
-        ss -Hltn "sport = :$port" | grep -q . && return 0
+        [ -n "$(ss -Hltn "sport = :$port" 2>/dev/null)" ] && return 0
         sleep 0.05
     done
     return 1
@@ -416,6 +416,7 @@ EOF
 fi
 
 # ------------------------------------------------------------------ report
+set +e +o pipefail # `... | head` below may end its writers early
 st() { # PROXY METRIC -> "median min max n"
     awk -v p="$1" -v m="$2" '$1==p && $2==m {print $4}' "$R" | "$LG" stats
 }
