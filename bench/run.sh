@@ -268,10 +268,10 @@ measure() { # PROXY RUN KEY LOADGEN-ARGS...
     local proxy=$1 run=$2 key=$3
     shift 3
     local t0 c0 t1 c1 line
-    local b0 b1
-    t0=$(now); c0=$(cpu_ticks "$proxy_pid"); b0=$(cpu_busy "$proxy_cpu")
+    local b0 b1 g0 g1
+    t0=$(now); c0=$(cpu_ticks "$proxy_pid"); b0=$(cpu_busy "$proxy_cpu"); g0=$(cpu_busy "$gen_cpu")
     line=$(G "$LG" "$@" 2>>"$work/loadgen.err") || true
-    t1=$(now); c1=$(cpu_ticks "$proxy_pid"); b1=$(cpu_busy "$proxy_cpu")
+    t1=$(now); c1=$(cpu_ticks "$proxy_pid"); b1=$(cpu_busy "$proxy_cpu"); g1=$(cpu_busy "$gen_cpu")
     echo "$proxy run$run $key: $line" >>"$work/raw.txt"
     log "$proxy $key: $line"
     local pcpu errs
@@ -281,6 +281,8 @@ measure() { # PROXY RUN KEY LOADGEN-ARGS...
     # the proxy's core used by anything else (other users of a shared machine, interrupts)
     rec "$proxy" "$key.ocpu" "$run" "$(awk -v a="$b0" -v b="$b1" -v pa="$c0" -v pb="$c1" -v s="$t0" -v e="$t1" -v hz="$hz" 'BEGIN{v=100*((b-a)-(pb-pa))/hz/(e-s); printf "%.0f", v < 0 ? 0 : v}')"
     rec "$proxy" "$key.gcpu" "$run" "$(field cpu "$line")"
+    # the load generator's core as a whole (load generator + backend/Dovecot + anything else)
+    rec "$proxy" "$key.gbusy" "$run" "$(awk -v a="$g0" -v b="$g1" -v s="$t0" -v e="$t1" -v hz="$hz" 'BEGIN{printf "%.0f", 100*(b-a)/hz/(e-s)}')"
     rec "$proxy" "$key.errors" "$run" "${errs:-0}"
     case $key in
     hs13 | hs12) rec "$proxy" "$key" "$run" "$(field rate "$line")" ;;
@@ -444,28 +446,33 @@ mkdir -p "$(dirname "$out")"
     echo
     printf "| figure |"; for p in $active; do printf " %s |" "$p"; done; echo
     printf "|---|"; for p in $active; do printf -- "---|"; done; echo
-    row() { # LABEL METRIC DIGITS
+    row() { # LABEL METRIC DIGITS [CPU-KEY]: a dagger marks a figure whose load-generator core was >= 90 % busy
         printf "| %s |" "$1"
-        for p in $active; do printf " %s |" "$(fmt "$p" "$2" "$3")"; done
+        local p mark
+        for p in $active; do
+            mark=""
+            [ -n "${4:-}" ] && awk -v b="$(med "$p" "$4.gbusy")" 'BEGIN{exit !(b != "nan" && b+0 >= 90)}' && mark=" †"
+            printf " %s%s |" "$(fmt "$p" "$2" "$3")" "$mark"
+        done
         echo
     }
-    row "full handshakes/s, TLS 1.3" hs13 0
-    row "full handshakes/s, TLS 1.2" hs12 0
-    row "resumed handshakes/s, TLS 1.3" res13 0
+    row "full handshakes/s, TLS 1.3" hs13 0 hs13
+    row "full handshakes/s, TLS 1.2" hs12 0 hs12
+    row "resumed handshakes/s, TLS 1.3" res13 0 res13
     row "&nbsp;&nbsp;% actually resumed (TLS 1.3)" res13.reused 0
-    row "resumed handshakes/s, TLS 1.2" res12 0
+    row "resumed handshakes/s, TLS 1.2" res12 0 res12
     row "&nbsp;&nbsp;% actually resumed (TLS 1.2)" res12.reused 0
-    row "bulk MB/s, client→backend (4 conns)" up 0
-    row "bulk MB/s, backend→client (4 conns)" down 0
-    row "64 B echo latency p50 µs (50 conns)" lat50 0
-    row "64 B echo latency p99 µs (50 conns)" lat99 0
-    row "&nbsp;&nbsp;echo requests/s at that load" latrate 0
+    row "bulk MB/s, client→backend (4 conns)" up 0 up
+    row "bulk MB/s, backend→client (4 conns)" down 0 down
+    row "64 B echo latency p50 µs (50 conns)" lat50 0 lat
+    row "64 B echo latency p99 µs (50 conns)" lat99 0 lat
+    row "&nbsp;&nbsp;echo requests/s at that load" latrate 0 lat
     row "RSS per idle TLS connection, bytes" idle_b 0
     row "&nbsp;&nbsp;idle connections held" idle_open 0
     row "&nbsp;&nbsp;RSS before, KiB" idle_base 0
     echo
+    echo "† the load generator's core (CPU $gen_cpu: load generator + backend) was at least 90 % busy: that figure may be limited by the client side, not by the proxy."
     for p in $active; do
-        for k in hs13 res13 res12; do :; done
         r13=$(med "$p" res13.reused) r12=$(med "$p" res12.reused)
         awk -v a="$r13" -v b="$r12" -v p="$p" 'BEGIN{ if ((a!="nan" && a+0 < 50) || (b!="nan" && b+0 < 50)) printf "Note: %s resumed fewer than half of the offered sessions (TLS 1.3: %s%%, TLS 1.2: %s%%): its \"resumed\" rate is mostly full handshakes.\n", p, a, b }'
         [ -n "$(awk -v p="$p" '$1==p && $2=="died"' "$R")" ] && echo "**$p died during a run** (see its log)."
@@ -475,13 +482,15 @@ mkdir -p "$(dirname "$out")"
     echo
     echo "## CPU use during each figure (median, % of one core)"
     echo
-    echo "A proxy near 100 % is the bottleneck; the load generator (and the backend, on the same core) must stay clearly below 100 % for a figure to be the proxy's. "other" is the rest of the proxy's core's busy time (other processes, interrupts): on a quiet machine it is near 0; where proxy + other is near 100 %, the proxy was starved, not saturated."
+    echo "A proxy near 100 % is the bottleneck; the load generator (and the backend, on the same core) must stay clearly below 100 % for a figure to be the proxy's. \"other\" is the rest of the proxy's core's busy time (other processes, interrupts): on a quiet machine it is near 0; where proxy + other is near 100 %, the proxy was starved, not saturated."
     echo
-    printf "| figure |"; for p in $active; do printf " %s: proxy / other on CPU %s / loadgen |" "$p" "$proxy_cpu"; done; echo
+    echo "Each cell: proxy / other on CPU $proxy_cpu / load generator process / CPU $gen_cpu busy in total."
+    echo
+    printf "| figure |"; for p in $active; do printf " %s |" "$p"; done; echo
     printf "|---|"; for p in $active; do printf -- "---|"; done; echo
     for k in hs13:"full handshakes TLS 1.3" hs12:"full handshakes TLS 1.2" res13:"resumed TLS 1.3" res12:"resumed TLS 1.2" up:"bulk up" down:"bulk down" lat:"latency"; do
         printf "| %s |" "${k#*:}"
-        for p in $active; do printf " %s / %s / %s |" "$(med "$p" "${k%%:*}.pcpu")" "$(med "$p" "${k%%:*}.ocpu")" "$(med "$p" "${k%%:*}.gcpu")"; done
+        for p in $active; do printf " %s / %s / %s / %s |" "$(med "$p" "${k%%:*}.pcpu")" "$(med "$p" "${k%%:*}.ocpu")" "$(med "$p" "${k%%:*}.gcpu")" "$(med "$p" "${k%%:*}.gbusy")"; done
         echo
     done
     tot_err=$(awk '$2 ~ /\.errors$/ {s += $4} END {print s+0}' "$R")

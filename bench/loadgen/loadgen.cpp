@@ -612,8 +612,8 @@ int main(int argc, char **argv) {
     SSL_CTX_set_cipher_list(ctx, "ECDHE-RSA-AES128-GCM-SHA256");
     SSL_CTX_set1_groups_list(ctx, "X25519");
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);  // the signature is still checked
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (opt.mode == "idle") SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);  // small client when holding many
     if (opt.mode == "resume") {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
         SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
