@@ -154,7 +154,8 @@ cat "$work/cert.pem" "$work/key.pem" >"$work/combined.pem"
 
 # --- backend ---
 G "$BE" --port-file "$work/backend.port" >/dev/null &
-pids+=($!)
+backend_pid=$!
+pids+=($backend_pid)
 for _ in $(seq 50); do [ -s "$work/backend.port" ] && break; sleep 0.05; done
 bport=$(cat "$work/backend.port")
 log "backend on 127.0.0.1:$bport (CPU $gen_cpu)"
@@ -268,10 +269,11 @@ measure() { # PROXY RUN KEY LOADGEN-ARGS...
     local proxy=$1 run=$2 key=$3
     shift 3
     local t0 c0 t1 c1 line
-    local b0 b1 g0 g1
-    t0=$(now); c0=$(cpu_ticks "$proxy_pid"); b0=$(cpu_busy "$proxy_cpu"); g0=$(cpu_busy "$gen_cpu")
+    local b0 b1 g0 g1 k0 k1
+    t0=$(now); c0=$(cpu_ticks "$proxy_pid"); b0=$(cpu_busy "$proxy_cpu"); g0=$(cpu_busy "$gen_cpu"); k0=$(cpu_ticks "$backend_pid")
     line=$(G "$LG" "$@" 2>>"$work/loadgen.err") || true
-    t1=$(now); c1=$(cpu_ticks "$proxy_pid"); b1=$(cpu_busy "$proxy_cpu"); g1=$(cpu_busy "$gen_cpu")
+    t1=$(now); c1=$(cpu_ticks "$proxy_pid"); b1=$(cpu_busy "$proxy_cpu"); g1=$(cpu_busy "$gen_cpu"); k1=$(cpu_ticks "$backend_pid")
+    rec "$proxy" "$key.bcpu" "$run" "$(awk -v a="$k0" -v b="$k1" -v s="$t0" -v e="$t1" -v hz="$hz" 'BEGIN{printf "%.0f", 100*(b-a)/hz/(e-s)}')"
     echo "$proxy run$run $key: $line" >>"$work/raw.txt"
     log "$proxy $key: $line"
     local pcpu errs
@@ -484,13 +486,13 @@ mkdir -p "$(dirname "$out")"
     echo
     echo "A proxy near 100 % is the bottleneck; the load generator (and the backend, on the same core) must stay clearly below 100 % for a figure to be the proxy's. \"other\" is the rest of the proxy's core's busy time (other processes, interrupts): on a quiet machine it is near 0; where proxy + other is near 100 %, the proxy was starved, not saturated."
     echo
-    echo "Each cell: proxy / other on CPU $proxy_cpu / load generator process / CPU $gen_cpu busy in total."
+    echo "Each cell: proxy / other on CPU $proxy_cpu / load generator process / backend process / CPU $gen_cpu busy in total (the rest of it: other processes and interrupt work)."
     echo
     printf "| figure |"; for p in $active; do printf " %s |" "$p"; done; echo
     printf "|---|"; for p in $active; do printf -- "---|"; done; echo
     for k in hs13:"full handshakes TLS 1.3" hs12:"full handshakes TLS 1.2" res13:"resumed TLS 1.3" res12:"resumed TLS 1.2" up:"bulk up" down:"bulk down" lat:"latency"; do
         printf "| %s |" "${k#*:}"
-        for p in $active; do printf " %s / %s / %s / %s |" "$(med "$p" "${k%%:*}.pcpu")" "$(med "$p" "${k%%:*}.ocpu")" "$(med "$p" "${k%%:*}.gcpu")" "$(med "$p" "${k%%:*}.gbusy")"; done
+        for p in $active; do printf " %s / %s / %s / %s / %s |" "$(med "$p" "${k%%:*}.pcpu")" "$(med "$p" "${k%%:*}.ocpu")" "$(med "$p" "${k%%:*}.gcpu")" "$(med "$p" "${k%%:*}.bcpu")" "$(med "$p" "${k%%:*}.gbusy")"; done
         echo
     done
     tot_err=$(awk '$2 ~ /\.errors$/ {s += $4} END {print s+0}' "$R")
