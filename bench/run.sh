@@ -8,7 +8,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 
 runs=3 dur=5 warm=1 idle_n=10000 idle_hold=3 proxies="tlsgate haproxy hitch stunnel"
-do_imap=1 do_build=1 install_deps=0 out="" proxy_cpu=0 gen_cpu=1 hs_conns=16
+lat_rate=5000 do_imap=1 do_build=1 install_deps=0 out="" proxy_cpu=0 gen_cpu=1 hs_conns=16
 usage() {
     cat <<EOF
 usage: bench/run.sh [options]
@@ -17,6 +17,7 @@ usage: bench/run.sh [options]
   --duration S       seconds per measurement (default $dur), after --warmup S (default $warm)
   --idle-conns N     connections for the RSS figure (default $idle_n; lowered to fit ulimit -n)
   --proxies "LIST"   subset/order of: tlsgate haproxy hitch stunnel (default: all)
+  --lat-rate R       total request rate of the paced latency figure (default $lat_rate/s)
   --no-imap          skip the STARTTLS IMAP run
   --no-build         do not (re)build tlsgate and the bench tools
   --install-deps     apt-get install the packages in bench/bench-deps.txt first
@@ -32,6 +33,7 @@ while [ $# -gt 0 ]; do
     --warmup) warm=$2; shift ;;
     --idle-conns) idle_n=$2; shift ;;
     --proxies) proxies=$2; shift ;;
+    --lat-rate) lat_rate=$2; shift ;;
     --no-imap) do_imap=0 ;;
     --no-build) do_build=0 ;;
     --install-deps) install_deps=1 ;;
@@ -300,6 +302,11 @@ measure() { # PROXY RUN KEY LOADGEN-ARGS...
         rec "$proxy" lat99 "$run" "$(field p99_us "$line")"
         rec "$proxy" latrate "$run" "$(field rate "$line")"
         ;;
+    latmax)
+        rec "$proxy" latmax "$run" "$(field rate "$line")"
+        rec "$proxy" latmax50 "$run" "$(field p50_us "$line")"
+        rec "$proxy" latmax99 "$run" "$(field p99_us "$line")"
+        ;;
     imap | imapdirect) rec "$proxy" "$key" "$run" "$(field rate "$line")" ;;
     esac
 }
@@ -332,7 +339,8 @@ for run in $(seq "$runs"); do
         measure "$p" "$run" res12 resume --port "$port" --tls 1.2 --conns "$hs_conns" "${common[@]}"
         measure "$p" "$run" up bulk-up --port "$port" --tls 1.3 --conns 4 "${common[@]}"
         measure "$p" "$run" down bulk-down --port "$port" --tls 1.3 --conns 4 "${common[@]}"
-        measure "$p" "$run" lat latency --port "$port" --tls 1.3 --conns 50 --size 64 "${common[@]}"
+        measure "$p" "$run" lat latency --port "$port" --tls 1.3 --conns 50 --size 64 --rate "$lat_rate" "${common[@]}"
+        measure "$p" "$run" latmax latency --port "$port" --tls 1.3 --conns 50 --size 64 "${common[@]}"
         kill -0 "$proxy_pid" 2>/dev/null || { log "$p died during run $run"; rec "$p" died "$run" 1; }
         stop_proxy
     done
@@ -466,9 +474,12 @@ mkdir -p "$(dirname "$out")"
     row "&nbsp;&nbsp;% actually resumed (TLS 1.2)" res12.reused 0
     row "bulk MB/s, client→backend (4 conns)" up 0 up
     row "bulk MB/s, backend→client (4 conns)" down 0 down
-    row "64 B echo latency p50 µs (50 conns)" lat50 0 lat
-    row "64 B echo latency p99 µs (50 conns)" lat99 0 lat
-    row "&nbsp;&nbsp;echo requests/s at that load" latrate 0 lat
+    row "64 B echo latency p50 µs (50 conns, $lat_rate req/s)" lat50 0 lat
+    row "64 B echo latency p99 µs (50 conns, $lat_rate req/s)" lat99 0 lat
+    row "&nbsp;&nbsp;requests/s reached" latrate 0 lat
+    row "64 B echo requests/s, closed loop (50 conns)" latmax 0 latmax
+    row "&nbsp;&nbsp;p50 µs" latmax50 0 latmax
+    row "&nbsp;&nbsp;p99 µs" latmax99 0 latmax
     row "RSS per idle TLS connection, bytes" idle_b 0
     row "&nbsp;&nbsp;idle connections held" idle_open 0
     row "&nbsp;&nbsp;RSS before, KiB" idle_base 0
@@ -480,7 +491,7 @@ mkdir -p "$(dirname "$out")"
         [ -n "$(awk -v p="$p" '$1==p && $2=="died"' "$R")" ] && echo "**$p died during a run** (see its log)."
     done
     [ "$idle_n" != "$idle_req" ] && echo "Idle connections: $idle_n instead of $idle_req, because ulimit -n (hard) is $fdmax here and the proxy needs two descriptors per connection."
-    echo "stunnel runs one thread per connection (its default threading model); the others were set to one thread/worker (tlsgate workers = 1, haproxy nbthread 1, hitch workers = 1 — hitch also has a management process, whose RSS is included)."
+    [[ " $active " == *" stunnel "* ]] && echo "stunnel runs one thread per connection (its default threading model); the others were set to one thread/worker (tlsgate workers = 1, haproxy nbthread 1, hitch workers = 1 — hitch also has a management process, whose RSS is included)."
     echo
     echo "## CPU use during each figure (median, % of one core)"
     echo
@@ -490,7 +501,7 @@ mkdir -p "$(dirname "$out")"
     echo
     printf "| figure |"; for p in $active; do printf " %s |" "$p"; done; echo
     printf "|---|"; for p in $active; do printf -- "---|"; done; echo
-    for k in hs13:"full handshakes TLS 1.3" hs12:"full handshakes TLS 1.2" res13:"resumed TLS 1.3" res12:"resumed TLS 1.2" up:"bulk up" down:"bulk down" lat:"latency"; do
+    for k in hs13:"full handshakes TLS 1.3" hs12:"full handshakes TLS 1.2" res13:"resumed TLS 1.3" res12:"resumed TLS 1.2" up:"bulk up" down:"bulk down" lat:"latency, paced" latmax:"echo, closed loop"; do
         printf "| %s |" "${k#*:}"
         for p in $active; do printf " %s / %s / %s / %s / %s |" "$(med "$p" "${k%%:*}.pcpu")" "$(med "$p" "${k%%:*}.ocpu")" "$(med "$p" "${k%%:*}.gcpu")" "$(med "$p" "${k%%:*}.bcpu")" "$(med "$p" "${k%%:*}.gbusy")"; done
         echo

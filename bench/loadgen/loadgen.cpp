@@ -8,7 +8,9 @@
 //   bulk-up    --conns long connections send 16 KiB writes to a sink ('S' first byte)
 //   bulk-down  --conns long connections read from a source ('R' first byte)
 //   latency    --conns keep-alive connections, each: write --size bytes, wait for the echo,
-//              repeat (closed loop); p50/p99/p99.9 of the round trip
+//              repeat (closed loop); p50/p99/p99.9 of the round trip. With --rate R the
+//              requests are paced to R/s in total (open loop per connection, each
+//              connection sends every conns/R s; latency counted from the actual send)
 //   idle       open --count connections (handshake + one echo), print "ready N" when all are
 //              open, keep them for --hold seconds, exit
 //   imap       plaintext IMAP: greeting, STARTTLS (unless --plain), TLS handshake, LOGIN,
@@ -56,7 +58,8 @@ struct Options {
     int size = 64;
     int count = 10000;
     double hold = 5;
-    double timeout = 0;  // overall safety limit; default derived from the others
+    double timeout = 0;
+    double rate = 0;     // latency: total requests/s over all connections (0 = closed loop)  // overall safety limit; default derived from the others
     std::string user = "alice", pass = "alicepass";
     bool plain = false;
 };
@@ -117,10 +120,16 @@ struct Conn {
     size_t expect = 0;         // echo bytes still expected
     Clock::time_point t0;      // request start (latency)
     bool idle_counted = false;
+    bool waiting = false;      // latency --rate: idle until next_send
+    Clock::time_point next_send;
     bool eof = false;          // peer closed after data that is still to be looked at
     uint32_t gen = 0;          // guards against stale events for a reused fd
 };
 uint32_t next_gen = 1;
+
+Clock::duration per_conn_interval() {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt.conns / opt.rate));
+}
 
 std::vector<std::unique_ptr<Conn>> live;  // indexed by fd
 int live_count = 0;
@@ -322,7 +331,13 @@ void app_begin(Conn *c) {
     c->out.clear();
     c->out_off = 0;
     const std::string &m = opt.mode;
-    if (m == "handshake" || m == "resume" || m == "latency" || m == "idle") {
+    if (m == "latency" && opt.rate > 0) {
+        static int nth = 0;
+        c->next_send = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(double(nth++) / opt.rate));
+        c->waiting = true;
+        c->expect = 0;
+    } else if (m == "handshake" || m == "resume" || m == "latency" || m == "idle") {
         c->out = payload;
         c->expect = payload.size();
         c->t0 = Clock::now();
@@ -392,6 +407,11 @@ void app_tls(Conn *c) {
             continue;
         }
         // echo-based modes
+        if (c->waiting) {  // paced latency: nothing outstanding
+            if (got) return fail(c, "echo: bytes while nothing was sent");
+            arm(c, EPOLLIN);
+            return;
+        }
         if (got > c->expect) return fail(c, "echo: more bytes than sent");
         c->expect -= got;
         if (c->expect == 0) {
@@ -402,6 +422,14 @@ void app_tls(Conn *c) {
                 if (measuring) {
                     ++ops;
                     lat_us.push_back(std::chrono::duration<double, std::micro>(t - c->t0).count());
+                }
+                if (opt.rate > 0) {
+                    // paced: the next request leaves at its scheduled time (main loop)
+                    c->next_send += per_conn_interval();
+                    if (c->next_send < t) c->next_send = t;  // behind schedule: no catching up in bursts
+                    c->waiting = true;
+                    arm(c, EPOLLIN);
+                    return;
                 }
                 c->out = payload;
                 c->out_off = 0;
@@ -542,7 +570,7 @@ int usage() {
     fprintf(stderr,
             "usage: loadgen MODE --port P [--host 127.0.0.1] [--tls 1.2|1.3] [--conns N]\n"
             "               [--duration S] [--warmup S] [--size B] [--count N] [--hold S]\n"
-            "               [--user U --pass P] [--plain] [--timeout S]\n"
+            "               [--user U --pass P] [--plain] [--timeout S] [--rate R]\n"
             "MODE: handshake resume bulk-up bulk-down latency idle imap | freeport | stats\n");
     return 2;
 }
@@ -600,6 +628,7 @@ int main(int argc, char **argv) {
         else if (a == "--count") opt.count = std::stoi(val());
         else if (a == "--hold") opt.hold = std::stod(val());
         else if (a == "--timeout") opt.timeout = std::stod(val());
+        else if (a == "--rate") opt.rate = std::stod(val());
         else if (a == "--user") opt.user = val();
         else if (a == "--pass") opt.pass = val();
         else if (a == "--plain") opt.plain = true;
@@ -703,7 +732,20 @@ int main(int argc, char **argv) {
                     for (int i = 0; i < opt.conns; ++i) open_conn();
             }
         }
-        int n = epoll_wait(ep, evs.data(), int(evs.size()), 50);
+        if (opt.mode == "latency" && opt.rate > 0) {
+            auto tn = Clock::now();
+            for (auto &lc : live) {
+                Conn *c = lc.get();
+                if (!c || !c->waiting || c->next_send > tn) continue;
+                c->waiting = false;
+                c->out = payload;
+                c->out_off = 0;
+                c->expect = payload.size();
+                c->t0 = tn;
+                step(c);
+            }
+        }
+        int n = epoll_wait(ep, evs.data(), int(evs.size()), opt.rate > 0 ? 1 : 50);
         for (int i = 0; i < n; ++i) {
             int fd = int(evs[i].data.u64 & 0xffffffffu);
             uint32_t gen = uint32_t(evs[i].data.u64 >> 32);
