@@ -371,6 +371,7 @@ for run in $(seq "$runs"); do
             rec "$p" idle_b "$run" "$(awk -v a="$base" -v b="$full" -v n="$opened" 'BEGIN{printf "%.0f", (b-a)*1024/n}')"
         fi
         rec "$p" idle_open "$run" "${opened:-0}"
+        rec "$p" idle.errors "$run" "$(field errors "$line")"
         rec "$p" idle_base "$run" "$base"
         stop_proxy
     done
