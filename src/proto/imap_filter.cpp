@@ -42,8 +42,7 @@ bool has_forbidden_octets(std::string_view content) {
 }
 
 bool allowed_before_tls(std::string_view verb) {
-    return verb == "CAPABILITY" || verb == "NOOP" || verb == "LOGOUT" || verb == "STARTTLS" ||
-           verb == "ID";
+    return verb == "CAPABILITY" || verb == "NOOP" || verb == "LOGOUT" || verb == "STARTTLS";
 }
 
 // {n} / {n+} at the very end of s (no quote tracking; used for overlong backend lines).

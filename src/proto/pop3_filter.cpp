@@ -69,6 +69,17 @@ void Pop3Filter::process_client(Actions& out) {
     }
 }
 
+namespace {
+
+bool known_verb(std::string_view verb) {
+    static constexpr std::string_view kVerbs[] = {"USER", "PASS", "APOP", "AUTH", "STLS",
+                                                  "CAPA", "QUIT", "STAT", "LIST", "RETR",
+                                                  "DELE", "NOOP", "RSET", "TOP",  "UIDL"};
+    return std::find(std::begin(kVerbs), std::end(kVerbs), verb) != std::end(kVerbs);
+}
+
+} // namespace
+
 void Pop3Filter::handle_command(std::string_view content, Actions& out) {
     if (content.empty()) {
         invalid(out, "-ERR Empty command.\r\n", "empty line");
@@ -85,6 +96,16 @@ void Pop3Filter::handle_command(std::string_view content, Actions& out) {
         return;
     }
     std::string verb = to_upper(w.first);
+    // A client that pipelines its SASL response behind an AUTH we refused would otherwise
+    // have that response (a password, base64) forwarded as a command: until the next real
+    // command, anything else is refused here.
+    if (after_refused_auth_) {
+        if (!known_verb(verb)) {
+            invalid(out, "-ERR Invalid command.\r\n", "SASL response to a refused AUTH");
+            return;
+        }
+        after_refused_auth_ = false;
+    }
     bool has_args = w.has_rest && !w.rest.empty();
 
     if (verb == "STLS") {
@@ -107,6 +128,7 @@ void Pop3Filter::handle_command(std::string_view content, Actions& out) {
                "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections, "
                "use STLS first\r\n",
                true, "authentication before TLS");
+        after_refused_auth_ = verb == "AUTH";
         return;
     }
     if (!tls_ && settings_.starttls_policy == config::StarttlsPolicy::encrypt &&

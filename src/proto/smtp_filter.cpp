@@ -121,6 +121,17 @@ void SmtpFilter::refuse_bdat(Actions& out, uint64_t size, std::string text, std:
     }
 }
 
+namespace {
+
+bool known_verb(std::string_view verb) {
+    static constexpr std::string_view kVerbs[] = {
+        "HELO", "EHLO", "MAIL",     "RCPT", "DATA", "BDAT", "RSET", "VRFY",    "EXPN",    "HELP",
+        "NOOP", "QUIT", "STARTTLS", "AUTH", "ETRN", "TURN", "ATRN", "XCLIENT", "XFORWARD"};
+    return std::find(std::begin(kVerbs), std::end(kVerbs), verb) != std::end(kVerbs);
+}
+
+} // namespace
+
 void SmtpFilter::handle_command(std::string_view content, Actions& out) {
     if (content.empty() || content.find('\r') != std::string_view::npos ||
         content.find('\0') != std::string_view::npos) {
@@ -133,6 +144,16 @@ void SmtpFilter::handle_command(std::string_view content, Actions& out) {
         return;
     }
     std::string verb = to_upper(w.first);
+    // A client that pipelines its SASL response behind an AUTH we refused would otherwise
+    // have that response (a password, base64) forwarded as a command: until the next real
+    // command, anything else is refused here.
+    if (after_refused_auth_) {
+        if (!known_verb(verb)) {
+            invalid(out, "500 5.5.2 Error: bad syntax\r\n", "SASL response to a refused AUTH");
+            return;
+        }
+        after_refused_auth_ = false;
+    }
     bool has_args = w.has_rest && !w.rest.empty();
     uint64_t bdat_size = 0;
     bool bdat_ok = verb == "BDAT" && parse_bdat(w.rest, bdat_size);
@@ -157,6 +178,7 @@ void SmtpFilter::handle_command(std::string_view content, Actions& out) {
         refuse(out, verb,
                "538 5.7.11 Encryption required for requested authentication mechanism\r\n", true,
                "authentication before TLS");
+        after_refused_auth_ = true;
         return;
     }
     if (!tls_ && settings_.starttls_policy == config::StarttlsPolicy::encrypt &&

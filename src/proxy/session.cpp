@@ -333,6 +333,7 @@ void Session::on_backend_connected() {
     if (!pending_to_backend_.empty()) {
         std::string pending;
         pending.swap(pending_to_backend_);
+        bytes_in_ -= pending.size(); // counted once already, when it was queued
         send(backend_, pending.data(), pending.size());
         if (closing_) {
             return;

@@ -15,7 +15,7 @@ namespace tlsgate::proto {
 // [CAPABILITY] response codes, literals ({n}, {n+}, ~{n}) tracked in both directions.
 //
 // Before TLS under starttls_policy "encrypt" the commands served are CAPABILITY, NOOP,
-// LOGOUT, STARTTLS and ID (ID carries no secret and clients send it early).
+// LOGOUT and STARTTLS, as the spec lists them.
 class ImapFilter final : public FilterBase {
 public:
     explicit ImapFilter(const FilterSettings& settings);
