@@ -145,3 +145,14 @@ TEST_CASE("pop3: replies of our own", "[pop3]") {
     CHECK(f->backend_unavailable_reply().starts_with("-ERR [SYS/TEMP] "));
     CHECK(f->timeout_reply().starts_with("-ERR "));
 }
+
+TEST_CASE("pop3: a SASL response pipelined behind a refused AUTH is never forwarded", "[pop3]") {
+    FilterSettings settings;
+    settings.protocol = config::Protocol::pop3;
+    settings.starttls_policy = config::StarttlsPolicy::may;
+    auto filter = make_server_filter(settings);
+    Actions out;
+    filter->on_backend_data("+OK ready\r\n", out);
+    filter->on_client_data("AUTH PLAIN\r\nYWxpY2VwYXNz\r\nCAPA\r\n", out);
+    CHECK(out.to_backend == "CAPA\r\n");
+}

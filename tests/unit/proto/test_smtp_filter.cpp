@@ -264,3 +264,15 @@ TEST_CASE("smtp: held client input is bounded", "[smtp]") {
     CHECK(r.to_client ==
           "220 mx\r\n421 4.7.0 Too much data sent ahead of the server, closing connection\r\n");
 }
+
+TEST_CASE("smtp: a SASL response pipelined behind a refused AUTH is never forwarded", "[smtp]") {
+    FilterSettings settings;
+    settings.protocol = config::Protocol::smtp;
+    settings.starttls_policy = config::StarttlsPolicy::may;
+    auto filter = make_server_filter(settings);
+    Actions out;
+    filter->on_backend_data("220 mx ready\r\n", out);
+    filter->on_client_data("AUTH LOGIN\r\nYWxpY2U=\r\nYWxpY2VwYXNz\r\nNOOP\r\n", out);
+    CHECK(out.to_backend == "NOOP\r\n");
+    CHECK(out.to_backend.find("YWxp") == std::string::npos);
+}
