@@ -143,6 +143,17 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     for (auto& worker : workers) {
         worker->join();
     }
+    for (const auto& service : services) {
+        const ServiceCounters& c = service->counters;
+        log::notice("service={} totals: accepted={} handshakes={} handshake_failures={} "
+                    "backend_failures={} starttls={} auth_refused_before_tls={} "
+                    "commands_refused={} injected_bytes_discarded={} overlong_lines={}",
+                    service->settings.name, c.accepted.load(), c.handshakes_completed.load(),
+                    c.handshakes_failed.load(), c.backend_failures.load(),
+                    c.starttls_completed.load(), c.auth_refused_before_tls.load(),
+                    c.commands_refused.load(), c.injected_bytes_discarded.load(),
+                    c.overlong_lines.load());
+    }
     log::notice("tlsgate stopped");
     return 0;
 }

@@ -1,6 +1,7 @@
 #include "tlsgate/tls/engine.hpp"
 
 #include <climits>
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 
@@ -104,7 +105,14 @@ TlsEngine::Status TlsEngine::read(char* out, size_t capacity, size_t& read_size)
     ERR_clear_error();
     read_size = 0;
     const int ret = SSL_read_ex(ssl_.get(), out, capacity, &read_size);
-    return ret == 1 ? Status::ok : classify(ret);
+    if (ret == 1) {
+        return Status::ok;
+    }
+    const Status status = classify(ret);
+    if (status == Status::want_io && BIO_ctrl_pending(network_in_) == 0) {
+        network_in_ = shrink_if_large(network_in_, true);
+    }
+    return status;
 }
 
 TlsEngine::Status TlsEngine::write(const char* data, size_t size) {
@@ -142,7 +150,32 @@ size_t TlsEngine::take_ciphertext(char* out, size_t capacity) {
     if (BIO_read_ex(network_out_, out, capacity, &taken) != 1) {
         return 0;
     }
+    if (BIO_ctrl_pending(network_out_) == 0) {
+        network_out_ = shrink_if_large(network_out_, false);
+    }
     return taken;
+}
+
+BIO* TlsEngine::shrink_if_large(BIO* bio, bool input) {
+    // A memory BIO keeps the largest buffer it ever held (a handshake flight, a 64 KiB read)
+    // for the life of the connection. Once it is empty, a fresh BIO returns that memory: an
+    // idle connection then costs little more than the SSL object itself.
+    BUF_MEM* buffer = nullptr;
+    BIO_get_mem_ptr(bio, &buffer);
+    if (buffer == nullptr || buffer->max <= kKeepBufferBytes) {
+        return bio;
+    }
+    BIO* fresh = BIO_new(BIO_s_mem());
+    if (fresh == nullptr) {
+        return bio;
+    }
+    if (input) {
+        BIO_set_mem_eof_return(fresh, eof_fed_ ? 0 : -1);
+        SSL_set0_rbio(ssl_.get(), fresh); // frees the old one
+    } else {
+        SSL_set0_wbio(ssl_.get(), fresh);
+    }
+    return fresh;
 }
 
 std::string TlsEngine::version() const {

@@ -58,12 +58,17 @@ public:
 
 private:
     Status classify(int ret);
+    BIO* shrink_if_large(BIO* bio, bool input);
+
+    // Memory BIOs larger than this are replaced once empty.
+    static constexpr size_t kKeepBufferBytes = 4096;
 
     SslPtr ssl_;
     bool is_server_;
     BIO* network_in_ = nullptr;  // owned by ssl_
     BIO* network_out_ = nullptr; // owned by ssl_
     std::string error_reason_;
+    bool eof_fed_ = false;
 };
 
 } // namespace tlsgate::tls
