@@ -26,7 +26,7 @@ enum Mode : unsigned char { Unknown, Echo, Sink, Source };
 struct Conn {
     Mode mode = Unknown;
     bool open = false;
-    std::string pending;  // echo bytes not yet written
+    std::string pending; // echo bytes not yet written
 };
 std::vector<Conn> conns;
 int ep;
@@ -46,11 +46,12 @@ void close_conn(int fd) {
     close(fd);
 }
 void flush_echo(int fd) {
-    Conn &c = conns[fd];
+    Conn& c = conns[fd];
     while (!c.pending.empty()) {
         ssize_t n = write(fd, c.pending.data(), c.pending.size());
         if (n < 0) {
-            if (errno == EAGAIN) break;
+            if (errno == EAGAIN)
+                break;
             close_conn(fd);
             return;
         }
@@ -59,15 +60,16 @@ void flush_echo(int fd) {
     set_events(fd, c.pending.empty() ? EPOLLIN : EPOLLOUT);
 }
 void on_read(int fd) {
-    Conn &c = conns[fd];
+    Conn& c = conns[fd];
     for (int i = 0; i < 16; ++i) {
         ssize_t n = read(fd, buf, sizeof buf);
         if (n == 0 || (n < 0 && errno != EAGAIN)) {
             close_conn(fd);
             return;
         }
-        if (n < 0) return;
-        const char *p = buf;
+        if (n < 0)
+            return;
+        const char* p = buf;
         if (c.mode == Unknown) {
             if (buf[0] == 'S') {
                 c.mode = Sink;
@@ -77,7 +79,8 @@ void on_read(int fd) {
             } else {
                 c.mode = Echo;
             }
-            if (c.mode != Echo) ++p, --n;
+            if (c.mode != Echo)
+                ++p, --n;
         }
         if (c.mode == Echo && n > 0) {
             ssize_t w = c.pending.empty() ? write(fd, p, size_t(n)) : 0;
@@ -85,39 +88,44 @@ void on_read(int fd) {
                 close_conn(fd);
                 return;
             }
-            if (w < 0) w = 0;
+            if (w < 0)
+                w = 0;
             if (w < n) {
                 c.pending.append(p + w, size_t(n - w));
-                set_events(fd, EPOLLOUT);  // stop reading until the echo is written
+                set_events(fd, EPOLLOUT); // stop reading until the echo is written
                 return;
             }
         }
-        if (size_t(n) + (p - buf) < sizeof buf) return;
+        if (size_t(n) + (p - buf) < sizeof buf)
+            return;
     }
 }
 void on_write(int fd) {
-    Conn &c = conns[fd];
+    Conn& c = conns[fd];
     if (c.mode == Echo) {
         flush_echo(fd);
     } else if (c.mode == Source) {
         for (int i = 0; i < 16; ++i) {
             ssize_t n = write(fd, pattern, sizeof pattern);
             if (n < 0) {
-                if (errno != EAGAIN) close_conn(fd);
+                if (errno != EAGAIN)
+                    close_conn(fd);
                 return;
             }
         }
     }
 }
-}  // namespace
+} // namespace
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     int port = 0;
-    const char *port_file = nullptr;
+    const char* port_file = nullptr;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--port" && i + 1 < argc) port = atoi(argv[++i]);
-        else if (a == "--port-file" && i + 1 < argc) port_file = argv[++i];
+        if (a == "--port" && i + 1 < argc)
+            port = atoi(argv[++i]);
+        else if (a == "--port-file" && i + 1 < argc)
+            port_file = argv[++i];
         else {
             fprintf(stderr, "usage: backend [--port P] [--port-file FILE]\n");
             return 2;
@@ -138,17 +146,18 @@ int main(int argc, char **argv) {
     sa.sin_family = AF_INET;
     sa.sin_port = htons(uint16_t(port));
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(ls, (sockaddr *)&sa, sizeof sa) < 0 || listen(ls, 4096) < 0) {
+    if (bind(ls, (sockaddr*)&sa, sizeof sa) < 0 || listen(ls, 4096) < 0) {
         perror("backend: bind/listen");
         return 1;
     }
     socklen_t sl = sizeof sa;
-    getsockname(ls, (sockaddr *)&sa, &sl);
+    getsockname(ls, (sockaddr*)&sa, &sl);
     printf("port %d\n", ntohs(sa.sin_port));
     fflush(stdout);
     if (port_file) {
-        FILE *f = fopen(port_file, "w");
-        if (f) fprintf(f, "%d\n", ntohs(sa.sin_port)), fclose(f);
+        FILE* f = fopen(port_file, "w");
+        if (f)
+            fprintf(f, "%d\n", ntohs(sa.sin_port)), fclose(f);
     }
     ep = epoll_create1(0);
     epoll_event e{};
@@ -158,13 +167,15 @@ int main(int argc, char **argv) {
     epoll_event evs[256];
     for (;;) {
         int n = epoll_wait(ep, evs, 256, -1);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR)
+            continue;
         for (int i = 0; i < n; ++i) {
             int fd = evs[i].data.fd;
             if (fd == ls) {
                 for (;;) {
                     int c = accept4(ls, nullptr, nullptr, SOCK_NONBLOCK);
-                    if (c < 0) break;
+                    if (c < 0)
+                        break;
                     if (size_t(c) >= conns.size()) {
                         close(c);
                         continue;
@@ -179,9 +190,12 @@ int main(int argc, char **argv) {
                 }
                 continue;
             }
-            if (!conns[fd].open) continue;
-            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_read(fd);
-            if (conns[fd].open && (evs[i].events & EPOLLOUT)) on_write(fd);
+            if (!conns[fd].open)
+                continue;
+            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+                on_read(fd);
+            if (conns[fd].open && (evs[i].events & EPOLLOUT))
+                on_write(fd);
         }
     }
 }

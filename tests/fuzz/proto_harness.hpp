@@ -131,13 +131,13 @@ inline const Canned& canned(Protocol p) {
          "* PREAUTH ready\r\n", "+ go ahead\r\n", "%T OK done\r\n", "%T NO failed\r\n",
          "* CAPABILITY IMAP4rev1 LITERAL+ LITERAL- AUTH=PLAIN STARTTLS IDLE\r\n",
          "* 1 FETCH (BODY[] {12}\r\nhello\r\nworld)\r\n", "* BYE shutting down\r\n", "+ \r\n",
-         "%T OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n", "* OK ready\r\n",
-         "* 2 EXISTS\r\n", "%T BAD syntax\r\n", "* ID NIL\r\n"}};
+         "%T OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n", "* OK ready\r\n", "* 2 EXISTS\r\n",
+         "%T BAD syntax\r\n", "* ID NIL\r\n"}};
     static const Canned pop3{
         {"CAPA\r\n", "STLS\r\n", "USER bob\r\n", "PASS secret\r\n", "APOP bob 0123abcd\r\n",
-         "AUTH PLAIN\r\n", "AUTH\r\n", "STAT\r\n", "RETR 1\r\n", "LIST\r\n", "QUIT\r\n",
-         "NOOP\r\n", "dXNlcgB1c2VyAHNlY3JldA==\r\n", "TOP 1 0\r\n", "UIDL\r\n",
-         "STLS\r\nUSER bob\r\n", "user bob\r\n"},
+         "AUTH PLAIN\r\n", "AUTH\r\n", "STAT\r\n", "RETR 1\r\n", "LIST\r\n", "QUIT\r\n", "NOOP\r\n",
+         "dXNlcgB1c2VyAHNlY3JldA==\r\n", "TOP 1 0\r\n", "UIDL\r\n", "STLS\r\nUSER bob\r\n",
+         "user bob\r\n"},
         {"+OK POP3 ready <1.2@x>\r\n", "+OK\r\n", "-ERR no\r\n", "+ \r\n",
          "+OK message\r\nSubject: x\r\n..dot\r\n\r\nbody\r\n.\r\n",
          "+OK capa\r\nSTLS\r\nUSER\r\nSASL PLAIN LOGIN\r\nTOP\r\nPIPELINING\r\n.\r\n", ".\r\n",
@@ -152,9 +152,9 @@ inline const Canned& canned(Protocol p) {
         {"220 mx.example ESMTP\r\n",
          "250-mx.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n"
          "250-CHUNKING\r\n250 8BITMIME\r\n",
-         "250 2.0.0 ok\r\n", "354 go ahead\r\n", "334 \r\n", "235 2.7.0 ok\r\n",
-         "535 5.7.8 no\r\n", "221 2.0.0 bye\r\n", "421 4.3.2 down\r\n", "550 5.1.1 no\r\n",
-         "220-mx.example\r\n", "250-mx.example\r\n", "250 AUTH=PLAIN\r\n"}};
+         "250 2.0.0 ok\r\n", "354 go ahead\r\n", "334 \r\n", "235 2.7.0 ok\r\n", "535 5.7.8 no\r\n",
+         "221 2.0.0 bye\r\n", "421 4.3.2 down\r\n", "550 5.1.1 no\r\n", "220-mx.example\r\n",
+         "250-mx.example\r\n", "250 AUTH=PLAIN\r\n"}};
     switch (p) {
     case Protocol::imap:
         return imap;

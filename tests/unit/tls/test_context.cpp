@@ -260,23 +260,23 @@ TEST_CASE("client context verifies the server's chain and name") {
     auto server = tls::build_server_context(settings_with_chain(), "service[s]");
     REQUIRE(server.ctx);
     SECTION("trusted root, matching name") {
-        auto client = tls::build_client_context(client_settings(test::test_pki().root_cert),
-                                                "service[c]");
+        auto client =
+            tls::build_client_context(client_settings(test::test_pki().root_cert), "service[c]");
         REQUIRE(client.errors.empty());
         Handshake handshake(server.ctx.get(), client.ctx.get());
         handshake.client.set_peer_name("localhost", "localhost");
         CHECK(handshake.run());
     }
     SECTION("IP address matched against the IP SAN") {
-        auto client = tls::build_client_context(client_settings(test::test_pki().root_cert),
-                                                "service[c]");
+        auto client =
+            tls::build_client_context(client_settings(test::test_pki().root_cert), "service[c]");
         Handshake handshake(server.ctx.get(), client.ctx.get());
         handshake.client.set_peer_name("", "127.0.0.1");
         CHECK(handshake.run());
     }
     SECTION("name mismatch is named") {
-        auto client = tls::build_client_context(client_settings(test::test_pki().root_cert),
-                                                "service[c]");
+        auto client =
+            tls::build_client_context(client_settings(test::test_pki().root_cert), "service[c]");
         Handshake handshake(server.ctx.get(), client.ctx.get());
         handshake.client.set_peer_name("mail.example.org", "mail.example.org");
         CHECK_FALSE(handshake.run());
@@ -284,8 +284,8 @@ TEST_CASE("client context verifies the server's chain and name") {
     }
     SECTION("unknown CA is named") {
         // Trusting only the leaf's issuer chain's root is required; an unrelated store fails.
-        auto client = tls::build_client_context(client_settings(test::test_pki().leaf_cert),
-                                                "service[c]");
+        auto client =
+            tls::build_client_context(client_settings(test::test_pki().leaf_cert), "service[c]");
         Handshake handshake(server.ctx.get(), client.ctx.get());
         handshake.client.set_peer_name("localhost", "localhost");
         CHECK_FALSE(handshake.run());
@@ -300,8 +300,8 @@ TEST_CASE("client context verifies the server's chain and name") {
         CHECK(handshake.run());
     }
     SECTION("a missing CA file is a config error naming the key") {
-        auto client = tls::build_client_context(client_settings("/nonexistent/ca.pem"),
-                                                "service[c]");
+        auto client =
+            tls::build_client_context(client_settings("/nonexistent/ca.pem"), "service[c]");
         REQUIRE(client.errors.size() == 1);
         CHECK(client.errors[0].key == "service[c].ca_file");
     }
