@@ -5,8 +5,8 @@
 
 namespace tlsgate::proto {
 
-FilterBase::FilterBase(const FilterSettings& settings)
-    : settings_(settings), tls_(settings.tls_active_from_start) {}
+FilterBase::FilterBase(const FilterSettings& settings, const ProtocolReplies& replies)
+    : settings_(settings), replies_(replies), tls_(settings.tls_active_from_start) {}
 
 void FilterBase::on_client_data(std::string_view bytes, Actions& out) {
     if (transparent_) {
@@ -68,7 +68,7 @@ void FilterBase::run(Actions& out) {
         if (!client_stopped() && cin_.size() > held_limit) {
             ++counters_.commands_refused;
             log(out, config::LogLevel::warning, "too much client data buffered, closing");
-            reply_and_close(out, held_overflow_reply(), "client sent too much unprocessed data");
+            reply_and_close(out, replies_.held_overflow, "client sent too much unprocessed data");
         }
     }
     if (!closed_ && !tls_pending_ && !starttls_accepted_ && can_step_aside()) {
@@ -188,7 +188,7 @@ void FilterBase::count_error(Actions& out) {
     if (settings_.max_errors > 0 && errors_ >= settings_.max_errors && !closing_) {
         log(out, config::LogLevel::notice,
             fmt::format("{} invalid or refused commands, closing", errors_));
-        reply_and_close(out, too_many_errors_reply(), "too many errors");
+        reply_and_close(out, replies_.too_many_errors, "too many errors");
     }
 }
 
@@ -213,7 +213,7 @@ void FilterBase::line_too_long(Actions& out) {
     ++counters_.overlong_lines;
     log(out, config::LogLevel::warning, "client line too long, closing");
     cin_.clear();
-    reply_and_close(out, overlong_reply(), "line too long");
+    reply_and_close(out, replies_.overlong, "line too long");
 }
 
 void FilterBase::accept_starttls(Actions& out, std::string text) {

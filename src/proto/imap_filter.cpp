@@ -80,27 +80,15 @@ bool trailing_literal(std::string_view s, uint64_t& size, bool& sync, bool& too_
 
 } // namespace
 
-ImapFilter::ImapFilter(const FilterSettings& settings) : FilterBase(settings) {}
+constexpr ProtocolReplies kImapReplies = {
+    "* BYE [UNAVAILABLE] Backend server unavailable, try again later\r\n",
+    "* BYE Disconnected for inactivity.\r\n",
+    "* BYE Too many invalid commands.\r\n",
+    "* BYE Command line too long.\r\n",
+    "* BYE Too much data sent ahead of the server.\r\n",
+};
 
-std::string ImapFilter::backend_unavailable_reply() const {
-    return "* BYE [UNAVAILABLE] Backend server unavailable, try again later\r\n";
-}
-
-std::string ImapFilter::timeout_reply() const {
-    return "* BYE Disconnected for inactivity.\r\n";
-}
-
-std::string ImapFilter::too_many_errors_reply() const {
-    return "* BYE Too many invalid commands.\r\n";
-}
-
-std::string ImapFilter::overlong_reply() const {
-    return "* BYE Command line too long.\r\n";
-}
-
-std::string ImapFilter::held_overflow_reply() const {
-    return "* BYE Too much data sent ahead of the server.\r\n";
-}
+ImapFilter::ImapFilter(const FilterSettings& settings) : FilterBase(settings, kImapReplies) {}
 
 ImapFilter::LiteralSpec ImapFilter::scan_segment(std::string_view content) {
     LiteralSpec r;

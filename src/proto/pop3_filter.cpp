@@ -20,27 +20,15 @@ bool allowed_before_tls(std::string_view verb) {
 
 } // namespace
 
-Pop3Filter::Pop3Filter(const FilterSettings& settings) : FilterBase(settings) {}
+constexpr ProtocolReplies kPop3Replies = {
+    "-ERR [SYS/TEMP] Backend server unavailable, try again later\r\n",
+    "-ERR Disconnected for inactivity.\r\n",
+    "-ERR Too many invalid commands.\r\n",
+    "-ERR Command line too long.\r\n",
+    "-ERR Too much data sent ahead of the server.\r\n",
+};
 
-std::string Pop3Filter::backend_unavailable_reply() const {
-    return "-ERR [SYS/TEMP] Backend server unavailable, try again later\r\n";
-}
-
-std::string Pop3Filter::timeout_reply() const {
-    return "-ERR Disconnected for inactivity.\r\n";
-}
-
-std::string Pop3Filter::too_many_errors_reply() const {
-    return "-ERR Too many invalid commands.\r\n";
-}
-
-std::string Pop3Filter::overlong_reply() const {
-    return "-ERR Command line too long.\r\n";
-}
-
-std::string Pop3Filter::held_overflow_reply() const {
-    return "-ERR Too much data sent ahead of the server.\r\n";
-}
+Pop3Filter::Pop3Filter(const FilterSettings& settings) : FilterBase(settings, kPop3Replies) {}
 
 void Pop3Filter::process_client(Actions& out) {
     while (!client_stopped() && greeting_done_ && !cin_.empty()) {

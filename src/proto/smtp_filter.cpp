@@ -39,27 +39,15 @@ bool parse_bdat(std::string_view args, uint64_t& size) {
 
 } // namespace
 
-SmtpFilter::SmtpFilter(const FilterSettings& settings) : FilterBase(settings) {}
+constexpr ProtocolReplies kSmtpReplies = {
+    "421 4.3.2 Service not available, closing transmission channel\r\n",
+    "421 4.4.2 Timeout exceeded, closing connection\r\n",
+    "421 4.7.0 Too many errors, closing connection\r\n",
+    "500 5.5.6 Line too long\r\n",
+    "421 4.7.0 Too much data sent ahead of the server, closing connection\r\n",
+};
 
-std::string SmtpFilter::backend_unavailable_reply() const {
-    return "421 4.3.2 Service not available, closing transmission channel\r\n";
-}
-
-std::string SmtpFilter::timeout_reply() const {
-    return "421 4.4.2 Timeout exceeded, closing connection\r\n";
-}
-
-std::string SmtpFilter::too_many_errors_reply() const {
-    return "421 4.7.0 Too many errors, closing connection\r\n";
-}
-
-std::string SmtpFilter::overlong_reply() const {
-    return "500 5.5.6 Line too long\r\n";
-}
-
-std::string SmtpFilter::held_overflow_reply() const {
-    return "421 4.7.0 Too much data sent ahead of the server, closing connection\r\n";
-}
+SmtpFilter::SmtpFilter(const FilterSettings& settings) : FilterBase(settings, kSmtpReplies) {}
 
 void SmtpFilter::process_client(Actions& out) {
     while (!client_stopped() && greeting_done_ && !cin_.empty()) {

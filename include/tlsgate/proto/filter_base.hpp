@@ -18,8 +18,20 @@ namespace tlsgate::proto {
 //    backend to earlier (pipelined) commands, so they never overtake them;
 //  - after STARTTLS is accepted every further client byte is discarded until
 //    on_tls_established().
+// The fixed replies each protocol gives in the situations FilterBase handles itself.
+struct ProtocolReplies {
+    const char* backend_unavailable;
+    const char* timeout;
+    const char* too_many_errors;
+    const char* overlong;
+    const char* held_overflow;
+};
+
 class FilterBase : public ServerFilter {
 public:
+    std::string backend_unavailable_reply() const final { return replies_.backend_unavailable; }
+    std::string timeout_reply() const final { return replies_.timeout; }
+
     void on_client_data(std::string_view bytes, Actions& out) final;
     void on_backend_data(std::string_view bytes, Actions& out) final;
     void on_tls_established(Actions& out) final;
@@ -34,7 +46,7 @@ public:
     static constexpr size_t kMaxHeldClientBytes = 64 * 1024;
 
 protected:
-    explicit FilterBase(const FilterSettings& settings);
+    FilterBase(const FilterSettings& settings, const ProtocolReplies& replies);
 
     // Consume as much of cin_ as the state allows.
     virtual void process_client(Actions& out) = 0;
@@ -47,9 +59,6 @@ protected:
     // True while the client has been sent part of a backend line (or IMAP literal) and not
     // its end: a reply of our own must not go out now, it would land inside that line.
     virtual bool backend_mid_line() const { return bin_.mid_line(); }
-    virtual std::string too_many_errors_reply() const = 0;
-    virtual std::string overlong_reply() const = 0;
-    virtual std::string held_overflow_reply() const = 0;
 
     struct Slot {
         bool local = false;     // a reply of the filter's own, waiting its turn
@@ -92,6 +101,7 @@ protected:
     bool backend_paused() const { return tls_pending_ || closed_; }
 
     FilterSettings settings_;
+    const ProtocolReplies& replies_;
     bool tls_ = false;
     bool greeting_done_ = false;
     bool authenticated_ = false;

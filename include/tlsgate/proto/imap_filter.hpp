@@ -20,9 +20,6 @@ class ImapFilter final : public FilterBase {
 public:
     explicit ImapFilter(const FilterSettings& settings);
 
-    std::string backend_unavailable_reply() const override;
-    std::string timeout_reply() const override;
-
     // Largest literal a client may announce before and after authentication.
     static constexpr uint64_t kMaxLiteralBeforeAuth = 64 * 1024;
     static constexpr uint64_t kMaxLiteralAfterAuth = 64ull * 1024 * 1024;
@@ -55,9 +52,6 @@ private:
     void after_tls(Actions& out) override;
     bool can_step_aside() const override;
     bool backend_mid_line() const override;
-    std::string too_many_errors_reply() const override;
-    std::string overlong_reply() const override;
-    std::string held_overflow_reply() const override;
 
     void handle_command(std::string_view content, Actions& out);
     void handle_continuation(std::string_view content, Actions& out);

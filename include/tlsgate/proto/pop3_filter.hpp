@@ -18,9 +18,6 @@ class Pop3Filter final : public FilterBase {
 public:
     explicit Pop3Filter(const FilterSettings& settings);
 
-    std::string backend_unavailable_reply() const override;
-    std::string timeout_reply() const override;
-
     static constexpr size_t kMaxCommandLine = 255; // RFC 2449, CRLF included
     // SASL client responses (RFC 5034) are not commands; bounded like SMTP's (RFC 4954).
     static constexpr size_t kMaxSaslLine = 12288;
@@ -33,9 +30,6 @@ private:
     void process_backend(Actions& out) override;
     void after_tls(Actions& out) override;
     bool can_step_aside() const override;
-    std::string too_many_errors_reply() const override;
-    std::string overlong_reply() const override;
-    std::string held_overflow_reply() const override;
 
     void handle_command(std::string_view content, Actions& out);
     // `line` is a whole line or the first fragment of an overlong one.

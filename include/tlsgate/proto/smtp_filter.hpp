@@ -22,9 +22,6 @@ class SmtpFilter final : public FilterBase {
 public:
     explicit SmtpFilter(const FilterSettings& settings);
 
-    std::string backend_unavailable_reply() const override;
-    std::string timeout_reply() const override;
-
     static constexpr size_t kMaxCommandLine = 512; // RFC 5321 4.5.3.1.4, CRLF included
     static constexpr size_t kMaxSaslLine = 12288;  // RFC 4954 section 4
 
@@ -36,9 +33,6 @@ private:
     void process_client(Actions& out) override;
     void process_backend(Actions& out) override;
     void after_tls(Actions& out) override;
-    std::string too_many_errors_reply() const override;
-    std::string overlong_reply() const override;
-    std::string held_overflow_reply() const override;
 
     void handle_command(std::string_view content, Actions& out);
     void process_body(Actions& out);
