@@ -50,7 +50,7 @@ PY
 )
 
 # RSA-2048 self-signed test certificate for localhost.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
+openssl req -x509 -newkey rsa:2048 -nodes -days 90 -subj "/CN=localhost" \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
     -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 chmod 600 "$work/key.pem"
