@@ -14,6 +14,7 @@ run_suite() {
 }
 
 run_suite build -DCMAKE_BUILD_TYPE=Release
+tests/tlsscan/run-tlsscan.sh build/tlsgate
 # Sanitizers: any report fails the run (halt_on_error, and the integration fixtures fail a
 # test whose tlsgate printed a sanitizer report).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1}
