@@ -68,6 +68,18 @@ EvpPkeyPtr read_private_key(const std::string& path, std::string& error) {
     return key;
 }
 
+// DH parameters of a named group (RFC 7919), made without any prime search.
+EvpPkeyPtr named_dh_group(const char* name) {
+    EVP_PKEY_CTX* pctx = EVP_PKEY_CTX_new_from_name(nullptr, "DH", nullptr);
+    EVP_PKEY* params = nullptr;
+    if (pctx != nullptr && EVP_PKEY_paramgen_init(pctx) == 1 &&
+        EVP_PKEY_CTX_set_group_name(pctx, name) == 1) {
+        EVP_PKEY_paramgen(pctx, &params);
+    }
+    EVP_PKEY_CTX_free(pctx);
+    return EvpPkeyPtr(params);
+}
+
 std::string subject_of(X509* cert) {
     char buffer[256];
     X509_NAME_oneline(X509_get_subject_name(cert), buffer, sizeof buffer);
@@ -244,9 +256,13 @@ ContextResult build_server_context(const config::TlsSettings& settings,
             fail("dhparam", "cannot use DH parameters: " + take_openssl_errors());
         }
     } else {
-        // OpenSSL picks an RFC 7919 ffdhe group matching the certificate's strength
-        // (ffdhe2048 or larger at security level 2).
-        SSL_CTX_set_dh_auto(ctx.get(), 1);
+        // RFC 7919 ffdhe2048 (OpenSSL's "auto" would pick an RFC 3526 MODP group instead).
+        EvpPkeyPtr dh = named_dh_group("ffdhe2048");
+        if (!dh || SSL_CTX_set0_tmp_dh_pkey(ctx.get(), dh.get()) != 1) {
+            fail("dhparam", "cannot set up the ffdhe2048 group: " + take_openssl_errors());
+        } else {
+            dh.release(); // owned by the context now
+        }
     }
     load_certificates(ctx.get(), settings, key_prefix, result, fail);
     if (result.errors.empty()) {
