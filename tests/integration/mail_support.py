@@ -224,9 +224,11 @@ class SmtpBackend:
     """aiosmtpd on its own thread and event loop: plaintext, AUTH PLAIN/LOGIN offered without
     TLS, alice/alicepass accepted. Records every line it reads (`lines`: (connection number,
     bytes)), every accepted message (`messages`: dicts with mail_from, rcpt_tos, content,
-    login) and every AUTH attempt (`auth_attempts`: (mechanism, login))."""
+    login) and every AUTH attempt (`auth_attempts`: (mechanism, login)).
+    With tls_context, STARTTLS is offered (require_starttls: nothing else before it, and
+    AUTH only after it); the records then also hold the lines read after TLS."""
 
-    def __init__(self):
+    def __init__(self, tls_context=None, require_starttls=False):
         # Imported here so that a missing python3-aiosmtpd fails the mail tests loudly
         # (with the import error) without breaking collection of the other tests.
         from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
