@@ -9,6 +9,7 @@ import smtplib
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,13 @@ def scripted():
     yield make
     for s in started:
         s.stop()
+
+
+def wait_for(pred, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
 
 
 def client_service(certs, name, backend, protocol="raw", tls="implicit", **kw):
@@ -306,6 +314,9 @@ def test_wrong_name_certificate_refused(mailgate, certs, scripted, protocol):
     for word in (b"LOGIN", b"AUTH", b"client.test", PASSWORD.encode()):
         assert word not in everything, everything
     assert srv.handshakes == 0
+    # tlsgate did start a TLS handshake, and aborted it with an alert.
+    wait_for(lambda: srv.handshake_errors, "the server saw no failed handshake")
+    assert "alert" in srv.handshake_errors[0].lower(), srv.handshake_errors
 
 
 def test_self_signed_refused(mailgate, certs, scripted):
@@ -321,6 +332,24 @@ def test_self_signed_refused(mailgate, certs, scripted):
     assert out.startswith("* BYE [UNAVAILABLE]"), out
     gate.wait_for_log(r"service=imap .*certificate verify failed: self[- ]signed certificate")
     assert b"LOGIN" not in bytes(srv.plain) + bytes(srv.after_goahead) + bytes(srv.tls)
+    wait_for(lambda: srv.handshake_errors, "the server saw no failed handshake")
+    assert srv.handshakes == 0 and "alert" in srv.handshake_errors[0].lower()
+
+
+def test_missing_intermediate_refused(mailgate, certs, scripted):
+    """The server sends its leaf without the intermediate: the chain cannot be built."""
+    srv = scripted("smtp", client_support.server_context(certs.leaf, certs.leaf_key))
+    gate = mailgate([client_service(certs, "smtp", srv.address, "smtp", "starttls")])
+    c = LineClient(gate.address("smtp"))
+    c.send("EHLO client.test\r\n")
+    try:
+        out = c.read_to_eof()
+    finally:
+        c.close()
+    assert out.startswith("421"), out
+    gate.wait_for_log(r"service=smtp .*certificate verify failed: "
+                      r"unable to get local issuer certificate")
+    assert b"client.test" not in bytes(srv.plain) + bytes(srv.after_goahead) + bytes(srv.tls)
 
 
 def test_self_signed_verify_none_works_and_warns(mailgate, certs, scripted):
@@ -328,7 +357,11 @@ def test_self_signed_verify_none_works_and_warns(mailgate, certs, scripted):
     srv = scripted("imap", client_support.server_context(cert, key))
     gate = mailgate([client_service(certs, "imap", srv.address, "imap", "starttls",
                                     verify="none")])
-    gate.wait_for_log(r'verify = "none": the server\'s certificate is not checked')
+    logs = gate.logs()
+    warn = [i for i, l in enumerate(logs)
+            if "warning" in l and 'verify = "none": the server\'s certificate is not checked' in l]
+    ready = [i for i, l in enumerate(logs) if "tlsgate ready" in l]
+    assert warn and ready and warn[0] < ready[0], "\n".join(logs)
     c = LineClient(gate.address("imap"))
     try:
         assert c.line().startswith("* OK")
@@ -378,4 +411,6 @@ def test_raw_implicit_wrong_check_host_refused(tlsgate, certs, tls_echo):
         s.close()
     assert out == b"", out
     gate.wait_for_log(r"service=raw .*certificate verify failed: hostname mismatch")
+    wait_for(lambda: tls_echo.handshake_errors, "the server saw no failed handshake")
+    assert "alert" in tls_echo.handshake_errors[0].lower(), tls_echo.handshake_errors
     assert b"secret" not in bytes(tls_echo.received)
