@@ -282,3 +282,41 @@ class TlsEchoServer:
             s.close()
         except OSError:
             pass
+
+
+def expired(certs):
+    """A leaf for localhost/127.0.0.1, signed by the test intermediate, expired yesterday
+    -> (chain, key). (The openssl CLI of Debian 12 cannot back-date; cryptography can.)"""
+    chain, key_path = certs.dir / "expired.pem", certs.dir / "expired.key"
+    if chain.exists():
+        return chain, key_path
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    inter = x509.load_pem_x509_certificate(certs.inter.read_bytes())
+    inter_key = serialization.load_pem_private_key(certs.inter_key.read_bytes(), None)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(inter.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=10))
+            .not_valid_after(now - datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(inter_key, hashes.SHA256()))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + certs.inter.read_bytes())
+    return chain, key_path

@@ -352,6 +352,21 @@ def test_missing_intermediate_refused(mailgate, certs, scripted):
     assert b"client.test" not in bytes(srv.plain) + bytes(srv.after_goahead) + bytes(srv.tls)
 
 
+def test_expired_certificate_refused(mailgate, certs, scripted):
+    chain, key = client_support.expired(certs)
+    srv = scripted("imap", client_support.server_context(chain, key))
+    gate = mailgate([client_service(certs, "imap", srv.address, "imap", "starttls")])
+    c = LineClient(gate.address("imap"))
+    c.send(f"a1 LOGIN {USER} {PASSWORD}\r\n")
+    try:
+        out = c.read_to_eof()
+    finally:
+        c.close()
+    assert out.startswith("* BYE [UNAVAILABLE]"), out
+    gate.wait_for_log(r"service=imap .*certificate verify failed: certificate has expired")
+    assert b"LOGIN" not in bytes(srv.plain) + bytes(srv.after_goahead) + bytes(srv.tls)
+
+
 def test_self_signed_verify_none_works_and_warns(mailgate, certs, scripted):
     cert, key = client_support.self_signed(certs)
     srv = scripted("imap", client_support.server_context(cert, key))
