@@ -73,7 +73,7 @@ class _Conn:
 
 
 class ScriptedServer:
-    """A mail server on a thread, `protocol` "imap" or "smtp". STARTTLS is offered unless
+    """A mail server on a thread, `protocol` "imap", "pop3" or "smtp". STARTTLS is offered unless
     offer_starttls=False; its go-ahead is followed, in the same send, by `inject`. Then the
     TLS handshake with `ctx`. Records, over all connections:
       plain        - bytes read before the go-ahead
@@ -138,7 +138,7 @@ class ScriptedServer:
         conn.settimeout(15)
         c = _Conn(conn)
         try:
-            (self._imap if self.protocol == "imap" else self._smtp)(c)
+            {"imap": self._imap, "pop3": self._pop3, "smtp": self._smtp}[self.protocol](c)
         except OSError:
             pass
 
@@ -179,6 +179,39 @@ class ScriptedServer:
                 c.send(f"{tag} OK done\r\n")
             else:
                 c.send(f"{tag} NO not here\r\n")
+
+    # ---------------------------------------------------------------- POP3
+    def _pop3(self, c):
+        c.send("+OK scripted POP3 ready\r\n")
+        in_tls = False
+        while True:
+            line = c.line()
+            if line is None:
+                return
+            self._record(self.tls if in_tls else self.plain, line)
+            cmd = line.decode("utf-8", "replace").strip().split(" ", 1)[0].upper()
+            if cmd == "CAPA":
+                caps = ["TOP", "UIDL"] + (["USER"] if in_tls else [])
+                if self.offer_starttls and not in_tls:
+                    caps.append("STLS")
+                c.send("+OK caps\r\n" + "".join(f"{x}\r\n" for x in caps) + ".\r\n")
+            elif cmd == "STLS" and not in_tls and self.offer_starttls:
+                c.send(b"+OK go\r\n" + self.inject)
+                if c.buf:
+                    self._record(self.after_goahead, c.buf)
+                    c.buf = b""
+                if not self._start_tls(c):
+                    return
+                in_tls = True
+            elif cmd == "STAT" and in_tls:
+                c.send("+OK 1 42\r\n")
+            elif cmd in ("USER", "PASS", "NOOP") and in_tls:
+                c.send("+OK\r\n")
+            elif cmd == "QUIT":
+                c.send("+OK bye\r\n")
+                return
+            else:
+                c.send("-ERR not here\r\n")
 
     # ---------------------------------------------------------------- SMTP
     def _smtp(self, c):

@@ -235,6 +235,40 @@ def test_smtp_injection_after_starttls_goahead_discarded(mailgate, certs, script
     assert b"EHLO client.test" in bytes(srv.tls)
 
 
+def test_pop3_injection_after_stls_goahead_discarded(mailgate, certs, scripted):
+    srv = scripted("pop3", leaf_ctx(certs), inject=b"+OK injected\r\n")
+    gate = mailgate([client_service(certs, "pop3", srv.address, "pop3", "starttls")])
+    c = LineClient(gate.address("pop3"))
+    try:
+        seen = [c.line()]
+        assert seen[0].startswith("+OK scripted"), seen
+        capa = c.pop3("CAPA", multi=True)
+        assert "STLS" not in "".join(capa), capa
+        seen += capa + c.pop3(f"USER {USER}") + c.pop3(f"PASS {PASSWORD}") + c.pop3("STAT")
+        assert seen[-1].startswith("+OK 1 "), seen
+        seen += c.pop3("QUIT")
+    finally:
+        c.close()
+    assert "injected" not in "".join(seen), seen
+    gate.wait_for_log(r"service=pop3 discarded 14 bytes the server sent after")
+    assert srv.handshakes == 1 and not srv.after_goahead
+    assert b"USER alice" in bytes(srv.tls) and b"USER" not in bytes(srv.plain)
+
+
+def test_pop3_no_stls_offered_refused(mailgate, certs, scripted):
+    srv = scripted("pop3", leaf_ctx(certs), offer_starttls=False)
+    gate = mailgate([client_service(certs, "pop3", srv.address, "pop3", "starttls")])
+    c = LineClient(gate.address("pop3"))
+    c.send(f"USER {USER}\r\nPASS {PASSWORD}\r\n")
+    try:
+        out = c.read_to_eof()
+    finally:
+        c.close()
+    assert out.startswith("-ERR [SYS/TEMP]"), out
+    gate.wait_for_log(r"service=pop3 .*server offers no STARTTLS")
+    assert b"USER" not in bytes(srv.plain) and srv.handshakes == 0
+
+
 def test_imap_no_starttls_offered_refused(mailgate, certs, scripted):
     srv = scripted("imap", leaf_ctx(certs), offer_starttls=False)
     gate = mailgate([client_service(certs, "imap", srv.address, "imap", "starttls")])
