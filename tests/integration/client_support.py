@@ -6,6 +6,7 @@ certificate. Each records what it receives, before and after the handshake."""
 import socket
 import ssl
 import threading
+import time
 
 import support
 
@@ -83,8 +84,9 @@ class ScriptedServer:
       tls          - bytes read inside TLS
       handshake_errors, handshakes (count), messages (SMTP DATA bodies)"""
 
-    def __init__(self, protocol, ctx, offer_starttls=True, inject=b""):
+    def __init__(self, protocol, ctx, offer_starttls=True, inject=b"", inject_later=b""):
         self.protocol = protocol
+        self.inject_later = inject_later  # sent 0.3 s after the go-ahead, before the handshake
         self.ctx = ctx
         self.offer_starttls = offer_starttls
         self.inject = inject
@@ -111,6 +113,9 @@ class ScriptedServer:
     # ---------------------------------------------------------------- TLS step
     def _start_tls(self, c):
         c.sock.settimeout(10)
+        if self.inject_later:
+            time.sleep(0.3)
+            c.send(self.inject_later)
         raw = c.sock.dup()  # a failed wrap_socket closes the socket it was given
         try:
             c.sock = self.ctx.wrap_socket(c.sock, server_side=True)

@@ -235,6 +235,38 @@ def test_smtp_injection_after_starttls_goahead_discarded(mailgate, certs, script
     assert b"EHLO client.test" in bytes(srv.tls)
 
 
+def test_imap_injection_in_later_segment_never_reaches_client(mailgate, certs, scripted):
+    """Bytes that arrive after the go-ahead in a later read, before the server's handshake
+    answer, go to the TLS engine: never to the local client."""
+    srv = scripted("imap", leaf_ctx(certs), inject_later=b"* OK injected\r\n")
+    gate = mailgate([client_service(certs, "imap", srv.address, "imap", "starttls")])
+    c = LineClient(gate.address("imap"))
+    c.send("a1 NOOP\r\n")
+    try:
+        out = c.read_to_eof()
+    finally:
+        c.close()
+    assert "injected" not in out, out
+    assert out.startswith("* BYE [UNAVAILABLE]"), out
+    gate.wait_for_log(r"service=imap TLS handshake failed to")
+    assert b"NOOP" not in bytes(srv.plain) + bytes(srv.after_goahead) + bytes(srv.tls)
+
+
+def test_imap_commands_sent_before_greeting_go_only_inside_tls(mailgate, certs, scripted):
+    srv = scripted("imap", leaf_ctx(certs))
+    gate = mailgate([client_service(certs, "imap", srv.address, "imap", "starttls")])
+    c = LineClient(gate.address("imap"))
+    c.send(f"a1 LOGIN {USER} {PASSWORD}\r\n")  # before tlsgate has even read the greeting
+    try:
+        assert c.line().startswith("* OK"), "greeting"
+        assert c.until(lambda l: l.startswith("a1 "))[-1].startswith("a1 OK")
+        c.imap("a2", "LOGOUT")
+    finally:
+        c.close()
+    assert b"LOGIN" not in bytes(srv.plain) and not srv.after_goahead
+    assert bytes(srv.tls).startswith(b"a1 LOGIN"), bytes(srv.tls)
+
+
 def test_pop3_injection_after_stls_goahead_discarded(mailgate, certs, scripted):
     srv = scripted("pop3", leaf_ctx(certs), inject=b"+OK injected\r\n")
     gate = mailgate([client_service(certs, "pop3", srv.address, "pop3", "starttls")])
