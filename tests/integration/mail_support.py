@@ -30,17 +30,25 @@ def free_port():
 
 
 class Dovecot:
-    """tests/tools/legacy-dovecot.sh on two ephemeral ports (plaintext only)."""
+    """tests/tools/legacy-dovecot.sh on two ephemeral ports (plaintext only), or with
+    tls=(cert_chain, key) a TLS-enabled Dovecot: STARTTLS/STLS required on imap/pop3 and
+    implicit TLS on two more ephemeral ports (imaps/pop3s)."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, tls=None):
         self.dir = Path(workdir)
         self.imap_port = free_port()
         self.pop3_port = free_port()
+        extra = []
+        if tls:
+            self.imaps_port = free_port()
+            self.pop3s_port = free_port()
+            extra = ["--tls", str(tls[0]), str(tls[1]), str(self.imaps_port),
+                     str(self.pop3s_port)]
         # Output to a file, not a pipe: the daemon inherits it and would hold a pipe open.
         out = self.dir.parent / (self.dir.name + ".start.log")
         with open(out, "w") as f:
             r = subprocess.run(["bash", str(LEGACY_DOVECOT), "start", str(self.dir),
-                                str(self.imap_port), str(self.pop3_port)],
+                                str(self.imap_port), str(self.pop3_port), *extra],
                                stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
                                timeout=60)
         text = out.read_text(errors="replace")
@@ -49,6 +57,9 @@ class Dovecot:
             self.stop()
             raise AssertionError(f"legacy dovecot did not start:\n{text}")
         wait_listening(("127.0.0.1", self.pop3_port))
+        if tls:
+            wait_listening(self.imaps)
+            wait_listening(self.pop3s)
 
     @property
     def imap(self):
@@ -57,6 +68,14 @@ class Dovecot:
     @property
     def pop3(self):
         return ("127.0.0.1", self.pop3_port)
+
+    @property
+    def imaps(self):
+        return ("127.0.0.1", self.imaps_port)
+
+    @property
+    def pop3s(self):
+        return ("127.0.0.1", self.pop3s_port)
 
     def log_text(self):
         try:
@@ -205,9 +224,11 @@ class SmtpBackend:
     """aiosmtpd on its own thread and event loop: plaintext, AUTH PLAIN/LOGIN offered without
     TLS, alice/alicepass accepted. Records every line it reads (`lines`: (connection number,
     bytes)), every accepted message (`messages`: dicts with mail_from, rcpt_tos, content,
-    login) and every AUTH attempt (`auth_attempts`: (mechanism, login))."""
+    login) and every AUTH attempt (`auth_attempts`: (mechanism, login)).
+    With tls_context, STARTTLS is offered (require_starttls: nothing else before it, and
+    AUTH only after it); the records then also hold the lines read after TLS."""
 
-    def __init__(self):
+    def __init__(self, tls_context=None, require_starttls=False):
         # Imported here so that a missing python3-aiosmtpd fails the mail tests loudly
         # (with the import error) without breaking collection of the other tests.
         from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
@@ -264,6 +285,13 @@ class SmtpBackend:
             def __getattr__(self, name):
                 return getattr(self._r, name)
 
+            def __setattr__(self, name, value):
+                # aiosmtpd swaps the reader's transport after STARTTLS.
+                if name in ("_r", "_conn"):
+                    object.__setattr__(self, name, value)
+                else:
+                    setattr(self._r, name, value)
+
         class RecordingSMTP(SMTP):
             def _client_connected_cb(self, reader, writer):
                 with backend.cond:
@@ -277,7 +305,8 @@ class SmtpBackend:
 
         def factory():
             return RecordingSMTP(self.handler, hostname="backend.test", authenticator=authenticator,
-                                 auth_require_tls=False, auth_required=False,
+                                 auth_require_tls=require_starttls, auth_required=False,
+                                 tls_context=tls_context, require_starttls=require_starttls,
                                  loop=self.loop)
 
         def run():

@@ -3,7 +3,11 @@
 # passwords accepted, users from a passwd-file. Used by the demo and the integration tests.
 #
 #   legacy-dovecot.sh start DIR IMAP_PORT POP3_PORT   # prints nothing; logs in DIR/dovecot.log
+#   legacy-dovecot.sh start DIR IMAP_PORT POP3_PORT --tls CERT KEY IMAPS_PORT POP3S_PORT
 #   legacy-dovecot.sh stop DIR
+# With --tls, Dovecot is a modern server instead: ssl = required (STARTTLS/STLS on the plain
+# ports, LOGINDISABLED before TLS), implicit TLS on IMAPS_PORT/POP3S_PORT, CERT (chain PEM) and
+# KEY read by the config parser ("<file"). Without it (the default), no TLS at all.
 # Users: alice/alicepass and bob/bobpass, each with one message in INBOX.
 set -euo pipefail
 cmd=${1:?start|stop}
@@ -18,6 +22,14 @@ fi
 
 imap_port=${3:?imap port}
 pop3_port=${4:?pop3 port}
+tls=no
+if [ "${5:-}" = --tls ]; then
+    tls=yes
+    tls_cert=$(realpath "${6:?cert}")
+    tls_key=$(realpath "${7:?key}")
+    imaps_port=${8:?imaps port}
+    pop3s_port=${9:?pop3s port}
+fi
 mkdir -p "$dir/run" "$dir/home"
 # Dovecot's auth and mail processes run as the dovecot user: it must be able to reach $dir
 # (temporary directories are usually 0700).
@@ -45,6 +57,21 @@ Hello $user, this message was fetched from a plaintext-only Dovecot through tlsg
 MSG
 done
 chown -R "$mail_uid:$mail_gid" "$dir/home"
+if [ "$tls" = yes ]; then
+    ssl_conf="ssl = required
+ssl_cert = <$tls_cert
+ssl_key = <$tls_key
+disable_plaintext_auth = yes"
+    imaps_listener="address = 127.0.0.1
+    port = $imaps_port"
+    pop3s_listener="address = 127.0.0.1
+    port = $pop3s_port"
+else
+    ssl_conf="ssl = no
+disable_plaintext_auth = no"
+    imaps_listener="port = 0"
+    pop3s_listener="port = 0"
+fi
 cat > "$dir/dovecot.conf" <<CONF
 # A deliberately "legacy" server: no TLS, plaintext authentication allowed.
 base_dir = $dir/run
@@ -52,8 +79,7 @@ instance_name = tlsgate-legacy-$(basename "$dir")
 log_path = $dir/dovecot.log
 protocols = imap pop3
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+$ssl_conf
 auth_mechanisms = plain login
 auth_verbose = yes
 mail_location = maildir:~/Maildir
@@ -74,7 +100,7 @@ service imap-login {
     port = $imap_port
   }
   inet_listener imaps {
-    port = 0
+    $imaps_listener
   }
 }
 service pop3-login {
@@ -83,7 +109,7 @@ service pop3-login {
     port = $pop3_port
   }
   inet_listener pop3s {
-    port = 0
+    $pop3s_listener
   }
 }
 service stats {
