@@ -14,22 +14,6 @@ namespace {
 std::atomic<int> g_min_level{static_cast<int>(LogLevel::info)};
 std::atomic<bool> g_use_syslog{false};
 
-const char* level_name(LogLevel level) {
-    switch (level) {
-    case LogLevel::debug:
-        return "debug";
-    case LogLevel::info:
-        return "info";
-    case LogLevel::notice:
-        return "notice";
-    case LogLevel::warning:
-        return "warning";
-    case LogLevel::error:
-        return "error";
-    }
-    return "info";
-}
-
 int syslog_priority(LogLevel level) {
     switch (level) {
     case LogLevel::debug:
@@ -77,7 +61,7 @@ void write(LogLevel level, std::string_view message) {
     std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
     // One write(2) per line keeps lines from different workers whole.
     const std::string line = fmt::format("{}.{:03d}Z tlsgate[{}]: {}: {}\n", stamp, millis,
-                                         getpid(), level_name(level), message);
+                                         getpid(), config::to_string(level), message);
     size_t done = 0;
     while (done < line.size()) {
         const ssize_t n = ::write(STDERR_FILENO, line.data() + done, line.size() - done);

@@ -235,4 +235,16 @@ void FilterBase::discard_injected(size_t n, Actions& out) {
                     n));
 }
 
+bool FilterBase::refuse_sasl_response(Actions& out, bool known_verb, std::string reply) {
+    if (!after_refused_auth_) {
+        return false;
+    }
+    if (known_verb) {
+        after_refused_auth_ = false;
+        return false;
+    }
+    invalid(out, std::move(reply), "SASL response to a refused AUTH");
+    return true;
+}
+
 } // namespace tlsgate::proto

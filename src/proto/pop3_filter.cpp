@@ -84,15 +84,8 @@ void Pop3Filter::handle_command(std::string_view content, Actions& out) {
         return;
     }
     std::string verb = to_upper(w.first);
-    // A client that pipelines its SASL response behind an AUTH we refused would otherwise
-    // have that response (a password, base64) forwarded as a command: until the next real
-    // command, anything else is refused here.
-    if (after_refused_auth_) {
-        if (!known_verb(verb)) {
-            invalid(out, "-ERR Invalid command.\r\n", "SASL response to a refused AUTH");
-            return;
-        }
-        after_refused_auth_ = false;
+    if (refuse_sasl_response(out, known_verb(verb), "-ERR Invalid command.\r\n")) {
+        return;
     }
     bool has_args = w.has_rest && !w.rest.empty();
 
@@ -116,7 +109,9 @@ void Pop3Filter::handle_command(std::string_view content, Actions& out) {
                "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections, "
                "use STLS first\r\n",
                true, "authentication before TLS");
-        after_refused_auth_ = verb == "AUTH";
+        if (verb == "AUTH") {
+            auth_refused();
+        }
         return;
     }
     if (!tls_ && settings_.starttls_policy == config::StarttlsPolicy::encrypt &&

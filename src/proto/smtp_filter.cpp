@@ -132,15 +132,8 @@ void SmtpFilter::handle_command(std::string_view content, Actions& out) {
         return;
     }
     std::string verb = to_upper(w.first);
-    // A client that pipelines its SASL response behind an AUTH we refused would otherwise
-    // have that response (a password, base64) forwarded as a command: until the next real
-    // command, anything else is refused here.
-    if (after_refused_auth_) {
-        if (!known_verb(verb)) {
-            invalid(out, "500 5.5.2 Error: bad syntax\r\n", "SASL response to a refused AUTH");
-            return;
-        }
-        after_refused_auth_ = false;
+    if (refuse_sasl_response(out, known_verb(verb), "500 5.5.2 Error: bad syntax\r\n")) {
+        return;
     }
     bool has_args = w.has_rest && !w.rest.empty();
     uint64_t bdat_size = 0;
@@ -166,7 +159,7 @@ void SmtpFilter::handle_command(std::string_view content, Actions& out) {
         refuse(out, verb,
                "538 5.7.11 Encryption required for requested authentication mechanism\r\n", true,
                "authentication before TLS");
-        after_refused_auth_ = true;
+        auth_refused();
         return;
     }
     if (!tls_ && settings_.starttls_policy == config::StarttlsPolicy::encrypt &&

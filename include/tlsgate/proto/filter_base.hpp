@@ -95,6 +95,11 @@ protected:
     void accept_starttls(Actions& out, std::string text);
     void discard_injected(size_t n, Actions& out);
     void log(Actions& out, config::LogLevel level, std::string message);
+    // After an AUTH refused before TLS, a client that pipelines its SASL response would have
+    // that response (a password, base64) taken for a command: until the next known verb,
+    // every line is refused with `reply` instead. Returns true when the line was refused.
+    bool refuse_sasl_response(Actions& out, bool known_verb, std::string reply);
+    void auth_refused() { after_refused_auth_ = true; }
     // Stop consuming client input (a close is queued or done).
     bool client_stopped() const { return closing_ || closed_ || starttls_accepted_; }
     // Backend output must wait (TLS handshake pending) or is moot (closed).
@@ -118,6 +123,7 @@ private:
     bool closing_ = false;           // a close is queued
     bool closed_ = false;            // close emitted
     bool transparent_ = false;
+    bool after_refused_auth_ = false;
     unsigned errors_ = 0;
 };
 

@@ -37,11 +37,10 @@ private:
     void handle_capa_line(std::string_view line, Actions& out);
 
     Mode mode_ = Mode::command;
-    unsigned conts_ = 0;              // AUTH exchange: "+" lines not yet answered
-    bool in_multi_ = false;           // inside a multi-line response
-    bool multi_capa_ = false;         // ... and it is CAPA's
-    bool overlong_status_ = false;    // an overlong status line completes at its end
-    bool after_refused_auth_ = false; // see handle_command
+    unsigned conts_ = 0;           // AUTH exchange: "+" lines not yet answered
+    bool in_multi_ = false;        // inside a multi-line response
+    bool multi_capa_ = false;      // ... and it is CAPA's
+    bool overlong_status_ = false; // an overlong status line completes at its end
 };
 
 } // namespace tlsgate::proto

@@ -58,8 +58,7 @@ private:
     bool ehlo_rewrite_ = false;
     std::optional<std::string> ehlo_held_; // last kept EHLO line, sent once the next is known
     bool ehlo_chunking_ = false;
-    bool overlong_final_ = false;     // an overlong final reply line ends the reply at its LF
-    bool after_refused_auth_ = false; // see handle_command
+    bool overlong_final_ = false; // an overlong final reply line ends the reply at its LF
 };
 
 } // namespace tlsgate::proto
