@@ -32,12 +32,15 @@ class Control {
 public:
     explicit Control(std::vector<std::unique_ptr<Worker>>& workers) : workers_(workers) {
         uv_loop_init(&loop_);
-        for (int i = 0; i < 2; ++i) {
-            uv_signal_init(&loop_, &signals_[i]);
-            signals_[i].data = this;
+        for (auto& signal : signals_) {
+            uv_signal_init(&loop_, &signal);
+            signal.data = this;
         }
         uv_signal_start(&signals_[0], on_signal, SIGTERM);
         uv_signal_start(&signals_[1], on_signal, SIGINT);
+        // SIGHUP's default action would kill the proxy (a logrotate or `systemctl reload`
+        // away); until reload exists it is caught and said to be ignored.
+        uv_signal_start(&signals_[2], on_hangup, SIGHUP);
         uv_async_init(&loop_, &worker_exited_, on_worker_exited);
         worker_exited_.data = this;
     }
@@ -59,6 +62,9 @@ private:
             worker->request_drain();
         }
     }
+    static void on_hangup(uv_signal_t*, int) {
+        log::warning("received SIGHUP: configuration reload is not implemented yet; ignored");
+    }
     static void on_worker_exited(uv_async_t* handle) {
         auto* self = static_cast<Control*>(handle->data);
         if (self->exited_.load() == self->workers_.size()) {
@@ -71,7 +77,7 @@ private:
 
     std::vector<std::unique_ptr<Worker>>& workers_;
     uv_loop_t loop_{};
-    uv_signal_t signals_[2]{};
+    uv_signal_t signals_[3]{};
     uv_async_t worker_exited_{};
     std::atomic<size_t> exited_{0};
     bool signalled_ = false;
