@@ -247,4 +247,18 @@ bool FilterBase::refuse_sasl_response(Actions& out, bool known_verb, std::string
     return true;
 }
 
+bool FilterBase::take_client_line(Actions& out, size_t limit, std::string& line) {
+    LineScan scan = scan_line(cin_, limit);
+    if (scan.status == LineScan::Status::overlong) {
+        line_too_long(out);
+        return false;
+    }
+    if (scan.status == LineScan::Status::incomplete) {
+        return false;
+    }
+    line = cin_.substr(0, scan.length);
+    cin_.erase(0, scan.length);
+    return true;
+}
+
 } // namespace tlsgate::proto

@@ -171,16 +171,10 @@ void ImapFilter::process_client(Actions& out) {
             if (conts_ == 0) {
                 return;
             }
-            LineScan scan = scan_line(cin_, std::max(settings_.max_line, kMaxSaslLine));
-            if (scan.status == LineScan::Status::overlong) {
-                line_too_long(out);
+            std::string line;
+            if (!take_client_line(out, std::max(settings_.max_line, kMaxSaslLine), line)) {
                 return;
             }
-            if (scan.status == LineScan::Status::incomplete) {
-                return;
-            }
-            std::string line = cin_.substr(0, scan.length);
-            cin_.erase(0, scan.length);
             --conts_;
             // SASL responses and IDLE's DONE are not commands: relayed as a line.
             out.to_backend += line_content(line);
@@ -190,16 +184,10 @@ void ImapFilter::process_client(Actions& out) {
         case Mode::command:
         case Mode::continuation:
         case Mode::skip_continuation: {
-            LineScan scan = scan_line(cin_, settings_.max_line);
-            if (scan.status == LineScan::Status::overlong) {
-                line_too_long(out);
+            std::string line;
+            if (!take_client_line(out, settings_.max_line, line)) {
                 return;
             }
-            if (scan.status == LineScan::Status::incomplete) {
-                return;
-            }
-            std::string line = cin_.substr(0, scan.length);
-            cin_.erase(0, scan.length);
             std::string_view content = line_content(line);
             if (mode_ == Mode::command) {
                 handle_command(content, out);
@@ -296,6 +284,10 @@ void ImapFilter::handle_command(std::string_view content, Actions& out) {
     cur_tag_ = tag;
     cur_exchange_ = verb == "AUTHENTICATE" || verb == "IDLE";
     conts_ = 0;
+    enter_mode_after(lit);
+}
+
+void ImapFilter::enter_mode_after(const LiteralSpec& lit) {
     if (lit.has_literal) {
         if (lit.sync) {
             mode_ = Mode::await_continuation;
@@ -321,17 +313,7 @@ void ImapFilter::handle_continuation(std::string_view content, Actions& out) {
     }
     out.to_backend += content;
     out.to_backend += "\r\n";
-    if (lit.has_literal) {
-        if (lit.sync) {
-            mode_ = Mode::await_continuation;
-            pending_literal_ = lit.size;
-        } else {
-            mode_ = Mode::literal;
-            literal_left_ = lit.size;
-        }
-    } else {
-        mode_ = cur_exchange_ ? Mode::exchange : Mode::command;
-    }
+    enter_mode_after(lit);
 }
 
 void ImapFilter::handle_skipped_continuation(std::string_view content, Actions& out) {

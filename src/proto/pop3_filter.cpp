@@ -36,16 +36,10 @@ void Pop3Filter::process_client(Actions& out) {
             return; // the client waits for "+" as well
         }
         size_t limit = mode_ == Mode::exchange ? kMaxSaslLine : kMaxCommandLine;
-        LineScan scan = scan_line(cin_, limit);
-        if (scan.status == LineScan::Status::overlong) {
-            line_too_long(out);
+        std::string line;
+        if (!take_client_line(out, limit, line)) {
             return;
         }
-        if (scan.status == LineScan::Status::incomplete) {
-            return;
-        }
-        std::string line = cin_.substr(0, scan.length);
-        cin_.erase(0, scan.length);
         std::string_view content = line_content(line);
         if (mode_ == Mode::exchange) {
             --conts_;

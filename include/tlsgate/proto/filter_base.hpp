@@ -91,6 +91,10 @@ protected:
     void invalid(Actions& out, std::string text, std::string_view why);
     void count_error(Actions& out);
     void line_too_long(Actions& out);
+    // Takes the next complete client line (CRLF included) of at most `limit` octets from
+    // cin_. False when none is complete yet, or when it is too long (then the connection is
+    // being closed with the protocol's error).
+    bool take_client_line(Actions& out, size_t limit, std::string& line);
     // STARTTLS accepted: client bytes from now on are discarded.
     void accept_starttls(Actions& out, std::string text);
     void discard_injected(size_t n, Actions& out);

@@ -55,6 +55,8 @@ private:
 
     void handle_command(std::string_view content, Actions& out);
     void handle_continuation(std::string_view content, Actions& out);
+    // The mode after a command line (or its continuation) that ends with `lit`.
+    void enter_mode_after(const LiteralSpec& lit);
     void handle_skipped_continuation(std::string_view content, Actions& out);
     // After a local reply to a command line: a LITERAL+ literal still arrives and is skipped.
     void skip_refused_literal(const LiteralSpec& lit, Actions& out);
