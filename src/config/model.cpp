@@ -118,4 +118,14 @@ const char* to_string(VerifyMode v) {
     return "?";
 }
 
+const char* to_string(Failover v) {
+    switch (v) {
+    case Failover::prio:
+        return "prio";
+    case Failover::rr:
+        return "rr";
+    }
+    return "?";
+}
+
 } // namespace tlsgate::config

@@ -1,5 +1,7 @@
 #include "tlsgate/config/toml_loader.hpp"
 
+#include "tlsgate/config/validate.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -118,10 +120,74 @@ std::string_view version_name(TlsVersion v) {
 // ---------------------------------------------------------------------------------------------
 // Keys
 
-constexpr std::string_view global_keys[] = {"workers", "log_level", "log", "drain_timeout"};
-constexpr std::string_view tls_keys[] = {
-    "cert",   "key",     "profile", "ciphers", "ciphersuites", "min_version", "max_version",
-    "groups", "dhparam", "verify",  "ca_file", "ca_path",      "check_host",  "sni"};
+constexpr std::string_view global_keys[] = {
+    "workers", "log_level", "log",      "drain_timeout", "daemon",       "pid_file", "user",
+    "group",   "chroot",    "log_file", "log_append",    "syslog_ident", "fips"};
+constexpr std::string_view tls_keys[] = {"cert",
+                                         "key",
+                                         "profile",
+                                         "ciphers",
+                                         "ciphersuites",
+                                         "min_version",
+                                         "max_version",
+                                         "groups",
+                                         "dhparam",
+                                         "verify",
+                                         "ca_file",
+                                         "ca_path",
+                                         "check_host",
+                                         "sni",
+                                         "request_cert",
+                                         "require_cert",
+                                         "verify_chain",
+                                         "verify_peer",
+                                         "check_ip",
+                                         "check_email",
+                                         "crl_file",
+                                         "crl_path",
+                                         "options",
+                                         "security_level",
+                                         "renegotiation",
+                                         "compression",
+                                         "tickets",
+                                         "ticket_key_file",
+                                         "ticket_rotation",
+                                         "ticket_key_secret",
+                                         "ticket_mac_secret",
+                                         "session_cache",
+                                         "session_cache_size",
+                                         "session_cache_timeout",
+                                         "session_resume"};
+constexpr Choice<Failover> failovers[] = {{"prio", Failover::prio}, {"rr", Failover::rr}};
+
+bool is_hex_key(std::string_view s) {
+    if (s.size() != 32 && s.size() != 64) {
+        return false;
+    }
+    return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(uint8_t(c)); });
+}
+
+// "a:NAME=VALUE" (stunnel's socket option syntax); the option name itself is checked when the
+// service is prepared, against the table of options the platform has.
+std::optional<SocketOption> parse_socket_option(std::string_view text, std::string& error) {
+    SocketOption o;
+    if (text.size() < 3 || text[1] != ':' || (text[0] != 'a' && text[0] != 'l' && text[0] != 'r')) {
+        error = fmt::format("invalid socket option \"{}\": expected \"a:\", \"l:\" or \"r:\" then "
+                            "NAME=VALUE",
+                            text);
+        return std::nullopt;
+    }
+    o.side = text[0];
+    std::string_view rest = text.substr(2);
+    size_t eq = rest.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == rest.size()) {
+        error = fmt::format("invalid socket option \"{}\": expected NAME=VALUE", text);
+        return std::nullopt;
+    }
+    o.name = std::string(rest.substr(0, eq));
+    o.value = std::string(rest.substr(eq + 1));
+    return o;
+}
 
 bool contains(std::span<const std::string_view> keys, std::string_view k) {
     return std::find(keys.begin(), keys.end(), k) != keys.end();
@@ -378,6 +444,31 @@ private:
         }
         return out;
     }
+    // A string or an array of strings.
+    std::optional<std::vector<std::string>> get_string_list(const toml::node& n,
+                                                            const std::string& key) {
+        if (const auto* s = n.as_string()) {
+            return std::vector<std::string>{s->get()};
+        }
+        const auto* arr = n.as_array();
+        if (!arr) {
+            type_error(n, key, "a string or an array of strings");
+            return std::nullopt;
+        }
+        std::vector<std::string> out;
+        bool ok = true;
+        for (size_t i = 0; i < arr->size(); ++i) {
+            const toml::node& el = *arr->get(i);
+            if (const auto* s = el.as_string()) {
+                out.push_back(s->get());
+            } else {
+                error(line_of(el), key,
+                      fmt::format("element {}: expected a string, got {}", i + 1, type_name(el)));
+                ok = false;
+            }
+        }
+        return ok ? std::optional(std::move(out)) : std::nullopt;
+    }
     std::optional<net::Address> get_address(const toml::node& n, const std::string& key,
                                             bool allow_port_zero) {
         auto s = get_string(n, key);
@@ -443,6 +534,28 @@ void Loader::load_global(const toml::node& n, Global& g) {
                 g.drain_timeout = *d;
                 ok = true;
             }
+        } else if (name == "daemon" || name == "log_append" || name == "fips") {
+            if (auto b = get_bool(v, key)) {
+                (name == "daemon" ? g.daemon : name == "fips" ? g.fips : g.log_append) = *b;
+                ok = true;
+            }
+        } else if (name == "pid_file" || name == "chroot" || name == "log_file") {
+            if (auto p = get_path(v, key)) {
+                (name == "pid_file" ? g.pid_file
+                 : name == "chroot" ? g.chroot
+                                    : g.log_file) = std::move(*p);
+                ok = true;
+            }
+        } else if (name == "user" || name == "group") {
+            if (auto str = get_nonempty(v, key)) {
+                (name == "user" ? g.user : g.group) = std::move(*str);
+                ok = true;
+            }
+        } else if (name == "syslog_ident") {
+            if (auto str = get_nonempty(v, key)) {
+                g.syslog_ident = std::move(*str);
+                ok = true;
+            }
         }
         if (ok) {
             g.where[name] = loc(v);
@@ -494,10 +607,84 @@ bool Loader::apply_tls_key(std::string_view k, const toml::node& v, const std::s
             s.verify = *e;
             ok = true;
         }
-    } else if (k == "check_host" || k == "sni") {
+    } else if (k == "check_host" || k == "sni" || k == "check_ip" || k == "check_email") {
         if (auto str = get_nonempty(v, key)) {
-            (k == "check_host" ? s.check_host : s.sni) = std::move(*str);
+            (k == "check_host" ? s.check_host
+             : k == "sni"      ? s.sni
+             : k == "check_ip" ? s.check_ip
+                               : s.check_email) = std::move(*str);
             ok = true;
+        }
+    } else if (k == "request_cert" || k == "require_cert" || k == "verify_chain" ||
+               k == "verify_peer" || k == "renegotiation" || k == "compression" || k == "tickets" ||
+               k == "session_cache" || k == "session_resume") {
+        if (auto b = get_bool(v, key)) {
+            (k == "request_cert"    ? s.request_cert
+             : k == "require_cert"  ? s.require_cert
+             : k == "verify_chain"  ? s.verify_chain
+             : k == "verify_peer"   ? s.verify_peer
+             : k == "renegotiation" ? s.renegotiation
+             : k == "compression"   ? s.compression
+             : k == "tickets"       ? s.tickets
+             : k == "session_cache" ? s.session_cache
+                                    : s.session_resume) = *b;
+            ok = true;
+            if (*b && k == "compression") {
+                warning(line_of(v), key,
+                        "compression = true turns on TLS compression, which leaks secrets "
+                        "through compressed lengths (CRIME); only use it if you must");
+            } else if (*b && k == "renegotiation") {
+                warning(line_of(v), key,
+                        "renegotiation = true lets clients renegotiate, a denial-of-service "
+                        "lever that bettercrypto recommends turning off");
+            }
+        }
+    } else if (k == "crl_file" || k == "crl_path" || k == "ticket_key_file") {
+        if (auto p = get_path(v, key)) {
+            (k == "crl_file"   ? s.crl_file
+             : k == "crl_path" ? s.crl_path
+                               : s.ticket_key_file) = std::move(*p);
+            ok = true;
+        }
+    } else if (k == "options") {
+        if (auto l = get_string_list(v, key)) {
+            s.options_set.clear();
+            s.options_clear.clear();
+            ok = true;
+            for (const auto& o : *l) {
+                std::string name = o.starts_with('-') ? o.substr(1) : o;
+                if (name.empty()) {
+                    error(line_of(v), key, "empty option name");
+                    ok = false;
+                    continue;
+                }
+                (o.starts_with('-') ? s.options_clear : s.options_set).push_back(name);
+            }
+        }
+    } else if (k == "security_level") {
+        if (auto i = get_int(v, key, 0, 5)) {
+            s.security_level = static_cast<int>(*i);
+            ok = true;
+        }
+    } else if (k == "session_cache_size") {
+        if (auto i = get_int(v, key, 0, 1 << 30)) {
+            s.session_cache_size = static_cast<size_t>(*i);
+            ok = true;
+        }
+    } else if (k == "ticket_rotation" || k == "session_cache_timeout") {
+        if (auto d = get_timeout(v, key)) {
+            (k == "ticket_rotation" ? s.ticket_rotation : s.session_cache_timeout) = *d;
+            ok = true;
+        }
+    } else if (k == "ticket_key_secret" || k == "ticket_mac_secret") {
+        if (auto str = get_nonempty(v, key)) {
+            if (is_hex_key(*str)) {
+                (k == "ticket_key_secret" ? s.ticket_key_secret : s.ticket_mac_secret) =
+                    std::move(*str);
+                ok = true;
+            } else {
+                error(line_of(v), key, "expected 16 or 32 bytes as hexadecimal digits");
+            }
         }
     }
     if (ok) {
@@ -551,6 +738,19 @@ void Loader::check_tls(const TlsSettings& s, const std::set<std::string>& overri
               fmt::format("{} cert file(s) but {} key file(s); each cert needs its key",
                           s.cert.size(), s.key.size()));
     }
+    if (s.ticket_key_secret.has_value() != s.ticket_mac_secret.has_value() &&
+        touched({"ticket_key_secret", "ticket_mac_secret"})) {
+        const char* missing = s.ticket_key_secret ? "ticket_mac_secret" : "ticket_key_secret";
+        error(s.locate(s.ticket_key_secret ? "ticket_key_secret" : "ticket_mac_secret").line,
+              prefix + "." + missing,
+              fmt::format("ticket_key_secret and ticket_mac_secret go together; {} is missing",
+                          missing));
+    }
+    if (s.ticket_key_file && s.ticket_key_secret &&
+        touched({"ticket_key_file", "ticket_key_secret"})) {
+        error(s.locate("ticket_key_file").line, prefix + ".ticket_key_file",
+              "set either ticket_key_file or ticket_key_secret/ticket_mac_secret, not both");
+    }
     if (!is_service) {
         return;
     }
@@ -563,6 +763,23 @@ void Loader::check_tls(const TlsSettings& s, const std::set<std::string>& overri
         error(s.locate("profile").line, prefix + ".profile",
               "profile \"custom\" requires \"ciphers\" to be set");
     }
+}
+
+// Makes the peer-certificate switches concrete. Client mode verifies the server by default
+// (verify = "peer"); server mode asks for no client certificate unless told to.
+void finalize_verification(TlsSettings& s, bool client) {
+    const bool explicit_verify = s.where.count("verify") > 0;
+    const bool peer = s.verify == VerifyMode::peer;
+    if ((client || explicit_verify) && !s.where.count("verify_chain")) {
+        s.verify_chain = peer;
+    }
+    if ((client || explicit_verify) && !s.where.count("require_cert")) {
+        s.require_cert = peer;
+    }
+    if (!client && (s.verify_chain || s.verify_peer || s.require_cert)) {
+        s.request_cert = true;
+    }
+    s.verify = s.verify_chain || s.verify_peer ? VerifyMode::peer : VerifyMode::none;
 }
 
 Service Loader::load_service(const toml::table& t, size_t index, const TlsSettings& defaults,
@@ -612,8 +829,72 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
             }
         } else if (name == "backend") {
             have_backend = true;
-            if (auto a = get_address(v, key, false)) {
-                svc.backend = *a;
+            if (auto list = get_string_list(v, key)) {
+                ok = !list->empty();
+                if (list->empty()) {
+                    error(line_of(v), key, "needs at least one address");
+                }
+                for (const auto& text : *list) {
+                    auto r = net::parse_address(text, false);
+                    if (auto* e = std::get_if<net::AddressError>(&r)) {
+                        error(line_of(v), key, e->message);
+                        ok = false;
+                    } else {
+                        svc.backends.push_back(std::get<net::Address>(r));
+                    }
+                }
+            }
+        } else if (name == "failover") {
+            if (auto e = get_enum<Failover>(v, key, failovers)) {
+                svc.failover = *e;
+                ok = true;
+            }
+        } else if (name == "exec") {
+            if (auto p = get_path(v, key)) {
+                svc.exec = std::move(*p);
+                ok = true;
+            }
+        } else if (name == "exec_args" || name == "socket_options") {
+            if (auto l = get_string_list(v, key)) {
+                ok = true;
+                if (name == "exec_args") {
+                    svc.exec_args = std::move(*l);
+                } else {
+                    for (const auto& text : *l) {
+                        std::string message;
+                        if (auto o = parse_socket_option(text, message)) {
+                            o->where = loc(v);
+                            svc.socket_options.push_back(std::move(*o));
+                        } else {
+                            error(line_of(v), key, message);
+                            ok = false;
+                        }
+                    }
+                }
+            }
+        } else if (name == "retry" || name == "inetd" || name == "proxy_header" ||
+                   name == "resolve_at_start" || name == "reset") {
+            if (auto b = get_bool(v, key)) {
+                (name == "retry"              ? svc.retry
+                 : name == "inetd"            ? svc.inetd
+                 : name == "proxy_header"     ? svc.proxy_header
+                 : name == "resolve_at_start" ? svc.resolve_at_start
+                                              : svc.reset) = *b;
+                ok = true;
+            }
+        } else if (name == "local") {
+            if (auto str = get_nonempty(v, key)) {
+                svc.local = std::move(*str);
+                ok = true;
+            }
+        } else if (name == "sni_parent" || name == "sni_pattern") {
+            if (auto str = get_nonempty(v, key)) {
+                (name == "sni_parent" ? svc.sni_parent : svc.sni_pattern) = std::move(*str);
+                ok = true;
+            }
+        } else if (name == "log_level") {
+            if (auto e = get_enum<LogLevel>(v, key, log_levels)) {
+                svc.log_level = *e;
                 ok = true;
             }
         } else if (name == "protocol") {
@@ -649,11 +930,13 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
                 }
             }
         } else if (name == "handshake_timeout" || name == "connect_timeout" ||
-                   name == "idle_timeout" || name == "plaintext_timeout") {
+                   name == "idle_timeout" || name == "plaintext_timeout" ||
+                   name == "close_timeout") {
             if (auto d = get_timeout(v, key)) {
                 Duration& dst = name == "handshake_timeout" ? svc.handshake_timeout
                                 : name == "connect_timeout" ? svc.connect_timeout
                                 : name == "idle_timeout"    ? svc.idle_timeout
+                                : name == "close_timeout"   ? svc.close_timeout
                                                             : svc.plaintext_timeout;
                 dst = *d;
                 ok = true;
@@ -677,12 +960,40 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
         }
     }
 
-    if (!have_listen) {
+    if (!have_listen && !svc.inetd && !svc.sni_parent) {
         error(svc.section.line, prefix + ".listen", "missing required key \"listen\"");
     }
-    if (!have_backend) {
-        error(svc.section.line, prefix + ".backend", "missing required key \"backend\"");
+    if (have_listen && svc.inetd) {
+        error(svc.locate("inetd").line, prefix + ".inetd",
+              "an inetd service takes its connection on stdin/stdout; remove \"listen\"");
     }
+    if (have_listen && svc.sni_parent) {
+        error(svc.locate("sni_parent").line, prefix + ".sni_parent",
+              "an SNI service is reached through its parent's listener; remove \"listen\"");
+    }
+    if (svc.sni_parent.has_value() != svc.sni_pattern.has_value()) {
+        error(svc.locate(svc.sni_parent ? "sni_parent" : "sni_pattern").line,
+              prefix + (svc.sni_parent ? ".sni_pattern" : ".sni_parent"),
+              "sni_parent and sni_pattern go together");
+    }
+    if (!have_backend && !svc.exec) {
+        error(svc.section.line, prefix + ".backend",
+              "missing required key \"backend\" (or \"exec\")");
+    }
+    if (have_backend && svc.exec) {
+        error(svc.locate("exec").line, prefix + ".exec",
+              "set either \"backend\" or \"exec\", not both");
+    }
+    if (!svc.exec_args.empty() && !svc.exec) {
+        error(svc.locate("exec_args").line, prefix + ".exec_args", "exec_args needs \"exec\"");
+    }
+    if (svc.exec && svc.exec_args.empty()) {
+        svc.exec_args.push_back(fs::path(*svc.exec).filename().string());
+    }
+    if (svc.retry && !svc.exec) {
+        error(svc.locate("retry").line, prefix + ".retry", "retry needs \"exec\"");
+    }
+    finalize_verification(svc.tls, svc.client);
     if (!have_policy) {
         // Server side, port 25 stays opportunistic; client mode refuses plaintext unless
         // told otherwise.
@@ -775,6 +1086,11 @@ LoadResult Loader::run(const toml::table& root) {
     }
     if (!have_services) {
         error(0, "service", "no [[service]] defined");
+    }
+    std::vector<ConfigError> cross;
+    validate_services(cfg, cross);
+    for (auto& e : cross) {
+        error(e.where.line, std::move(e.key), std::move(e.message));
     }
     return finish(std::move(cfg));
 }

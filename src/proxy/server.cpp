@@ -6,6 +6,7 @@
 
 #include <csignal>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sys/resource.h>
 #include <uv.h>
 
@@ -14,12 +15,20 @@ namespace {
 
 std::string describe_service(const Service& service) {
     const config::Service& s = service.settings;
+    std::vector<std::string> backend_names;
+    for (const auto& backend : s.backends) {
+        backend_names.push_back(backend.to_string());
+    }
+    if (s.exec) {
+        backend_names.push_back("exec:" + *s.exec);
+    }
+    const std::string backends = fmt::format("{}", fmt::join(backend_names, ","));
     std::string certs;
     for (const auto& cert : s.tls.cert) {
         certs += (certs.empty() ? "" : ",") + cert;
     }
     return fmt::format("service {}: {} -> {} mode={} protocol={} tls={} profile={} cert={}{}",
-                       s.name, s.listen.to_string(), s.backend.to_string(),
+                       s.name, s.inetd ? "inetd" : s.listen.to_string(), backends,
                        s.client ? "client" : "server", config::to_string(s.protocol),
                        config::to_string(s.tls_mode), config::to_string(s.tls.profile),
                        certs.empty() ? "none" : certs,

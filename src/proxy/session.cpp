@@ -55,8 +55,10 @@ struct PendingResolve {
 Session::Session(Worker& worker, std::shared_ptr<Service> service)
     : worker_(worker), service_(std::move(service)), id_(worker.next_connection_id()),
       client_(worker.loop(), service_->settings.listen.kind, *this, worker.read_buffer(), kClient),
-      backend_(worker.loop(), service_->settings.backend.kind, *this, worker.read_buffer(),
-               kBackend),
+      backend_(worker.loop(),
+               service_->settings.backends.empty() ? net::Address::Kind::unix_socket
+                                                   : service_->settings.backends[0].kind,
+               *this, worker.read_buffer(), kBackend),
       timer_(worker.loop(), *this) {
     worker_.session_started(this);
     service_->counters.accepted++;
@@ -146,7 +148,7 @@ void Session::begin_tls(End& end) {
     }
     if (!server_role) {
         const config::TlsSettings& tls = settings().tls;
-        const net::Address& backend = settings().backend;
+        const net::Address& backend = backend_address();
         const std::string host = backend.kind == net::Address::Kind::tcp ? backend.host : "";
         // SNI carries host names only, never an IP literal (RFC 6066).
         std::string sni = tls.sni.value_or(backend.host_is_ip ? "" : host);
@@ -227,7 +229,7 @@ void Session::on_handshake_complete(End& end) {
     } else {
         log::info("conn={} service={} TLS connection established to {}: {} with cipher {} "
                   "({}/{} bits){}",
-                  id_, settings().name, settings().backend.to_string(), tls_version_, tls_cipher_,
+                  id_, settings().name, backend_address().to_string(), tls_version_, tls_cipher_,
                   end.tls->cipher_bits(), end.tls->cipher_alg_bits(),
                   settings().tls.verify == config::VerifyMode::peer ? ", certificate verified"
                                                                     : ", certificate NOT checked");
@@ -251,7 +253,7 @@ void Session::handshake_failed(End& end, const std::string& reason) {
                   peer_, reason);
     } else {
         log::notice("conn={} service={} TLS handshake failed to {}: {}", id_, settings().name,
-                    settings().backend.to_string(), reason);
+                    backend_address().to_string(), reason);
         const std::string reply = failure_reply("TLS with the server failed");
         send(client_, reply.data(), reply.size());
     }
@@ -280,7 +282,7 @@ bool Session::flush_ciphertext(End& end) {
 void Session::connect_backend() {
     connect_deadline_ = now() + to_ms(settings().connect_timeout);
     arm_timer();
-    const net::Address& backend = settings().backend;
+    const net::Address& backend = backend_address();
     if (backend.kind == net::Address::Kind::unix_socket) {
         backend_.stream.connect_unix(backend.path);
         return;
@@ -358,7 +360,7 @@ void Session::backend_unavailable(const std::string& reason) {
     connect_deadline_ = 0;
     service_->counters.backend_failures++;
     log::notice("conn={} service={} backend {} unavailable: {}", id_, settings().name,
-                settings().backend.to_string(), reason);
+                backend_address().to_string(), reason);
     // A mail client gets its protocol's "try again later" before the close.
     const std::string reply = failure_reply("backend unavailable");
     send(client_, reply.data(), reply.size());

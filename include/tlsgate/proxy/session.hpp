@@ -119,6 +119,8 @@ private:
     void add_filter_counters();
     std::string failure_reply(const std::string& why) const;
     const config::Service& settings() const { return service_->settings; }
+    // The backend this connection uses (or tries now).
+    const net::Address& backend_address() const { return settings().backends.at(backend_index_); }
     uint64_t now() const { return timer_.now(); }
 
     Worker& worker_;
@@ -149,6 +151,7 @@ private:
     bool closing_ = false;
     bool backend_connected_ = false;
     bool client_may_read_ = true; // client mode: false until the backend is ready
+    size_t backend_index_ = 0;
 };
 
 } // namespace tlsgate::proxy

@@ -110,9 +110,9 @@ protocol = "pop3"
     CHECK(s.listen.host == "::");
     CHECK(s.listen.port == 143);
     CHECK(s.listen.host_is_ip);
-    CHECK(s.backend.host == "mail.example.org");
-    CHECK(s.backend.port == 1143);
-    CHECK_FALSE(s.backend.host_is_ip);
+    CHECK(s.backends.at(0).host == "mail.example.org");
+    CHECK(s.backends.at(0).port == 1143);
+    CHECK_FALSE(s.backends.at(0).host_is_ip);
     CHECK(s.protocol == Protocol::imap);
     CHECK(s.tls_mode == TlsMode::starttls);
     CHECK_FALSE(s.client);
@@ -146,7 +146,7 @@ protocol = "pop3"
     CHECK(p.name == "pop3s");
     CHECK(p.listen.kind == Address::Kind::unix_socket);
     CHECK(p.listen.path == "/run/tlsgate/pop3s.sock");
-    CHECK(p.backend.to_string() == "unix:/run/dovecot/pop3.sock");
+    CHECK(p.backends.at(0).to_string() == "unix:/run/dovecot/pop3.sock");
     CHECK(p.tls_mode == TlsMode::implicit);
     CHECK(p.tls.cert.size() == 2);
 }
