@@ -1,6 +1,7 @@
 #pragma once
 
 #include "tlsgate/config/model.hpp"
+#include "tlsgate/proxy/prepare.hpp"
 #include "tlsgate/proxy/service.hpp"
 
 #include <memory>
@@ -8,16 +9,6 @@
 #include <vector>
 
 namespace tlsgate::proxy {
-
-// Everything a validated config needs before anything listens: TLS contexts built and
-// certificates checked. Used by --check and by the server alike.
-struct Prepared {
-    std::vector<std::shared_ptr<Service>> services;
-    std::vector<config::ConfigError> errors;
-    std::vector<config::ConfigError> warnings;
-    std::vector<std::string> summaries; // one line per service
-};
-Prepared prepare_services(const config::Config& config);
 
 // Binds every listener, runs the workers until SIGINT/SIGTERM and the drain are over.
 // Returns the process exit code.
