@@ -141,7 +141,7 @@ std::string Session::failure_reply(const std::string& why) const {
 void Session::begin_tls(End& end) {
     const bool server_role = is_client(end);
     SSL_CTX* ctx = server_role ? service_->server_context.get() : service_->client_context.get();
-    end.tls = std::make_unique<tls::TlsEngine>(ctx, server_role);
+    end.tls = std::make_unique<tls::TlsEngine>(ctx, server_role, &worker_.chunk_pool());
     if (!end.tls->valid()) {
         fail("TLS setup failed: " + end.tls->error_reason(), true);
         return;

@@ -7,16 +7,22 @@
 
 namespace tlsgate::tls {
 
-TlsEngine::TlsEngine(SSL_CTX* ctx, bool is_server) : ssl_(SSL_new(ctx)), is_server_(is_server) {
+TlsEngine::TlsEngine(SSL_CTX* ctx, bool is_server, core::ChunkPool* pool)
+    : network_in_(pool), network_out_(pool), ssl_(SSL_new(ctx)), is_server_(is_server) {
     if (!ssl_) {
         error_reason_ = take_openssl_errors();
         return;
     }
-    network_in_ = BIO_new(BIO_s_mem());
-    network_out_ = BIO_new(BIO_s_mem());
-    // An empty input BIO means "no data yet", not end of file, until feed_eof().
-    BIO_set_mem_eof_return(network_in_, -1);
-    SSL_set_bio(ssl_.get(), network_in_, network_out_);
+    BIO* in = new_chunk_bio(network_in_);
+    BIO* out = new_chunk_bio(network_out_);
+    if (in == nullptr || out == nullptr) {
+        BIO_free(in);
+        BIO_free(out);
+        error_reason_ = "out of memory for the TLS buffers";
+        ssl_.reset();
+        return;
+    }
+    SSL_set_bio(ssl_.get(), in, out);
     if (is_server) {
         SSL_set_accept_state(ssl_.get());
     } else {
@@ -40,19 +46,11 @@ void TlsEngine::set_peer_name(const std::string& sni, const std::string& check_h
 }
 
 void TlsEngine::feed(const char* data, size_t size) {
-    while (size > 0) {
-        const int chunk = size > INT_MAX ? INT_MAX : static_cast<int>(size);
-        const int written = BIO_write(network_in_, data, chunk);
-        if (written <= 0) {
-            return;
-        }
-        data += written;
-        size -= static_cast<size_t>(written);
-    }
+    network_in_.queue.append(data, size);
 }
 
 void TlsEngine::feed_eof() {
-    BIO_set_mem_eof_return(network_in_, 0);
+    network_in_.eof = true;
 }
 
 TlsEngine::Status TlsEngine::classify(int ret) {
@@ -85,6 +83,10 @@ TlsEngine::Status TlsEngine::handshake() {
     ERR_clear_error();
     const int ret = SSL_do_handshake(ssl_.get());
     if (ret == 1) {
+        // SSL_MODE_RELEASE_BUFFERS frees the record buffers only once application data went
+        // through; an idle connection would keep the handshake's. OpenSSL reallocates them
+        // for the next record.
+        SSL_free_buffers(ssl_.get());
         return Status::ok;
     }
     const Status status = classify(ret);
@@ -109,8 +111,8 @@ TlsEngine::Status TlsEngine::read(char* out, size_t capacity, size_t& read_size)
         return Status::ok;
     }
     const Status status = classify(ret);
-    if (status == Status::want_io && BIO_ctrl_pending(network_in_) == 0) {
-        network_in_ = shrink_if_large(network_in_, true);
+    if (status == Status::want_io && network_in_.queue.empty()) {
+        SSL_free_buffers(ssl_.get()); // a no-op while a partial record is buffered
     }
     return status;
 }
@@ -142,40 +144,11 @@ bool TlsEngine::shutdown_sent() const {
 }
 
 size_t TlsEngine::pending_ciphertext() const {
-    return BIO_ctrl_pending(network_out_);
+    return network_out_.queue.size();
 }
 
 size_t TlsEngine::take_ciphertext(char* out, size_t capacity) {
-    size_t taken = 0;
-    if (BIO_read_ex(network_out_, out, capacity, &taken) != 1) {
-        return 0;
-    }
-    if (BIO_ctrl_pending(network_out_) == 0) {
-        network_out_ = shrink_if_large(network_out_, false);
-    }
-    return taken;
-}
-
-BIO* TlsEngine::shrink_if_large(BIO* bio, bool input) {
-    // A memory BIO keeps the largest buffer it ever held (a handshake flight, a 64 KiB read)
-    // for the life of the connection. Once it is empty, a fresh BIO returns that memory: an
-    // idle connection then costs little more than the SSL object itself.
-    BUF_MEM* buffer = nullptr;
-    BIO_get_mem_ptr(bio, &buffer);
-    if (buffer == nullptr || buffer->max <= kKeepBufferBytes) {
-        return bio;
-    }
-    BIO* fresh = BIO_new(BIO_s_mem());
-    if (fresh == nullptr) {
-        return bio;
-    }
-    if (input) {
-        BIO_set_mem_eof_return(fresh, eof_fed_ ? 0 : -1);
-        SSL_set0_rbio(ssl_.get(), fresh); // frees the old one
-    } else {
-        SSL_set0_wbio(ssl_.get(), fresh);
-    }
-    return fresh;
+    return network_out_.queue.read(out, capacity);
 }
 
 std::string TlsEngine::version() const {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "tlsgate/config/model.hpp"
+#include "tlsgate/core/chunk_pool.hpp"
 #include "tlsgate/net/listener.hpp"
 #include "tlsgate/net/stream.hpp"
 #include "tlsgate/proxy/service.hpp"
@@ -41,6 +42,7 @@ public:
     uv_loop_t* loop() { return &loop_; }
     net::ReadBuffer& read_buffer() { return read_buffer_; }
     net::ReadBuffer& plaintext_buffer() { return plaintext_buffer_; }
+    core::ChunkPool& chunk_pool() { return chunk_pool_; }
     uint64_t next_connection_id() { return ++connection_ids_; }
 
     void session_started(Session* session);
@@ -73,6 +75,7 @@ private:
     size_t session_count_ = 0;
     net::ReadBuffer read_buffer_;
     net::ReadBuffer plaintext_buffer_;
+    core::ChunkPool chunk_pool_; // TLS ciphertext buffers of this worker's sessions
     std::thread thread_;
 };
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "tlsgate/tls/chunk_bio.hpp"
 #include "tlsgate/tls/openssl_ptr.hpp"
 
 #include <cstddef>
@@ -18,7 +19,8 @@ public:
         error,   // fatal; error_reason() says why
     };
 
-    TlsEngine(SSL_CTX* ctx, bool is_server);
+    // `pool` supplies the ciphertext buffers (a worker's pool; null: plain allocations).
+    TlsEngine(SSL_CTX* ctx, bool is_server, core::ChunkPool* pool = nullptr);
     TlsEngine(const TlsEngine&) = delete;
     TlsEngine& operator=(const TlsEngine&) = delete;
 
@@ -58,17 +60,13 @@ public:
 
 private:
     Status classify(int ret);
-    BIO* shrink_if_large(BIO* bio, bool input);
 
-    // Memory BIOs larger than this are replaced once empty.
-    static constexpr size_t kKeepBufferBytes = 4096;
-
+    // Declared before ssl_ so they outlive the BIOs that point at them.
+    ChunkBioState network_in_;  // ciphertext from the peer, not yet decrypted
+    ChunkBioState network_out_; // ciphertext for the peer, not yet taken
     SslPtr ssl_;
     bool is_server_;
-    BIO* network_in_ = nullptr;  // owned by ssl_
-    BIO* network_out_ = nullptr; // owned by ssl_
     std::string error_reason_;
-    bool eof_fed_ = false;
 };
 
 } // namespace tlsgate::tls
