@@ -298,6 +298,9 @@ struct ServiceState {
     // Options stunnel allows once per section in tlsgate's model (checkHost, ...): where the
     // first one in the current scope (global or section) was.
     std::map<std::string, Location> single_seen;
+    // Options whose value was wrong: checks that depend on them are skipped, so one mistake
+    // gives one error ("accept = 99999" is not also "missing accept").
+    std::set<std::string> failed;
 };
 
 class StunnelLoader {
@@ -319,6 +322,7 @@ private:
     // Mapping
     void apply_global(const Option& o, Global& g, bool& compression);
     void apply_service(const Option& o, ServiceState& st, bool from_global);
+    void apply_service_option(const Option& o, ServiceState& st, bool from_global);
     void finish_service(ServiceState& st);
 
     void error(const Location& at, std::string key, std::string message) {
@@ -405,6 +409,7 @@ private:
     std::set<std::string> seen_;
     std::vector<std::string> notes_;
     bool relative_paths_ = false;
+    bool include_failed_ = false;
 };
 
 constexpr int max_include_depth = 8;
@@ -478,10 +483,12 @@ void StunnelLoader::include(const Option& o, int depth) {
                                 : fmt::format("service[{}].include", sections_.back().name);
     if (depth >= max_include_depth) {
         error(o.where, key, fmt::format("includes nested deeper than {}", max_include_depth));
+        include_failed_ = true;
         return;
     }
     auto dir = path(o, key);
     if (!dir) {
+        include_failed_ = true;
         return;
     }
     std::error_code ec;
@@ -493,6 +500,7 @@ void StunnelLoader::include(const Option& o, int depth) {
     }
     if (ec) {
         error(o.where, key, fmt::format("cannot read directory {}: {}", *dir, ec.message()));
+        include_failed_ = true;
         return;
     }
     // stunnel includes the files in ascending alphabetical order of their names.
@@ -501,6 +509,7 @@ void StunnelLoader::include(const Option& o, int depth) {
         std::string text;
         if (int err = read_whole_file(f, text)) {
             error(o.where, key, fmt::format("cannot read {}: {}", f, std::strerror(err)));
+            include_failed_ = true;
             continue;
         }
         lex(text, f, depth + 1);
@@ -672,6 +681,14 @@ void StunnelLoader::apply_global(const Option& o, Global& g, bool& compression) 
 }
 
 void StunnelLoader::apply_service(const Option& o, ServiceState& st, bool from_global) {
+    const size_t errors_before = errors_.size();
+    apply_service_option(o, st, from_global);
+    if (errors_.size() != errors_before) {
+        st.failed.insert(o.name);
+    }
+}
+
+void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool from_global) {
     const std::string key = (from_global ? std::string("global") : st.prefix) + "." + o.name;
     const std::string& n = o.name;
     Service& svc = st.svc;
@@ -994,18 +1011,21 @@ void StunnelLoader::finish_service(ServiceState& st) {
         }
     }
 
+    // After a failed include, what is missing may well be in the files not read.
+    const bool complete = !include_failed_;
     if (svc.inetd && st.have_accept) {
         error(svc.locate("listen"), prefix + ".accept",
               "inetd mode (no [section]) takes its connection on stdin/stdout; remove accept");
     } else if (svc.sni_parent && st.have_accept) {
         error(svc.locate("listen"), prefix + ".accept",
               "an SNI service is reached through its parent's accept; remove accept");
-    } else if (!svc.inetd && !svc.sni_parent && !st.have_accept) {
+    } else if (!svc.inetd && !svc.sni_parent && !st.have_accept && !st.failed.count("accept") &&
+               !st.failed.count("sni") && complete) {
         error(svc.section, prefix + ".accept", "missing accept");
     }
     if (svc.exec && st.have_connect) {
         error(svc.locate("exec"), prefix + ".exec", "set either connect or exec, not both");
-    } else if (!svc.exec && !st.have_connect) {
+    } else if (!svc.exec && !st.have_connect && !st.failed.count("exec") && complete) {
         error(svc.section, prefix + ".connect", "missing connect (or exec)");
     }
     if (!svc.exec_args.empty() && !svc.exec) {
@@ -1017,7 +1037,8 @@ void StunnelLoader::finish_service(ServiceState& st) {
     if (svc.retry && !svc.exec) {
         error(svc.locate("retry"), prefix + ".retry", "retry needs exec");
     }
-    if (!svc.client && tls.cert.empty()) {
+    if (!svc.client && tls.cert.empty() && !st.failed.count("client") && !st.failed.count("cert") &&
+        complete) {
         error(svc.section, prefix + ".cert", "no certificate: server mode needs cert");
     }
     if (tls.min_version != 0 && tls.max_version != 0 && tls.min_version > tls.max_version) {
