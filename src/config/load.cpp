@@ -78,7 +78,12 @@ ConfigFormat sniff_format(std::string_view text) {
             continue;
         }
         if (line.front() == '[') {
-            continue; // "[tls]" and "[imaps]" look alike
+            // TOML's only single-bracket tables are [global] and [tls]; any other name is a
+            // stunnel service section.
+            if (line != "[global]" && line != "[tls]") {
+                ++stunnel;
+            }
+            continue;
         }
         size_t eq = line.find('=');
         if (eq == std::string_view::npos) {

@@ -1024,7 +1024,9 @@ void StunnelLoader::finish_service(ServiceState& st) {
         error(svc.section, prefix + ".accept", "missing accept");
     }
     if (svc.exec && st.have_connect) {
-        error(svc.locate("exec"), prefix + ".exec", "set either connect or exec, not both");
+        error(svc.locate("exec"), prefix + ".exec",
+              "exec with connect (a program as the local end, stunnel's local mode) is not "
+              "supported by tlsgate; set either connect or exec, not both");
     } else if (!svc.exec && !st.have_connect && !st.failed.count("exec") && complete) {
         error(svc.section, prefix + ".connect", "missing connect (or exec)");
     }
@@ -1200,6 +1202,11 @@ StunnelLoad StunnelLoader::run(std::string_view text) {
                 }
             } else if (o.name == "service") {
                 warning(o.where, key, "service only has an effect in the global section");
+            } else if (o.name == "setuid" || o.name == "setgid") {
+                error(o.where, key,
+                      fmt::format("{} in a service (the owner of a unix socket accept) is not "
+                                  "supported by tlsgate; as a global option it drops privileges",
+                                  o.name));
             } else if (o.spec->kind == Kind::global) {
                 error(o.where, key,
                       fmt::format("{} is a global option in tlsgate; move it before the first "

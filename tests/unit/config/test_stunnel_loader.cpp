@@ -560,7 +560,7 @@ TEST_CASE("stunnel: errors name file, line and option", "[stunnel]") {
                                 "sslVersionMax = TLSv1.2\n"),
                Contains(file + ":6: service[s].sslVersionMin: sslVersionMin is greater"));
     CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nexec = /bin/cat\n"),
-               Contains(file + ":6: service[s].exec: set either connect or exec, not both"));
+               Contains(file + ":6: service[s].exec: exec with connect"));
     CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nsni = nocolon\n"),
                Contains(file + ":6: service[s].sni: expected SERVICE:SERVER_NAME_PATTERN"));
     CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\n[s]\naccept = 3\nconnect = 4\n"),
@@ -587,6 +587,8 @@ TEST_CASE("stunnel: the format is sniffed from the syntax, not the name", "[stun
     CHECK(sniff_format("; stunnel\nexec = /usr/sbin/imapd\n") == ConfigFormat::stunnel);
     CHECK(sniff_format("\xEF\xBB\xBF[imaps]\r\nclient = yes\r\n") == ConfigFormat::stunnel);
     CHECK(sniff_format("pid =\n") == ConfigFormat::stunnel);
+    // Only numbers as values: the section name tells ([global] and [tls] are TOML's).
+    CHECK(sniff_format("[imaps]\naccept = 993\nconnect = 143\n") == ConfigFormat::stunnel);
     // A TOML file named .conf and a stunnel file named .toml go where their syntax says.
     auto toml =
         load_config_string("[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n[[service]]\n"
