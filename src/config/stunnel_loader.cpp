@@ -1073,7 +1073,8 @@ void StunnelLoader::finish_service(ServiceState& st) {
     }
     if (!svc.where.count("resolve_at_start") && !svc.exec &&
         std::any_of(svc.backends.begin(), svc.backends.end(), [](const net::Address& a) {
-            return a.kind == net::Address::Kind::tcp && !a.host_is_ip;
+            // localhost comes from /etc/hosts, not DNS: when it is resolved does not matter.
+            return a.kind == net::Address::Kind::tcp && !a.host_is_ip && a.host != "localhost";
         })) {
         note(fmt::format("{}: delay is not set: tlsgate resolves connect host names for every "
                          "connection (stunnel resolves them at start); delay = no restores that",
@@ -1139,7 +1140,7 @@ StunnelLoad StunnelLoader::run(std::string_view text) {
     if (fg == "yes") {
         g.log_target = LogTarget::stderr_stream;
         g.where["log"] = foreground->where;
-        if (use_syslog) {
+        if (use_syslog && !g.log_file) {
             note("foreground = yes: tlsgate logs to stderr only (stunnel logs to syslog as "
                  "well)");
         }
@@ -1148,6 +1149,12 @@ StunnelLoad StunnelLoader::run(std::string_view text) {
         if (syslog) {
             g.where["log"] = syslog->where;
         }
+    }
+
+    if (g.log_file && fg == "yes") {
+        note(fmt::format("foreground = yes with output = {}: tlsgate logs to that file instead "
+                         "of stderr (stunnel writes both)",
+                         *g.log_file));
     }
 
     // Services: the global defaults first, then the section's own lines, as stunnel.
