@@ -150,8 +150,8 @@ TEST_CASE("toml extended: socket_options", "[toml_extended]") {
 
 TEST_CASE("toml extended: peer certificate keys", "[toml_extended]") {
     SECTION("server mode asks for nothing by default") {
-        const TlsSettings& t =
-            ok(load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\n")).services[0].tls;
+        auto r = load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\n");
+        const TlsSettings& t = ok(r).services[0].tls;
         CHECK_FALSE(t.request_cert);
         CHECK_FALSE(t.require_cert);
         CHECK_FALSE(t.verify_chain);
@@ -159,10 +159,8 @@ TEST_CASE("toml extended: peer certificate keys", "[toml_extended]") {
         CHECK(t.verify == VerifyMode::none);
     }
     SECTION("client mode verifies the chain by default") {
-        const TlsSettings& t =
-            ok(load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\nclient = true\n"))
-                .services[0]
-                .tls;
+        auto r = load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\nclient = true\n");
+        const TlsSettings& t = ok(r).services[0].tls;
         CHECK(t.verify_chain);
         CHECK(t.require_cert);
         CHECK(t.verify == VerifyMode::peer);
@@ -204,8 +202,8 @@ TEST_CASE("toml extended: tickets and session cache", "[toml_extended]") {
     CHECK(t.session_cache_timeout == minutes(10));
     CHECK_FALSE(t.session_resume);
     // Defaults
-    const TlsSettings& d =
-        ok(load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\n")).services[0].tls;
+    auto defaults = load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\n");
+    const TlsSettings& d = ok(defaults).services[0].tls;
     CHECK(d.tickets);
     CHECK(d.ticket_rotation == hours(12));
     CHECK(d.session_cache_size == 20480);
@@ -287,7 +285,8 @@ fips = true
     CHECK(g.fips);
     CHECK(g.where.at("fips").line == 10);
     // Defaults
-    const Global& d = ok(load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\n")).global;
+    auto defaults = load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\n");
+    const Global& d = ok(defaults).global;
     CHECK_FALSE(d.daemon);
     CHECK_FALSE(d.pid_file);
     CHECK(d.log_append);
