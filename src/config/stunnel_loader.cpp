@@ -697,6 +697,7 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
     auto mark_tls = [&](const char* model_key) { tls.where[model_key] = o.where; };
 
     if (n == "accept") {
+        single(st, o, key);
         if (auto a = address(o, key, "0.0.0.0")) {
             svc.listen = *a;
             st.have_accept = true;

@@ -568,6 +568,8 @@ TEST_CASE("stunnel: errors name file, line and option", "[stunnel]") {
     CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\n[s]\naccept = 3\nconnect = 4\n"),
                Contains(file + ":6: service[s]: duplicate section [s] (first at " + file + ":3)"));
     CHECK_THAT(errors_of(head + "[[s]]\n"), Contains(file + ":3: invalid section header"));
+    CHECK_THAT(errors_of(head + "[s]\naccept = 1\naccept = 2\nconnect = 3\n"),
+               Contains(file + ":5: service[s].accept: tlsgate takes one accept per service"));
     CHECK_THAT(errors_of(head + "accept = 1\nconnect = 2\n"),
                Contains(file + ":3: service[inetd].accept: inetd mode (no [section])"));
     CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nsocket = l:TCP_NODELAY=maybe\n"),
