@@ -27,6 +27,31 @@ std::string ConfigSource::name() const {
     return kind == Kind::fd ? fmt::format("fd:{}", fd) : path;
 }
 
+std::variant<ConfigSource, std::string> choose_config_source(const ConfigArgs& args) {
+    using Kind = ConfigSource::Kind;
+    std::vector<ConfigSource> sources;
+    for (const std::string* file : {&args.file, &args.config, &args.print_toml}) {
+        if (!file->empty()) {
+            sources.push_back(ConfigSource{Kind::file, *file, -1});
+        }
+    }
+    if (!args.stunnel.empty()) {
+        sources.push_back(ConfigSource{Kind::stunnel_file, args.stunnel, -1});
+    }
+    if (args.fd >= 0) {
+        sources.push_back(ConfigSource{Kind::fd, "", args.fd});
+    }
+    if (sources.size() > 1) {
+        return fmt::format("name one configuration (FILE, --config, --stunnel, --print-toml or "
+                           "-fd), not {}",
+                           sources.size());
+    }
+    if (sources.empty()) {
+        return ConfigSource{Kind::file, "/etc/tlsgate/tlsgate.toml", -1};
+    }
+    return sources.front();
+}
+
 config::LoadedConfig load_from_command_line(const ConfigSource& source) {
     switch (source.kind) {
     case ConfigSource::Kind::fd:

@@ -27,22 +27,19 @@ void print_errors(const std::vector<ConfigError>& errors, const char* kind) {
 
 int main(int argc, char** argv) {
     CLI::App app{"tlsgate: TLS terminating proxy for IMAP, POP3 and SMTP"};
-    std::string file_arg;
-    std::string config_file;
-    std::string stunnel_file;
-    std::string print_toml_file;
-    int config_fd = -1;
+    tlsgate::cli::ConfigArgs config_args;
     bool check_only = false;
     bool show_version = false;
     bool show_sockets = false;
     bool show_options = false;
-    app.add_option("file", file_arg,
+    app.add_option("file", config_args.file,
                    "configuration file, TOML or stunnel.conf (told apart by "
                    "its syntax)");
-    app.add_option("-c,--config", config_file, "configuration file, TOML or stunnel.conf");
-    app.add_option("--stunnel", stunnel_file, "configuration file read as stunnel.conf");
-    app.add_option("--fd", config_fd, "read the configuration from this descriptor (stunnel -fd)");
-    app.add_option("--print-toml", print_toml_file,
+    app.add_option("-c,--config", config_args.config, "configuration file, TOML or stunnel.conf");
+    app.add_option("--stunnel", config_args.stunnel, "configuration file read as stunnel.conf");
+    app.add_option("--fd", config_args.fd,
+                   "read the configuration from this descriptor (stunnel -fd)");
+    app.add_option("--print-toml", config_args.print_toml,
                    "print the configuration (e.g. a stunnel.conf) as equivalent TOML and exit");
     app.add_flag("--check", check_only,
                  "validate the configuration, certificates and keys, then exit");
@@ -77,37 +74,16 @@ int main(int argc, char** argv) {
         return 0;
     }
 
-    using Source = tlsgate::cli::ConfigSource;
-    std::vector<Source> sources;
-    if (!file_arg.empty()) {
-        sources.push_back(Source{Source::Kind::file, file_arg, -1});
-    }
-    if (!config_file.empty()) {
-        sources.push_back(Source{Source::Kind::file, config_file, -1});
-    }
-    if (!stunnel_file.empty()) {
-        sources.push_back(Source{Source::Kind::stunnel_file, stunnel_file, -1});
-    }
-    if (!print_toml_file.empty()) {
-        sources.push_back(Source{Source::Kind::file, print_toml_file, -1});
-    }
-    if (config_fd >= 0) {
-        sources.push_back(Source{Source::Kind::fd, "", config_fd});
-    }
-    if (sources.size() > 1) {
-        fmt::print(stderr,
-                   "error: name one configuration (FILE, --config, --stunnel, "
-                   "--print-toml or -fd), not {}\n",
-                   sources.size());
+    auto chosen = tlsgate::cli::choose_config_source(config_args);
+    if (const auto* message = std::get_if<std::string>(&chosen)) {
+        fmt::print(stderr, "error: {}\n", *message);
         return 1;
     }
-    const Source source =
-        sources.empty() ? Source{Source::Kind::file, "/etc/tlsgate/tlsgate.toml", -1} : sources[0];
-
+    const auto source = std::get<tlsgate::cli::ConfigSource>(chosen);
     auto loaded = tlsgate::cli::load_from_command_line(source);
     print_errors(loaded.result.warnings, "warning");
     std::vector<ConfigError> errors = loaded.result.errors;
-    if (!print_toml_file.empty()) {
+    if (!config_args.print_toml.empty()) {
         // A conversion: the model is what matters, certificates are checked where it runs.
         if (!errors.empty()) {
             print_errors(errors, "error");

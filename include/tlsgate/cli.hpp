@@ -3,6 +3,7 @@
 #include "tlsgate/config/load.hpp"
 
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace tlsgate::cli {
@@ -20,6 +21,19 @@ struct ConfigSource {
     int fd = -1;              // fd
     std::string name() const; // for messages: the path, or "fd:N"
 };
+
+// What the command line named; empty strings and fd -1 mean "not given".
+struct ConfigArgs {
+    std::string file;       // positional FILE (either format)
+    std::string config;     // -c/--config FILE (either format)
+    std::string stunnel;    // --stunnel FILE
+    std::string print_toml; // --print-toml FILE (either format)
+    int fd = -1;            // -fd N
+};
+
+// The one config source the arguments name (the default file when none); an error message when
+// they name more than one.
+std::variant<ConfigSource, std::string> choose_config_source(const ConfigArgs& args);
 
 // Loads the config named on the command line (sniffing the format unless --stunnel).
 config::LoadedConfig load_from_command_line(const ConfigSource& source);
