@@ -1,5 +1,7 @@
 // tlsgate: a TLS terminating proxy for mail. The command line, check mode, and start-up.
-#include "tlsgate/config/toml_loader.hpp"
+#include "tlsgate/cli.hpp"
+#include "tlsgate/config/load.hpp"
+#include "tlsgate/config/toml_writer.hpp"
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/proxy/server.hpp"
 #include "tlsgate/version.hpp"
@@ -25,14 +27,36 @@ void print_errors(const std::vector<ConfigError>& errors, const char* kind) {
 
 int main(int argc, char** argv) {
     CLI::App app{"tlsgate: TLS terminating proxy for IMAP, POP3 and SMTP"};
-    std::string config_file = "/etc/tlsgate/tlsgate.toml";
+    tlsgate::cli::ConfigArgs config_args;
     bool check_only = false;
     bool show_version = false;
-    app.add_option("-c,--config", config_file, "configuration file (TOML)");
+    bool show_sockets = false;
+    bool show_options = false;
+    app.add_option("file", config_args.file,
+                   "configuration file, TOML or stunnel.conf (told apart by "
+                   "its syntax)");
+    app.add_option("-c,--config", config_args.config, "configuration file, TOML or stunnel.conf");
+    app.add_option("--stunnel", config_args.stunnel, "configuration file read as stunnel.conf");
+    app.add_option("--fd", config_args.fd,
+                   "read the configuration from this descriptor (stunnel -fd)");
+    app.add_option("--print-toml", config_args.print_toml,
+                   "print the configuration (e.g. a stunnel.conf) as equivalent TOML and exit");
     app.add_flag("--check", check_only,
                  "validate the configuration, certificates and keys, then exit");
     app.add_flag("-V,--version", show_version, "print the versions of tlsgate and its libraries");
-    CLI11_PARSE(app, argc, argv);
+    app.add_flag("--sockets", show_sockets, "print the socket options and their OS defaults");
+    app.add_flag("--options", show_options, "print the names \"options =\" accepts");
+    // stunnel's -fd, -help, -version, -sockets and -options work too.
+    std::vector<std::string> args = tlsgate::cli::translate_stunnel_args(argc, argv);
+    std::vector<const char*> arg_pointers;
+    for (const auto& a : args) {
+        arg_pointers.push_back(a.c_str());
+    }
+    try {
+        app.parse(static_cast<int>(arg_pointers.size()), arg_pointers.data());
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
 
     if (show_version) {
         fmt::print("tlsgate {}\n", tlsgate::kVersion);
@@ -41,14 +65,37 @@ int main(int argc, char** argv) {
         fmt::print("libuv: {}\n", uv_version_string());
         return 0;
     }
+    if (show_sockets) {
+        tlsgate::cli::print_socket_options();
+        return 0;
+    }
+    if (show_options) {
+        tlsgate::cli::print_ssl_options();
+        return 0;
+    }
 
-    auto loaded = tlsgate::config::load_toml_file(config_file);
-    print_errors(loaded.warnings, "warning");
-    std::vector<ConfigError> errors = loaded.errors;
+    auto chosen = tlsgate::cli::choose_config_source(config_args);
+    if (const auto* message = std::get_if<std::string>(&chosen)) {
+        fmt::print(stderr, "error: {}\n", *message);
+        return 1;
+    }
+    const auto source = std::get<tlsgate::cli::ConfigSource>(chosen);
+    auto loaded = tlsgate::cli::load_from_command_line(source);
+    print_errors(loaded.result.warnings, "warning");
+    std::vector<ConfigError> errors = loaded.result.errors;
+    if (!config_args.print_toml.empty()) {
+        // A conversion: the model is what matters, certificates are checked where it runs.
+        if (!errors.empty()) {
+            print_errors(errors, "error");
+            return 1;
+        }
+        fmt::print("{}", tlsgate::config::write_toml(*loaded.result.config, loaded.notes));
+        return 0;
+    }
     tlsgate::proxy::Prepared prepared;
     // Certificates and keys are checked even when other keys are wrong, so one run reports
     // every error.
-    if (const auto& model = loaded.config ? loaded.config : loaded.partial) {
+    if (const auto& model = loaded.result.config ? loaded.result.config : loaded.result.partial) {
         prepared = tlsgate::proxy::prepare_services(*model);
         print_errors(prepared.warnings, "warning");
         for (const auto& error : prepared.errors) {
@@ -63,19 +110,26 @@ int main(int argc, char** argv) {
     }
     if (!errors.empty()) {
         print_errors(errors, "error");
-        fmt::print(stderr, "{}: {} error(s); nothing started\n", config_file, errors.size());
+        fmt::print(stderr, "{}: {} error(s); nothing started\n", source.name(), errors.size());
         return 1;
     }
     if (check_only) {
+        for (const auto& note : loaded.notes) {
+            fmt::print("note: {}\n", note);
+        }
         for (const auto& summary : prepared.summaries) {
             fmt::print("{}\n", summary);
         }
-        fmt::print("{}: configuration OK\n", config_file);
+        fmt::print("{}: configuration OK ({})\n", source.name(), to_string(loaded.format));
         return 0;
     }
 
-    const auto& config = *loaded.config;
+    const auto& config = *loaded.result.config;
     tlsgate::log::configure(config.global.log_level, config.global.log_target);
+    // Where a stunnel.conf means something different here, say so at every start.
+    for (const auto& note : loaded.notes) {
+        tlsgate::log::notice("{}", note);
+    }
     if (!config.services.empty()) {
         for (const auto& service : config.services) {
             if (!service.auth_requires_tls) {

@@ -336,8 +336,10 @@ private:
         }
         return v;
     }
-    // Timeouts must be positive.
-    std::optional<Duration> get_timeout(const toml::node& n, const std::string& key) {
+    // Timeouts must be positive, except where zero means "do not wait" (close_timeout, as
+    // stunnel's TIMEOUTclose = 0).
+    std::optional<Duration> get_timeout(const toml::node& n, const std::string& key,
+                                        bool allow_zero = false) {
         std::variant<Duration, std::string> r;
         if (const auto* i = n.as_integer()) {
             int64_t v = i->get();
@@ -359,7 +361,7 @@ private:
             return std::nullopt;
         }
         Duration d = std::get<Duration>(r);
-        if (d.count() == 0) {
+        if (d.count() == 0 && !allow_zero) {
             error(line_of(n), key, "timeout must be greater than zero");
             return std::nullopt;
         }
@@ -932,7 +934,7 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
         } else if (name == "handshake_timeout" || name == "connect_timeout" ||
                    name == "idle_timeout" || name == "plaintext_timeout" ||
                    name == "close_timeout") {
-            if (auto d = get_timeout(v, key)) {
+            if (auto d = get_timeout(v, key, name == "close_timeout")) {
                 Duration& dst = name == "handshake_timeout" ? svc.handshake_timeout
                                 : name == "connect_timeout" ? svc.connect_timeout
                                 : name == "idle_timeout"    ? svc.idle_timeout
