@@ -1056,6 +1056,18 @@ void StunnelLoader::finish_service(ServiceState& st) {
             fmt::format("ticketKeySecret and ticketMacSecret go together; {} is missing", missing));
     }
 
+    // Client mode: stunnel checks nothing unless told; tlsgate verifies the server's chain and
+    // name by default (the whole point of originating TLS). Only an explicit verify,
+    // verifyChain, verifyPeer or requireCert restores stunnel's behaviour.
+    if (svc.client && !st.verify_explicit) {
+        tls.verify_chain = true;
+        tls.require_cert = true;
+        note(fmt::format("{}: client mode verifies the server's certificate chain (system trust "
+                         "store unless CAfile/CApath) and host name (checkHost, default the "
+                         "connect host); stunnel checks nothing by default: set verifyChain = no "
+                         "to get that",
+                         prefix));
+    }
     // The model's summary switch, as the TOML loader makes it.
     tls.verify = tls.verify_chain || tls.verify_peer ? VerifyMode::peer : VerifyMode::none;
     if (svc.client && tls.verify == VerifyMode::none) {

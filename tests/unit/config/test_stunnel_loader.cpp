@@ -159,11 +159,24 @@ TEST_CASE("stunnel corpus: man page client mode", "[stunnel]") {
     REQUIRE(s.backends.size() == 1);
     CHECK(s.backends[0] == tcp("servername", 993, false));
     CHECK(s.tls.cert.empty());
-    // stunnel verifies nothing unless told to: followed, with a loud warning.
+    // stunnel verifies nothing unless told to; tlsgate verifies chain and host name unless the
+    // file says otherwise, and says so at start.
+    CHECK(s.tls.verify == VerifyMode::peer);
+    CHECK(s.tls.verify_chain);
+    CHECK(s.tls.require_cert);
+    CHECK_THAT(all_notes(r.notes), Contains("service[imap]: client mode verifies the server's"));
+    CHECK_THAT(joined(r.result.warnings), !Contains("certificate is not checked"));
+}
+
+TEST_CASE("stunnel client mode keeps stunnel's no-verification only when asked", "[stunnel]") {
+    auto r = load_stunnel_string("[c]\nclient = yes\naccept = 127.0.0.1:1\nconnect = h:993\n"
+                                 "verifyChain = no\n",
+                                 "t.conf");
+    const Config& c = ok(r.result);
+    const Service& s = service(c, "c");
     CHECK(s.tls.verify == VerifyMode::none);
     CHECK_FALSE(s.tls.verify_chain);
-    CHECK_FALSE(s.tls.require_cert);
-    CHECK_THAT(joined(r.result.warnings), Contains("service[imap].verifyChain: the server's "
+    CHECK_THAT(joined(r.result.warnings), Contains("service[c].verifyChain: the server's "
                                                    "certificate is not checked"));
 }
 
