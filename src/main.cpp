@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <uv.h>
@@ -28,9 +29,12 @@ int main(int argc, char** argv) {
     std::string config_file = "/etc/tlsgate/tlsgate.toml";
     bool check_only = false;
     bool show_version = false;
+    bool daemon = false;
     app.add_option("-c,--config", config_file, "configuration file (TOML)");
     app.add_flag("--check", check_only,
                  "validate the configuration, certificates and keys, then exit");
+    app.add_flag("-d,--daemon", daemon,
+                 "detach into the background once ready (as global.daemon = true)");
     app.add_flag("-V,--version", show_version, "print the versions of tlsgate and its libraries");
     CLI11_PARSE(app, argc, argv);
 
@@ -85,5 +89,12 @@ int main(int argc, char** argv) {
             }
         }
     }
-    return tlsgate::proxy::run_server(config, std::move(prepared.services));
+    tlsgate::proxy::RunOptions options;
+    options.daemon = daemon;
+    // SIGHUP re-reads the same file with the same front end. Absolute, because a daemon
+    // changes its working directory to "/".
+    options.reload = [path = std::filesystem::absolute(config_file).string()] {
+        return tlsgate::config::load_toml_file(path);
+    };
+    return tlsgate::proxy::run_server(config, std::move(prepared.services), options);
 }

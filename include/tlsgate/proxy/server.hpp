@@ -3,6 +3,7 @@
 #include "tlsgate/config/model.hpp"
 #include "tlsgate/proxy/service.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,10 +18,25 @@ struct Prepared {
     std::vector<config::ConfigError> warnings;
     std::vector<std::string> summaries; // one line per service
 };
-Prepared prepare_services(const config::Config& config);
+// `counters_for(name)`, when given, supplies the counters of each service (a reload hands
+// over those of the running service of that name, so its totals survive).
+using CountersFor = std::function<std::shared_ptr<ServiceCounters>(const std::string& name)>;
+Prepared prepare_services(const config::Config& config, const CountersFor& counters_for = {});
 
-// Binds every listener, runs the workers until SIGINT/SIGTERM and the drain are over.
-// Returns the process exit code.
-int run_server(const config::Config& config, std::vector<std::shared_ptr<Service>> services);
+// Re-reads the configuration file given at start, with the same front end (TOML or
+// stunnel.conf); main supplies it so proxy/ does not know about config formats.
+using ConfigLoader = std::function<config::LoadResult()>;
+
+struct RunOptions {
+    bool daemon = false; // --daemon: detach even when global.daemon is false
+    ConfigLoader reload; // SIGHUP; when unset, SIGHUP is logged and ignored
+};
+
+// Daemon duties (detach, pid file, chroot, privileges, log file), binds every listener, runs
+// the workers until SIGINT/SIGTERM/SIGQUIT and the drain are over. SIGHUP reloads the
+// services, SIGUSR1 reopens the log file, SIGUSR2 lists open connections. Returns the
+// process exit code.
+int run_server(const config::Config& config, std::vector<std::shared_ptr<Service>> services,
+               const RunOptions& options = {});
 
 } // namespace tlsgate::proxy

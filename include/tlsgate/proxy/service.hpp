@@ -25,12 +25,22 @@ struct ServiceCounters {
 };
 
 // One configured service at run time: its settings and its TLS context, read-only and
-// shared by every worker; only the counters change.
+// shared by every worker; only the counters change. A reload builds new Service objects;
+// sessions keep the one they started with.
 struct Service {
+    // `counters` may be shared with the same-named service of the previous configuration, so
+    // totals survive a reload (the `active` gauge then counts sessions of both generations).
+    explicit Service(
+        std::shared_ptr<ServiceCounters> shared_counters = std::make_shared<ServiceCounters>())
+        : counters_owner(std::move(shared_counters)), counters(*counters_owner) {}
+    Service(const Service&) = delete;
+    Service& operator=(const Service&) = delete;
+
     config::Service settings;
     tls::SslCtxPtr server_context; // TLS toward clients; null in client mode
     tls::SslCtxPtr client_context; // client mode: TLS toward the backend
-    ServiceCounters counters;
+    std::shared_ptr<ServiceCounters> counters_owner;
+    ServiceCounters& counters;
 };
 
 } // namespace tlsgate::proxy
