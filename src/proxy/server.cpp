@@ -3,13 +3,11 @@
 #include "tlsgate/core/daemon.hpp"
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/proxy/worker.hpp"
-#include "tlsgate/tls/context.hpp"
 
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <future>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -18,30 +16,14 @@
 namespace tlsgate::proxy {
 namespace {
 
-std::string describe_service(const Service& service) {
-    const config::Service& s = service.settings;
-    std::vector<std::string> backend_names;
-    for (const auto& backend : s.backends) {
-        backend_names.push_back(backend.to_string());
-    }
-    if (s.exec) {
-        backend_names.push_back("exec:" + *s.exec);
-    }
-    const std::string backends = fmt::format("{}", fmt::join(backend_names, ","));
-    std::string certs;
-    for (const auto& cert : s.tls.cert) {
-        certs += (certs.empty() ? "" : ",") + cert;
-    }
-    return fmt::format("service {}: {} -> {} mode={} protocol={} tls={} profile={} cert={}{}",
-                       s.name, s.inetd ? "inetd" : s.listen.to_string(), backends,
-                       s.client ? "client" : "server", config::to_string(s.protocol),
-                       config::to_string(s.tls_mode), config::to_string(s.tls.profile),
-                       certs.empty() ? "none" : certs,
-                       s.client ? fmt::format(" verify={}", config::to_string(s.tls.verify)) : "");
-}
-
+// This generation's totals plus those of the generations a reload replaced (folded in once
+// their last session ended).
 void log_totals(const Service& service, std::string_view when) {
-    const ServiceCounters& c = service.counters;
+    ServiceCounters c;
+    c.add(service.counters);
+    if (service.earlier_generations) {
+        c.add(*service.earlier_generations);
+    }
     log::notice("service={} {}totals: accepted={} handshakes={} handshake_failures={} "
                 "backend_failures={} starttls={} auth_refused_before_tls={} "
                 "commands_refused={} injected_bytes_discarded={} overlong_lines={}",
@@ -187,14 +169,7 @@ void Control::reload() {
     std::vector<config::ConfigError> errors = loaded.errors;
     Prepared prepared;
     if (loaded.config) {
-        prepared = prepare_services(*loaded.config, [this](const std::string& name) {
-            for (const auto& running : services_) {
-                if (running->settings.name == name) {
-                    return running->counters_owner;
-                }
-            }
-            return std::make_shared<ServiceCounters>();
-        });
+        prepared = prepare_services(*loaded.config);
         for (const auto& warning : prepared.warnings) {
             log::warning("reload: {}", warning.to_string());
         }
@@ -209,6 +184,18 @@ void Control::reload() {
         return;
     }
     report_restart_only(global_, loaded.config->global);
+    // Totals by service name survive the reload: both generations feed one sink. Set before
+    // the new services are published to the workers.
+    for (const auto& fresh : prepared.services) {
+        for (const auto& running : services_) {
+            if (running->settings.name == fresh->settings.name) {
+                if (!running->earlier_generations) {
+                    running->earlier_generations = std::make_shared<ServiceCounters>();
+                }
+                fresh->earlier_generations = running->earlier_generations;
+            }
+        }
+    }
     if (!hand_over(prepared.services)) {
         return;
     }
@@ -274,26 +261,6 @@ void raise_descriptor_limit() {
 }
 
 } // namespace
-
-Prepared prepare_services(const config::Config& config, const CountersFor& counters_for) {
-    Prepared prepared;
-    for (const auto& settings : config.services) {
-        auto service = counters_for ? std::make_shared<Service>(counters_for(settings.name))
-                                    : std::make_shared<Service>();
-        service->settings = settings;
-        const std::string prefix = fmt::format("service[{}]", settings.name);
-        auto context = settings.client ? tls::build_client_context(settings.tls, prefix)
-                                       : tls::build_server_context(settings.tls, prefix);
-        prepared.errors.insert(prepared.errors.end(), context.errors.begin(), context.errors.end());
-        prepared.warnings.insert(prepared.warnings.end(), context.warnings.begin(),
-                                 context.warnings.end());
-        (settings.client ? service->client_context : service->server_context) =
-            std::move(context.ctx);
-        prepared.summaries.push_back(describe_service(*service));
-        prepared.services.push_back(std::move(service));
-    }
-    return prepared;
-}
 
 int run_server(const config::Config& config, std::vector<std::shared_ptr<Service>> services,
                const RunOptions& options) {

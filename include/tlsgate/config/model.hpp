@@ -103,8 +103,9 @@ struct TlsSettings {
     Location locate(const std::string& key_name) const;
 };
 
-// A setsockopt applied to the accepted ('a'), listening ('l') or backend ('r') socket; TOML
-// "socket_options" = ["a:TCP_NODELAY=1", "l:SO_KEEPALIVE=1"], the stunnel syntax.
+// A setsockopt, as stunnel's "socket" option: 'a' on the accepting (listening) socket, 'l' on
+// the local socket (the accepted client connection), 'r' on the remote (backend) socket; TOML
+// "socket_options" = ["l:TCP_NODELAY=1", "a:SO_KEEPALIVE=1"], the stunnel syntax.
 struct SocketOption {
     char side = 'a';   // 'a', 'l' or 'r'
     std::string name;  // e.g. "TCP_NODELAY", "SO_KEEPALIVE", "SO_SNDBUF"

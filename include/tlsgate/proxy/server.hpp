@@ -1,6 +1,7 @@
 #pragma once
 
 #include "tlsgate/config/model.hpp"
+#include "tlsgate/proxy/prepare.hpp"
 #include "tlsgate/proxy/service.hpp"
 
 #include <functional>
@@ -9,19 +10,6 @@
 #include <vector>
 
 namespace tlsgate::proxy {
-
-// Everything a validated config needs before anything listens: TLS contexts built and
-// certificates checked. Used by --check and by the server alike.
-struct Prepared {
-    std::vector<std::shared_ptr<Service>> services;
-    std::vector<config::ConfigError> errors;
-    std::vector<config::ConfigError> warnings;
-    std::vector<std::string> summaries; // one line per service
-};
-// `counters_for(name)`, when given, supplies the counters of each service (a reload hands
-// over those of the running service of that name, so its totals survive).
-using CountersFor = std::function<std::shared_ptr<ServiceCounters>(const std::string& name)>;
-Prepared prepare_services(const config::Config& config, const CountersFor& counters_for = {});
 
 // Re-reads the configuration file given at start, with the same front end (TOML or
 // stunnel.conf); main supplies it so proxy/ does not know about config formats.

@@ -1,0 +1,22 @@
+#pragma once
+
+#include "tlsgate/config/model.hpp"
+#include "tlsgate/proxy/service.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tlsgate::proxy {
+
+// Everything a validated config needs before anything listens: TLS contexts built and
+// certificates checked. Used by --check and by the server alike.
+struct Prepared {
+    std::vector<std::shared_ptr<Service>> services;
+    std::vector<config::ConfigError> errors;
+    std::vector<config::ConfigError> warnings;
+    std::vector<std::string> summaries; // one line per service
+};
+Prepared prepare_services(const config::Config& config);
+
+} // namespace tlsgate::proxy
