@@ -301,7 +301,12 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     // loops would need uv_loop_fork on each. The parent waits for ready() below, so errors
     // from here on still reach the terminal and the exit status.
     core::Detacher detacher;
-    if (options.daemon || global.daemon) {
+    const bool daemon = options.daemon || global.daemon;
+    if (daemon && !global.log_file && global.log_target == config::LogTarget::stderr_stream) {
+        log::warning("running as a daemon with log = \"stderr\" and no log_file: every line "
+                     "after start-up goes to /dev/null");
+    }
+    if (daemon) {
         if (std::string error = detacher.detach(); !error.empty()) {
             log::error("cannot start: {}", error);
             return 1;

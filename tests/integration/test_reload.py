@@ -2,8 +2,10 @@
 broken, listeners whose address is unchanged never closed, bad configs rejected."""
 
 import hashlib
+import os
 import random
 import signal
+import socket
 import threading
 import time
 
@@ -190,3 +192,41 @@ def test_totals_survive_reload_and_restart_only_keys_are_reported(tlsgate, echo)
     assert gate.stop() == 0
     gate.wait_for_log(r"service=echo totals: accepted=2 ")
     assert gate.wait_for_log(r"tlsgate ready: 1 service\(s\), 1 worker\(s\)")
+
+
+def test_listener_that_cannot_open_rejects_the_whole_reload(tlsgate, echo, backend):
+    gate = tlsgate([echo_service(echo)], global_={"workers": 2})
+    port = gate.port("echo")
+    inodes = listening_inodes(port)
+    # Something else (without SO_REUSEPORT) holds the port the new service wants.
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen(1)
+    taken = squatter.getsockname()[1]
+    try:
+        other = backend()
+        lines = Reloader(gate).reload(
+            [echo_service(echo, port, backend=other.address),
+             {"name": "third", "backend": echo.address, "listen": f"127.0.0.1:{taken}"}],
+            global_={"workers": 2}, expect="failed")
+        assert any(f"cannot listen on 127.0.0.1:{taken}" in l for l in lines), lines
+        # The old service, with its old backend, still serves on the same sockets.
+        echo_round_trip(("127.0.0.1", port))
+        assert other.accepted == 0
+        assert listening_inodes(port) == inodes
+    finally:
+        squatter.close()
+
+
+def test_unix_listener_is_kept(tlsgate, echo, shortdir):
+    path = str(shortdir / "gate.sock")
+    gate = tlsgate([{"name": "local", "backend": echo.address, "listen": f"unix:{path}"}],
+                   global_={"workers": 2})
+    inode = os.stat(path).st_ino
+    reloader = Reloader(gate)
+    for _ in range(3):
+        lines = reloader.reload([{"name": "local", "backend": echo.address,
+                                  "listen": f"unix:{path}"}], global_={"workers": 2})
+        assert any("(socket kept)" in l for l in lines), lines
+        echo_round_trip(path)
+    assert os.stat(path).st_ino == inode

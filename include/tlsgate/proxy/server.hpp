@@ -21,9 +21,12 @@ struct RunOptions {
 };
 
 // Daemon duties (detach, pid file, chroot, privileges, log file), binds every listener, runs
-// the workers until SIGINT/SIGTERM/SIGQUIT and the drain are over. SIGHUP reloads the
-// services, SIGUSR1 reopens the log file, SIGUSR2 lists open connections. Returns the
-// process exit code.
+// the workers until SIGINT/SIGTERM/SIGQUIT and the drain are over. SIGUSR1 reopens the log
+// file, SIGUSR2 lists open connections. SIGHUP reloads the services: new connections get
+// the new settings and certificates, open ones keep theirs, unchanged listen addresses keep
+// their sockets; [global] keys other than log_level need a restart. After chroot, a reload
+// reads the configuration file, certificates and keys by their paths inside the chroot, and
+// after dropping privileges as the unprivileged user. Returns the process exit code.
 int run_server(const config::Config& config, std::vector<std::shared_ptr<Service>> services,
                const RunOptions& options = {});
 
