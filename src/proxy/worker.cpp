@@ -66,6 +66,7 @@ std::unique_ptr<Worker::ListenerSlot> Worker::take_matching_slot(const config::S
 
 std::string Worker::apply_services(const std::vector<std::shared_ptr<Service>>& services,
                                    std::vector<net::Address>& bound) {
+    sweep_retired();
     const bool first = bound.empty();
     // Plan and open first, commit after: when a new listener cannot be opened, the old
     // listeners and services stay exactly as they were.
@@ -120,8 +121,10 @@ std::string Worker::apply_services(const std::vector<std::shared_ptr<Service>>& 
     // Commit: listeners of services that are gone close now; their sessions go on.
     for (auto& slot : listeners_) {
         if (slot) {
-            log::info("service={} stops listening on {}", slot->service->settings.name,
-                      slot->listener->bound_address().to_string());
+            if (first) {
+                log::info("service={} stops listening on {}", slot->service->settings.name,
+                          slot->listener->bound_address().to_string());
+            }
             retire(std::move(slot));
         }
     }
@@ -147,10 +150,13 @@ void Worker::retire(std::unique_ptr<ListenerSlot> slot) {
     slot->service.reset(); // its TLS context may go as soon as its last session ends
     ListenerSlot* raw = slot.get();
     retired_.push_back(std::move(slot));
-    // The slot (and its listener) is freed only once libuv has released the handle.
-    raw->listener->close([this, raw] {
-        std::erase_if(retired_, [raw](const auto& held) { return held.get() == raw; });
-    });
+    // The slot (and its listener) is freed only after libuv has released the handle, and not
+    // inside the listener's own callback: the next reload sweeps it.
+    raw->listener->close([raw] { raw->closed = true; });
+}
+
+void Worker::sweep_retired() {
+    std::erase_if(retired_, [](const auto& slot) { return slot->closed; });
 }
 
 void Worker::post_update(std::shared_ptr<ServiceUpdate> update) {

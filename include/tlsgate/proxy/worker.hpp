@@ -70,6 +70,7 @@ private:
     struct ListenerSlot {
         std::shared_ptr<Service> service;
         std::unique_ptr<net::Listener> listener;
+        bool closed = false; // retired and released by libuv: may be freed
     };
 
     // Switches to `services` (at start, `listeners_` is empty). On the loop thread only.
@@ -77,6 +78,7 @@ private:
                                std::vector<net::Address>& bound);
     std::unique_ptr<ListenerSlot> take_matching_slot(const config::Service& settings);
     void retire(std::unique_ptr<ListenerSlot> slot);
+    void sweep_retired();
     void apply_pending_update();
     void list_connections();
     void accept_on(const std::shared_ptr<Service>& service, net::Listener& listener);
@@ -96,7 +98,7 @@ private:
     bool draining_ = false;
     bool stopping_ = false;
     std::vector<std::unique_ptr<ListenerSlot>> listeners_;
-    // Listeners of removed services, kept until their close callback ran.
+    // Listeners of removed services, kept at least until their close callback ran.
     std::vector<std::unique_ptr<ListenerSlot>> retired_;
     std::mutex update_mutex_; // guards pending_update_ only (control thread -> this loop)
     std::shared_ptr<ServiceUpdate> pending_update_;
