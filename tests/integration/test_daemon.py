@@ -147,3 +147,40 @@ def test_chroot(tlsgate, echo, tmp_path, monkeypatch):
     assert os.readlink(f"/proc/{gate.pid}/root") == str(jail)
     assert int(proc_status(gate.pid)["Uid"][1]) == NOBODY.pw_uid
     echo_round_trip(gate.address("echo"))
+
+
+def test_syslog_ident(tlsgate_binary, certs, echo, tmp_path):
+    """log = "syslog" with syslog_ident: lines reach /dev/log under that ident. /dev/log is
+    a socket of this test, bound over /dev in a private mount namespace."""
+    import socket
+    import subprocess
+
+    import support
+
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(dev / "log"))
+    receiver.settimeout(10)
+    runner = support.Tlsgate(tlsgate_binary, tmp_path, certs)
+    config = runner.write_config([{"name": "echo", "backend": echo.address}],
+                                 global_={"log": "syslog", "syslog_ident": "tg-test"})
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         'mount --bind "$0" /dev && exec "$1" --config "$2"', str(dev), str(tlsgate_binary),
+         str(config)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE)
+    try:
+        messages = []
+        while not any("tlsgate ready" in m for m in messages):
+            messages.append(receiver.recv(65536).decode())
+        ready = [m for m in messages if "tlsgate ready" in m][0]
+        # <21> = LOG_MAIL | LOG_NOTICE
+        assert ready.startswith("<21>") and f" tg-test[{proc.pid}]: " in ready, ready
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        receiver.close()
