@@ -3,7 +3,7 @@
 #include <cerrno>
 #include <charconv>
 #include <csignal>
-#include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -67,6 +67,7 @@ std::string Detacher::detach() {
     if (pipe2(fds, O_CLOEXEC) != 0) {
         return "cannot create the readiness pipe: " + errno_text();
     }
+    std::fflush(nullptr); // nothing buffered may be written twice by the children
     const pid_t first = fork();
     if (first < 0) {
         ::close(fds[0]);
