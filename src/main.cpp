@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
     app.add_option("-c,--config", config_file, "configuration file (TOML)");
     app.add_flag("--check", check_only,
                  "validate the configuration, certificates and keys, then exit");
-    app.add_flag("-d,--daemon", daemon,
+    app.add_flag("--daemon", daemon,
                  "detach into the background once ready (as global.daemon = true)");
     app.add_flag("-V,--version", show_version, "print the versions of tlsgate and its libraries");
     CLI11_PARSE(app, argc, argv);
