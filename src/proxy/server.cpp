@@ -265,6 +265,11 @@ void raise_descriptor_limit() {
 int run_server(const config::Config& config, std::vector<std::shared_ptr<Service>> services,
                const RunOptions& options) {
     std::signal(SIGPIPE, SIG_IGN);
+    // Their default action is to terminate. Until the control loop catches them (a logrotate
+    // or a reload can arrive while the daemon is still starting), they are ignored.
+    for (int signum : {SIGHUP, SIGUSR1, SIGUSR2}) {
+        std::signal(signum, SIG_IGN);
+    }
     const config::Global& global = config.global;
     if (std::string error = log::configure(global); !error.empty()) {
         log::error("cannot start: {}", error);
