@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <uv.h>
@@ -41,8 +42,11 @@ int main(int argc, char** argv) {
                    "read the configuration from this descriptor (stunnel -fd)");
     app.add_option("--print-toml", config_args.print_toml,
                    "print the configuration (e.g. a stunnel.conf) as equivalent TOML and exit");
+    bool daemon = false;
     app.add_flag("--check", check_only,
                  "validate the configuration, certificates and keys, then exit");
+    app.add_flag("--daemon", daemon,
+                 "detach into the background once ready (as global.daemon = true)");
     app.add_flag("-V,--version", show_version, "print the versions of tlsgate and its libraries");
     app.add_flag("--sockets", show_sockets, "print the socket options and their OS defaults");
     app.add_flag("--options", show_options, "print the names \"options =\" accepts");
@@ -139,5 +143,29 @@ int main(int argc, char** argv) {
             }
         }
     }
-    return tlsgate::proxy::run_server(config, std::move(prepared.services));
+    tlsgate::proxy::RunOptions options;
+    options.daemon = daemon;
+    // SIGHUP re-reads the same source with the same front end. Paths made absolute, because a
+    // daemon changes its working directory to "/"; a config read from a descriptor cannot be
+    // read again.
+    tlsgate::cli::ConfigSource reload_source = source;
+    if (reload_source.kind != tlsgate::cli::ConfigSource::Kind::fd) {
+        reload_source.path = std::filesystem::absolute(reload_source.path).string();
+    }
+    options.reload = [reload_source] {
+        if (reload_source.kind == tlsgate::cli::ConfigSource::Kind::fd) {
+            tlsgate::config::LoadResult refused;
+            refused.errors.push_back(tlsgate::config::ConfigError{
+                tlsgate::config::Location{reload_source.name(), 0}, "",
+                "the configuration came from a descriptor (-fd) and cannot be read again; "
+                "restart to change it"});
+            return refused;
+        }
+        auto reloaded = tlsgate::cli::load_from_command_line(reload_source);
+        for (const auto& note : reloaded.notes) {
+            tlsgate::log::notice("{}", note);
+        }
+        return std::move(reloaded.result);
+    };
+    return tlsgate::proxy::run_server(config, std::move(prepared.services), options);
 }

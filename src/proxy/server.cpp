@@ -1,33 +1,81 @@
 #include "tlsgate/proxy/server.hpp"
 
+#include "tlsgate/core/daemon.hpp"
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/proxy/worker.hpp"
-#include "tlsgate/tls/context.hpp"
 
+#include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
+#include <future>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 namespace tlsgate::proxy {
 namespace {
 
-// The control loop on the main thread: signals in, drain requests out, and a wake-up for
-// every worker that has finished.
+// This generation's totals plus those of the generations a reload replaced (folded in once
+// their last session ended).
+void log_totals(const Service& service, std::string_view when) {
+    ServiceCounters c;
+    c.add(service.counters);
+    if (service.earlier_generations) {
+        c.add(*service.earlier_generations);
+    }
+    log::notice("service={} {}totals: accepted={} handshakes={} handshake_failures={} "
+                "backend_failures={} starttls={} auth_refused_before_tls={} "
+                "commands_refused={} injected_bytes_discarded={} overlong_lines={}",
+                service.settings.name, when, c.accepted.load(), c.handshakes_completed.load(),
+                c.handshakes_failed.load(), c.backend_failures.load(), c.starttls_completed.load(),
+                c.auth_refused_before_tls.load(), c.commands_refused.load(),
+                c.injected_bytes_discarded.load(), c.overlong_lines.load());
+}
+
+// [global] keys that shape the process itself (threads, identity, files opened at start):
+// a reload keeps the running values and says a restart is needed.
+void report_restart_only(const config::Global& running, const config::Global& loaded) {
+    auto check = [](const char* key, bool changed) {
+        if (changed) {
+            log::warning("reload: global.{} changed; that takes effect only after a restart, "
+                         "the running value is kept",
+                         key);
+        }
+    };
+    check("workers", running.workers != loaded.workers);
+    check("log", running.log_target != loaded.log_target);
+    check("drain_timeout", running.drain_timeout != loaded.drain_timeout);
+    check("daemon", running.daemon != loaded.daemon);
+    check("pid_file", running.pid_file != loaded.pid_file);
+    check("user", running.user != loaded.user);
+    check("group", running.group != loaded.group);
+    check("chroot", running.chroot != loaded.chroot);
+    check("log_file", running.log_file != loaded.log_file);
+    check("log_append", running.log_append != loaded.log_append);
+    check("syslog_ident", running.syslog_ident != loaded.syslog_ident);
+    check("fips", running.fips != loaded.fips);
+}
+
+// The control loop on the main thread: signals in; drain requests, new service sets and
+// connection-list requests out; and a wake-up for every worker that has finished.
 class Control {
 public:
-    explicit Control(std::vector<std::unique_ptr<Worker>>& workers) : workers_(workers) {
+    Control(std::vector<std::unique_ptr<Worker>>& workers,
+            std::vector<std::shared_ptr<Service>>& services, const config::Global& global,
+            ConfigLoader reload)
+        : workers_(workers), services_(services), global_(global), reload_(std::move(reload)) {
         uv_loop_init(&loop_);
         for (auto& signal : signals_) {
             uv_signal_init(&loop_, &signal);
             signal.data = this;
         }
-        uv_signal_start(&signals_[0], on_signal, SIGTERM);
-        uv_signal_start(&signals_[1], on_signal, SIGINT);
-        // SIGHUP's default action would kill the proxy (a logrotate or `systemctl reload`
-        // away); until reload exists it is caught and said to be ignored.
-        uv_signal_start(&signals_[2], on_hangup, SIGHUP);
+        uv_signal_start(&signals_[0], on_stop_signal, SIGTERM);
+        uv_signal_start(&signals_[1], on_stop_signal, SIGINT);
+        uv_signal_start(&signals_[2], on_stop_signal, SIGQUIT); // stunnel's; drains too
+        uv_signal_start(&signals_[3], on_hangup, SIGHUP);
+        uv_signal_start(&signals_[4], on_reopen_log, SIGUSR1);
+        uv_signal_start(&signals_[5], on_list_connections, SIGUSR2);
         uv_async_init(&loop_, &worker_exited_, on_worker_exited);
         worker_exited_.data = this;
     }
@@ -40,17 +88,42 @@ public:
     void run() { uv_run(&loop_, UV_RUN_DEFAULT); }
 
 private:
-    static void on_signal(uv_signal_t* handle, int signum) {
+    static const char* signal_name(int signum) {
+        switch (signum) {
+        case SIGTERM:
+            return "SIGTERM";
+        case SIGINT:
+            return "SIGINT";
+        case SIGQUIT:
+            return "SIGQUIT";
+        }
+        return "signal";
+    }
+    static void on_stop_signal(uv_signal_t* handle, int signum) {
         auto* self = static_cast<Control*>(handle->data);
-        log::notice("received {}, {}", signum == SIGTERM ? "SIGTERM" : "SIGINT",
+        log::notice("received {}, {}", signal_name(signum),
                     self->signalled_ ? "closing every connection now" : "draining connections");
         self->signalled_ = true;
         for (auto& worker : self->workers_) {
             worker->request_drain();
         }
     }
-    static void on_hangup(uv_signal_t*, int) {
-        log::warning("received SIGHUP: configuration reload is not implemented yet; ignored");
+    static void on_hangup(uv_signal_t* handle, int) {
+        static_cast<Control*>(handle->data)->reload();
+    }
+    static void on_reopen_log(uv_signal_t*, int) {
+        if (std::string error = log::reopen(); !error.empty()) {
+            log::error("received SIGUSR1: {}", error);
+        } else {
+            log::notice("received SIGUSR1: log file reopened");
+        }
+    }
+    static void on_list_connections(uv_signal_t* handle, int) {
+        auto* self = static_cast<Control*>(handle->data);
+        log::notice("received SIGUSR2: listing open connections");
+        for (auto& worker : self->workers_) {
+            worker->request_connection_list();
+        }
     }
     static void on_worker_exited(uv_async_t* handle) {
         auto* self = static_cast<Control*>(handle->data);
@@ -62,13 +135,112 @@ private:
         }
     }
 
+    // SIGHUP. Everything that can fail (parsing, certificates, keys, opening new listeners in
+    // the first worker) is done before anything changes; on any error the running services
+    // stay untouched.
+    void reload();
+    bool hand_over(const std::vector<std::shared_ptr<Service>>& next);
+
     std::vector<std::unique_ptr<Worker>>& workers_;
+    std::vector<std::shared_ptr<Service>>& services_;
+    config::Global global_;
+    ConfigLoader reload_;
     uv_loop_t loop_{};
-    uv_signal_t signals_[3]{};
+    uv_signal_t signals_[6]{};
     uv_async_t worker_exited_{};
     std::atomic<size_t> exited_{0};
     bool signalled_ = false;
 };
+
+void Control::reload() {
+    if (signalled_) {
+        log::warning("received SIGHUP while shutting down: ignored");
+        return;
+    }
+    if (!reload_) {
+        log::warning("received SIGHUP: this configuration cannot be reloaded; ignored");
+        return;
+    }
+    log::notice("received SIGHUP: reloading the configuration");
+    config::LoadResult loaded = reload_();
+    for (const auto& warning : loaded.warnings) {
+        log::warning("reload: {}", warning.to_string());
+    }
+    std::vector<config::ConfigError> errors = loaded.errors;
+    Prepared prepared;
+    if (loaded.config) {
+        prepared = prepare_services(*loaded.config);
+        for (const auto& warning : prepared.warnings) {
+            log::warning("reload: {}", warning.to_string());
+        }
+        errors.insert(errors.end(), prepared.errors.begin(), prepared.errors.end());
+    }
+    if (!errors.empty()) {
+        for (const auto& error : errors) {
+            log::error("reload: {}", error.to_string());
+        }
+        log::error("reload failed: {} error(s); the running configuration is unchanged",
+                   errors.size());
+        return;
+    }
+    report_restart_only(global_, loaded.config->global);
+    // Totals by service name survive the reload: both generations feed one sink. Set before
+    // the new services are published to the workers.
+    for (const auto& fresh : prepared.services) {
+        for (const auto& running : services_) {
+            if (running->settings.name == fresh->settings.name) {
+                if (!running->earlier_generations) {
+                    running->earlier_generations = std::make_shared<ServiceCounters>();
+                }
+                fresh->earlier_generations = running->earlier_generations;
+            }
+        }
+    }
+    if (!hand_over(prepared.services)) {
+        return;
+    }
+    global_.log_level = loaded.config->global.log_level;
+    log::set_level(global_.log_level);
+    for (const auto& running : services_) {
+        const bool kept =
+            std::any_of(prepared.services.begin(), prepared.services.end(), [&](const auto& next) {
+                return next->settings.name == running->settings.name;
+            });
+        if (!kept) {
+            log_totals(*running, "removed at reload; ");
+        }
+    }
+    services_ = std::move(prepared.services);
+    log::notice("reload done: {} service(s)", services_.size());
+}
+
+bool Control::hand_over(const std::vector<std::shared_ptr<Service>>& next) {
+    // One worker at a time, the first one first: it binds new listeners (resolving port 0)
+    // and, if one cannot be opened, the reload stops before any worker has changed.
+    std::vector<net::Address> bound;
+    for (size_t i = 0; i < workers_.size(); ++i) {
+        auto update = std::make_shared<ServiceUpdate>();
+        update->services = next;
+        update->bound = bound;
+        auto done = update->done.get_future();
+        workers_[i]->post_update(update);
+        // No deadline needed: a worker's loop ends only after a drain, and no drain can begin
+        // while this (the only thread handling signals) is busy here.
+        const std::string error = done.get();
+        if (!error.empty() && i == 0) {
+            log::error("reload failed: {}; the running configuration is unchanged", error);
+            return false;
+        }
+        if (!error.empty()) {
+            log::error("reload: worker {} keeps the previous services: {}", i, error);
+            continue;
+        }
+        if (i == 0) {
+            bound = update->bound;
+        }
+    }
+    return true;
+}
 
 // Each connection needs two descriptors; the usual soft limit of 1024 would cap a proxy at
 // about 500 connections, so take whatever the hard limit allows.
@@ -90,10 +262,63 @@ void raise_descriptor_limit() {
 
 } // namespace
 
-int run_server(const config::Config& config, std::vector<std::shared_ptr<Service>> services) {
+int run_server(const config::Config& config, std::vector<std::shared_ptr<Service>> services,
+               const RunOptions& options) {
     std::signal(SIGPIPE, SIG_IGN);
+    // Their default action is to terminate. Until the control loop catches them (a logrotate
+    // or a reload can arrive while the daemon is still starting), they are ignored.
+    for (int signum : {SIGHUP, SIGUSR1, SIGUSR2}) {
+        std::signal(signum, SIG_IGN);
+    }
+    const config::Global& global = config.global;
+    if (std::string error = log::configure(global); !error.empty()) {
+        log::error("cannot start: {}", error);
+        return 1;
+    }
+    // Until the daemon has detached (or, in the foreground, until it is ready) a start-up
+    // error must reach the terminal even when lines go to a log file.
+    log::echo_errors_to_stderr(true);
+    // Users and groups are looked up now, while /etc/passwd and /etc/group are reachable.
+    core::Identity identity;
+    if (std::string error = core::resolve_identity(global.user, global.group, identity);
+        !error.empty()) {
+        log::error("cannot start: {}", error);
+        return 1;
+    }
+    // Absolute before a daemon moves to "/" (a front end may leave these relative).
+    auto absolute = [](const std::optional<std::string>& path) -> std::optional<std::string> {
+        if (!path) {
+            return std::nullopt;
+        }
+        return std::filesystem::absolute(*path).string();
+    };
+    const std::optional<std::string> pid_path = absolute(global.pid_file);
+    const std::optional<std::string> chroot_path = absolute(global.chroot);
+    // A pid file naming a live process means another instance: stop before binding, which
+    // SO_REUSEPORT would otherwise let both do.
+    if (pid_path) {
+        if (std::string error = core::check_pid_file(*pid_path, getpid()); !error.empty()) {
+            log::error("cannot start: {}", error);
+            return 1;
+        }
+    }
+    // Detach before any loop or thread exists: forking a process that already holds libuv
+    // loops would need uv_loop_fork on each. The parent waits for ready() below, so errors
+    // from here on still reach the terminal and the exit status.
+    core::Detacher detacher;
+    const bool daemon = options.daemon || global.daemon;
+    if (daemon && !global.log_file && global.log_target == config::LogTarget::stderr_stream) {
+        log::warning("running as a daemon with log = \"stderr\" and no log_file: every line "
+                     "after start-up goes to /dev/null");
+    }
+    if (daemon) {
+        if (std::string error = detacher.detach(); !error.empty()) {
+            log::error("cannot start: {}", error);
+            return 1;
+        }
+    }
     raise_descriptor_limit();
-    unsigned count = config.global.workers;
+    unsigned count = global.workers;
     if (count == 0) {
         count = uv_available_parallelism();
     }
@@ -101,32 +326,53 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     std::atomic<uint64_t> connection_ids{0};
     std::vector<net::Address> bound;
     for (unsigned i = 0; i < count; ++i) {
-        workers.push_back(std::make_unique<Worker>(i, config.global, services, connection_ids));
+        workers.push_back(std::make_unique<Worker>(i, global, services, connection_ids));
         // Worker 0 binds first so the others reuse a port the kernel chose for port 0.
         if (std::string error = workers.back()->open_listeners(bound); !error.empty()) {
             log::error("cannot start: {}", error);
             return 1;
         }
     }
-    Control control(workers);
+    // Created while still privileged (its directory may be root's); removed at exit.
+    core::PidFile pid_file;
+    if (pid_path) {
+        if (std::string error = pid_file.create(*pid_path, getpid()); !error.empty()) {
+            log::error("cannot start: {}", error);
+            return 1;
+        }
+    }
+    // Certificates and keys are loaded (prepare_services ran in main) and listeners bound;
+    // a reload later resolves every path inside the chroot.
+    if (chroot_path) {
+        if (std::string error = core::enter_chroot(*chroot_path); !error.empty()) {
+            log::error("cannot start: {}", error);
+            return 1;
+        }
+    }
+    // Before any worker thread exists, so no thread ever runs with the old identity.
+    if (std::string error = core::drop_privileges(identity); !error.empty()) {
+        log::error("cannot start: {}", error);
+        return 1;
+    }
+    Control control(workers, services, global, options.reload);
     for (auto& worker : workers) {
         worker->start([&control] { control.notify_worker_exited(); });
     }
-    log::notice("tlsgate ready: {} service(s), {} worker(s)", services.size(), count);
+    log::notice("tlsgate ready: {} service(s), {} worker(s){}", services.size(), count,
+                identity.change_user ? fmt::format(", running as {}", identity.user_name) : "");
+    if (std::string error = detacher.ready(); !error.empty()) {
+        log::error("{}", error);
+    }
+    log::echo_errors_to_stderr(false);
     control.run();
     for (auto& worker : workers) {
         worker->join();
     }
     for (const auto& service : services) {
-        const ServiceCounters& c = service->counters;
-        log::notice("service={} totals: accepted={} handshakes={} handshake_failures={} "
-                    "backend_failures={} starttls={} auth_refused_before_tls={} "
-                    "commands_refused={} injected_bytes_discarded={} overlong_lines={}",
-                    service->settings.name, c.accepted.load(), c.handshakes_completed.load(),
-                    c.handshakes_failed.load(), c.backend_failures.load(),
-                    c.starttls_completed.load(), c.auth_refused_before_tls.load(),
-                    c.commands_refused.load(), c.injected_bytes_discarded.load(),
-                    c.overlong_lines.load());
+        log_totals(*service, "");
+    }
+    if (std::string error = pid_file.remove(); !error.empty()) {
+        log::warning("{}", error);
     }
     log::notice("tlsgate stopped");
     return 0;

@@ -715,4 +715,29 @@ void Session::release_if_closed() {
     delete this;
 }
 
+std::string Session::describe() const {
+    const char* state = "relay";
+    if (closing_) {
+        state = "closing";
+    } else if (client_.in_handshake() || backend_.in_handshake()) {
+        state = "handshake";
+    } else if (!backend_connected_) {
+        state = "connecting";
+    } else if (filtering() || in_prelude()) {
+        state = "plaintext";
+    } else if (client_.input_done || backend_.input_done) {
+        state = "half-closed";
+    }
+    std::string backend = "none";
+    if (settings().exec) {
+        backend = "exec:" + *settings().exec;
+    } else if (backend_index_ < settings().backends.size()) {
+        backend = settings().backends[backend_index_].to_string();
+    }
+    return fmt::format("conn={} service={} peer={} backend={} age_ms={} in={} out={} tls={} "
+                       "state={}",
+                       id_, settings().name, peer_.empty() ? "unknown" : peer_, backend,
+                       now() - started_ms_, bytes_in_, bytes_out_, tls_version_, state);
+}
+
 } // namespace tlsgate::proxy

@@ -3,6 +3,8 @@
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/proxy/session.hpp"
 
+#include <algorithm>
+
 namespace tlsgate::proxy {
 
 Worker::Worker(unsigned index, const config::Global& global,
@@ -20,7 +22,7 @@ Worker::~Worker() {
     join();
     // Close whatever is still open (a worker that never ran) and let the callbacks run.
     for (auto& slot : listeners_) {
-        slot.listener->close();
+        slot->listener->close();
     }
     auto close_if_open = [](uv_handle_t* handle) {
         if (!uv_is_closing(handle)) {
@@ -31,34 +33,166 @@ Worker::~Worker() {
     close_if_open(reinterpret_cast<uv_handle_t*>(&drain_timer_));
     uv_run(&loop_, UV_RUN_DEFAULT);
     listeners_.clear();
+    retired_.clear();
     uv_loop_close(&loop_);
 }
 
 std::string Worker::open_listeners(std::vector<net::Address>& bound) {
+    return apply_services(services_, bound);
+}
+
+// An unchanged listener: the same configured address (or the address it is bound to, so
+// "127.0.0.1:0" rewritten as the port it got still matches), preferably under the same service
+// name. Port 0 ("any port") matches only under the same name, so a removed port-0 service's
+// socket is never handed to an unrelated new one.
+std::unique_ptr<Worker::ListenerSlot> Worker::take_matching_slot(const config::Service& settings) {
+    auto same_address = [&](const std::unique_ptr<ListenerSlot>& slot) {
+        return slot && (slot->service->settings.listen == settings.listen ||
+                        slot->listener->bound_address() == settings.listen);
+    };
+    auto found = std::find_if(listeners_.begin(), listeners_.end(), [&](const auto& slot) {
+        return same_address(slot) && slot->service->settings.name == settings.name;
+    });
+    const bool concrete =
+        settings.listen.kind == net::Address::Kind::unix_socket || settings.listen.port != 0;
+    if (found == listeners_.end() && concrete) {
+        found = std::find_if(listeners_.begin(), listeners_.end(), same_address);
+    }
+    if (found == listeners_.end()) {
+        return nullptr;
+    }
+    return std::move(*found); // leaves a null in listeners_, dropped at commit
+}
+
+std::string Worker::apply_services(const std::vector<std::shared_ptr<Service>>& services,
+                                   std::vector<net::Address>& bound) {
+    sweep_retired();
     const bool first = bound.empty();
-    for (size_t i = 0; i < services_.size(); ++i) {
-        const auto& service = services_[i];
-        net::Address address = first ? service->settings.listen : bound[i];
+    // Plan and open first, commit after: when a new listener cannot be opened, the old
+    // listeners and services stay exactly as they were.
+    struct Planned {
+        std::shared_ptr<Service> service;
+        std::unique_ptr<ListenerSlot> kept;  // an existing slot, still serving the old service
+        std::unique_ptr<ListenerSlot> fresh; // a new listener, not yet announced
+    };
+    std::vector<Planned> plan;
+    std::vector<net::Address> bound_here;
+    std::string error;
+    for (size_t i = 0; i < services.size() && error.empty(); ++i) {
+        const auto& service = services[i];
+        const net::Address address = first ? service->settings.listen : bound.at(i);
         const bool is_unix = address.kind == net::Address::Kind::unix_socket;
         if (is_unix && !first) {
             continue; // one unix listener per path, owned by worker 0
         }
-        auto listener = std::make_unique<net::Listener>(
-            &loop_, address,
-            [this, service](net::Listener& accepted) { accept_on(service, accepted); });
-        if (std::string error = listener->open(true); !error.empty()) {
-            listener->close();
-            listeners_.push_back(ListenerSlot{service, std::move(listener)});
-            return fmt::format("service {}: {}", service->settings.name, error);
+        Planned step{service, take_matching_slot(service->settings), nullptr};
+        if (step.kept) {
+            if (first) {
+                bound_here.push_back(step.kept->listener->bound_address());
+            }
+            plan.push_back(std::move(step));
+            continue;
         }
+        step.fresh = std::make_unique<ListenerSlot>();
+        step.fresh->service = service;
+        ListenerSlot* slot = step.fresh.get();
+        step.fresh->listener =
+            std::make_unique<net::Listener>(&loop_, address, [this, slot](net::Listener& accepted) {
+                accept_on(slot->service, accepted);
+            });
+        if (std::string failure = step.fresh->listener->open(true); !failure.empty()) {
+            error = fmt::format("service {}: {}", service->settings.name, failure);
+        } else if (first) {
+            bound_here.push_back(step.fresh->listener->bound_address());
+        }
+        plan.push_back(std::move(step));
+    }
+    if (!error.empty()) {
+        for (auto& step : plan) {
+            if (step.kept) {
+                // Back where it was: take_matching_slot left a null in its place.
+                *std::find(listeners_.begin(), listeners_.end(), nullptr) = std::move(step.kept);
+            } else if (step.fresh) {
+                retire(std::move(step.fresh));
+            }
+        }
+        return error;
+    }
+    // Commit: listeners of services that are gone close now; their sessions go on.
+    for (auto& slot : listeners_) {
+        if (slot) {
+            if (first) {
+                log::info("service={} stops listening on {}", slot->service->settings.name,
+                          slot->listener->bound_address().to_string());
+            }
+            retire(std::move(slot));
+        }
+    }
+    listeners_.clear();
+    for (auto& step : plan) {
+        auto slot = step.kept ? std::move(step.kept) : std::move(step.fresh);
         if (first) {
-            bound.push_back(listener->bound_address());
-            log::info("service={} listening on {}", service->settings.name,
-                      listener->bound_address().to_string());
+            log::info("service={} listening on {}{}", step.service->settings.name,
+                      slot->listener->bound_address().to_string(),
+                      slot->service == step.service ? "" : " (socket kept)");
         }
-        listeners_.push_back(ListenerSlot{service, std::move(listener)});
+        slot->service = step.service;
+        listeners_.push_back(std::move(slot));
+    }
+    services_ = services;
+    if (first) {
+        bound = std::move(bound_here);
     }
     return "";
+}
+
+void Worker::retire(std::unique_ptr<ListenerSlot> slot) {
+    slot->service.reset(); // its TLS context may go as soon as its last session ends
+    ListenerSlot* raw = slot.get();
+    retired_.push_back(std::move(slot));
+    // The slot (and its listener) is freed only after libuv has released the handle, and not
+    // inside the listener's own callback: the next reload sweeps it.
+    raw->listener->close([raw] { raw->closed = true; });
+}
+
+void Worker::sweep_retired() {
+    std::erase_if(retired_, [](const auto& slot) { return slot->closed; });
+}
+
+void Worker::post_update(std::shared_ptr<ServiceUpdate> update) {
+    {
+        std::lock_guard<std::mutex> lock(update_mutex_);
+        pending_update_ = std::move(update);
+    }
+    uv_async_send(&wake_);
+}
+
+void Worker::request_connection_list() {
+    list_requested_ = true;
+    uv_async_send(&wake_);
+}
+
+void Worker::apply_pending_update() {
+    std::shared_ptr<ServiceUpdate> update;
+    {
+        std::lock_guard<std::mutex> lock(update_mutex_);
+        update = std::move(pending_update_);
+    }
+    if (!update) {
+        return;
+    }
+    if (draining_) {
+        update->done.set_value("shutting down");
+        return;
+    }
+    update->done.set_value(apply_services(update->services, update->bound));
+}
+
+void Worker::list_connections() {
+    log::notice("worker {}: {} open connection(s)", index_, session_count_);
+    for (Session* session = sessions_; session != nullptr; session = session->next) {
+        log::notice("{}", session->describe());
+    }
 }
 
 void Worker::accept_on(const std::shared_ptr<Service>& service, net::Listener& listener) {
@@ -90,6 +224,10 @@ void Worker::request_drain() {
 
 void Worker::on_async(uv_async_t* handle) {
     auto* self = static_cast<Worker*>(handle->data);
+    self->apply_pending_update();
+    if (self->list_requested_.exchange(false)) {
+        self->list_connections();
+    }
     if (self->drain_requested_ && !self->draining_) {
         self->begin_drain();
     } else if (self->drain_requested_ && self->draining_) {
@@ -105,7 +243,7 @@ void Worker::on_async(uv_async_t* handle) {
 void Worker::begin_drain() {
     draining_ = true;
     for (auto& slot : listeners_) {
-        slot.listener->close();
+        slot->listener->close();
     }
     if (session_count_ > 0) {
         log::info("worker {}: draining {} connection(s), deadline {} ms", index_, session_count_,

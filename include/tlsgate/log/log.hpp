@@ -3,6 +3,7 @@
 #include "tlsgate/config/model.hpp"
 
 #include <fmt/format.h>
+#include <string>
 #include <string_view>
 
 namespace tlsgate::log {
@@ -11,6 +12,20 @@ using config::LogLevel;
 
 // Set once at start-up from the config snapshot, before any worker thread exists.
 void configure(LogLevel level, config::LogTarget target);
+// The whole [global] logging setup: level, target, syslog_ident, and log_file (opened now,
+// appended to or truncated per log_append). Called before any worker thread exists. With a
+// log file, lines go there instead of stderr (and to syslog as well when that is the target).
+std::string configure(const config::Global& global);
+// Reopens the log file by its path (SIGUSR1, after logrotate renamed it); lines written
+// meanwhile by other threads land whole in the old or the new file. "" when there is no log
+// file or it worked. After chroot the path resolves inside the chroot, and after dropping
+// privileges the unprivileged user must be allowed to create it.
+std::string reopen();
+// The level may change at reload; everything else about logging needs a restart.
+void set_level(LogLevel level);
+// While start-up errors must still reach the terminal (before a daemon detaches), error
+// lines go to stderr as well as to the log file.
+void echo_errors_to_stderr(bool on);
 bool enabled(LogLevel level);
 // Writes one whole line; safe to call from any worker thread.
 void write(LogLevel level, std::string_view message);

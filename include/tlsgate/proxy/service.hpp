@@ -22,15 +22,43 @@ struct ServiceCounters {
     std::atomic<uint64_t> commands_refused{0};
     std::atomic<uint64_t> injected_bytes_discarded{0};
     std::atomic<uint64_t> overlong_lines{0};
+
+    // Adds every total (not the `active` gauge) of `other`.
+    void add(const ServiceCounters& other) {
+        accepted += other.accepted.load();
+        handshakes_completed += other.handshakes_completed.load();
+        handshakes_failed += other.handshakes_failed.load();
+        backend_failures += other.backend_failures.load();
+        starttls_completed += other.starttls_completed.load();
+        auth_refused_before_tls += other.auth_refused_before_tls.load();
+        commands_refused += other.commands_refused.load();
+        injected_bytes_discarded += other.injected_bytes_discarded.load();
+        overlong_lines += other.overlong_lines.load();
+    }
 };
 
 // One configured service at run time: its settings and its TLS context, read-only and
-// shared by every worker; only the counters change.
+// shared by every worker; only the counters change. A reload builds new Service objects;
+// sessions keep the one they started with.
 struct Service {
+    Service() = default;
+    Service(const Service&) = delete;
+    Service& operator=(const Service&) = delete;
+    // A generation replaced by a reload adds its totals to `earlier_generations` once its last
+    // session has ended (its `active` gauge is 0 by then).
+    ~Service() {
+        if (earlier_generations) {
+            earlier_generations->add(counters);
+        }
+    }
+
     config::Service settings;
     tls::SslCtxPtr server_context; // TLS toward clients; null in client mode
     tls::SslCtxPtr client_context; // client mode: TLS toward the backend
     ServiceCounters counters;
+    // Shared by every generation of a service name across reloads (set by the reload, before
+    // the new generation is published), so totals survive a reload; null until one happens.
+    std::shared_ptr<ServiceCounters> earlier_generations;
 };
 
 } // namespace tlsgate::proxy

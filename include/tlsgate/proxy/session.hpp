@@ -152,6 +152,11 @@ private:
     bool backend_connected_ = false;
     bool client_may_read_ = true; // client mode: false until the backend is ready
     size_t backend_index_ = 0;
+
+public:
+    // One line for the SIGUSR2 connection list: "conn=N service=X peer=... backend=...
+    // age_ms=... in=... out=... state=...". On the worker's loop thread only.
+    std::string describe() const;
 };
 
 } // namespace tlsgate::proxy

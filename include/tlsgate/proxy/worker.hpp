@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <uv.h>
@@ -17,6 +19,15 @@
 namespace tlsgate::proxy {
 
 class Session;
+
+// A new service set on its way from the control thread to one worker (SIGHUP reload).
+// `bound` is index-aligned with `services`: the first worker fills it with the addresses it
+// listens on (port 0 resolved), the others bind the same ones.
+struct ServiceUpdate {
+    std::vector<std::shared_ptr<Service>> services;
+    std::vector<net::Address> bound;
+    std::promise<std::string> done; // "" or why the worker kept its old services
+};
 
 // One event loop on one thread: its own listeners (SO_REUSEPORT spreads accepts between
 // workers), its sessions, and scratch buffers shared by those sessions.
@@ -37,6 +48,13 @@ public:
     void start(std::function<void()> on_exit);
     void request_drain(); // thread-safe: stop accepting, let sessions finish
     void join();
+    // Thread-safe: the worker switches to `update->services` on its own loop and fulfils
+    // `update->done`. Listeners whose address is unchanged are kept open (never a refused
+    // connection during a reload), removed ones are closed, new ones opened; live sessions
+    // keep their old Service. If a new listener cannot be opened nothing changes.
+    void post_update(std::shared_ptr<ServiceUpdate> update);
+    // Thread-safe: log one line per open connection, on the worker's loop (SIGUSR2).
+    void request_connection_list();
 
     unsigned index() const { return index_; }
     uv_loop_t* loop() { return &loop_; }
@@ -49,11 +67,22 @@ public:
     void session_finished(Session* session);
 
 private:
+    // A listener and the service its connections go to; the service changes at reload while
+    // the socket stays. Held by unique_ptr so the accept callback can keep a stable pointer.
     struct ListenerSlot {
         std::shared_ptr<Service> service;
         std::unique_ptr<net::Listener> listener;
+        bool closed = false; // retired and released by libuv: may be freed
     };
 
+    // Switches to `services` (at start, `listeners_` is empty). On the loop thread only.
+    std::string apply_services(const std::vector<std::shared_ptr<Service>>& services,
+                               std::vector<net::Address>& bound);
+    std::unique_ptr<ListenerSlot> take_matching_slot(const config::Service& settings);
+    void retire(std::unique_ptr<ListenerSlot> slot);
+    void sweep_retired();
+    void apply_pending_update();
+    void list_connections();
     void accept_on(const std::shared_ptr<Service>& service, net::Listener& listener);
     void begin_drain();
     void maybe_stop();
@@ -70,7 +99,12 @@ private:
     std::atomic<bool> drain_requested_{false};
     bool draining_ = false;
     bool stopping_ = false;
-    std::vector<ListenerSlot> listeners_;
+    std::vector<std::unique_ptr<ListenerSlot>> listeners_;
+    // Listeners of removed services, kept at least until their close callback ran.
+    std::vector<std::unique_ptr<ListenerSlot>> retired_;
+    std::mutex update_mutex_; // guards pending_update_ only (control thread -> this loop)
+    std::shared_ptr<ServiceUpdate> pending_update_;
+    std::atomic<bool> list_requested_{false};
     Session* sessions_ = nullptr; // intrusive list of live sessions
     size_t session_count_ = 0;
     net::ReadBuffer read_buffer_;

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+// Daemon duties: detaching from the terminal, the pid file, chroot and dropping privileges.
+// Every function reports failure as a readable error string ("" = success); nothing here logs
+// or exits except detach(), whose waiting parent must exit.
+namespace tlsgate::core {
+
+// The classic double fork. detach() returns only in the grandchild (the daemon), which is in
+// a new session, is not a session leader (so it can never acquire a controlling terminal),
+// and has "/" as its working directory. The original process waits until the daemon calls
+// ready() (exit status 0) or exits without calling it (exit status 1), so start-up errors
+// still reach the terminal and the exit status; stdin/stdout/stderr stay attached until
+// ready() points them at /dev/null.
+class Detacher {
+public:
+    Detacher() = default;
+    Detacher(const Detacher&) = delete;
+    Detacher& operator=(const Detacher&) = delete;
+    ~Detacher();
+
+    std::string detach();
+    // In the daemon: stdio to /dev/null, then tell the waiting parent to exit 0. No-op when
+    // detach() was never called.
+    std::string ready();
+
+private:
+    int ready_fd_ = -1; // write end of the readiness pipe, in the daemon
+};
+
+// The pid file. Created before privileges are dropped (the directory may be root's) and
+// removed at exit through a descriptor of its directory opened at creation, so removal still
+// works inside a chroot; after dropping privileges removal needs the directory to be writable
+// by the new user, and remove() says so when it is not.
+class PidFile {
+public:
+    PidFile() = default;
+    PidFile(const PidFile&) = delete;
+    PidFile& operator=(const PidFile&) = delete;
+    ~PidFile();
+
+    // Refuses when the file names a live process other than this one; a stale file is
+    // replaced.
+    std::string create(const std::string& path, pid_t pid);
+    // Idempotent; returns an error only when the file could not be removed.
+    std::string remove();
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+    int dir_fd_ = -1;
+    bool created_ = false;
+};
+
+// "" when `path` does not exist, is stale, or names `self`; otherwise why not to start.
+std::string check_pid_file(const std::string& path, pid_t self);
+// The pid in a pid file's text ("1234\n"), or nullopt when it is not one positive number.
+std::optional<pid_t> parse_pid(const std::string& text);
+// Whether `pid` names a live process (one this process may not signal counts as live).
+bool process_alive(pid_t pid);
+
+// Who to become after binding: resolved while /etc/passwd and /etc/group are reachable
+// (before chroot).
+struct Identity {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    std::string user_name;     // empty when only a group was given
+    std::vector<gid_t> groups; // supplementary groups (the user's, or just gid)
+    bool change_user = false;
+    bool change_group = false;
+};
+
+// `user` and `group` are names or numbers. With a user and no group, the user's primary
+// group is used. Errors name the unknown user or group.
+std::string resolve_identity(const std::optional<std::string>& user,
+                             const std::optional<std::string>& group, Identity& out);
+
+// chroot(2) to `directory` and chdir("/") inside it.
+std::string enter_chroot(const std::string& directory);
+
+// setgroups, setgid, setuid, in that order, then checks that the change really happened and
+// that root cannot be regained. glibc applies set*id to every thread of the process, but
+// tlsgate calls this before any worker thread exists anyway.
+std::string drop_privileges(const Identity& identity);
+
+} // namespace tlsgate::core
