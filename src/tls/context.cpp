@@ -380,7 +380,8 @@ int remember_session(SSL* ssl, SSL_SESSION* session) {
     if (data == nullptr || !data->client_sessions) {
         return 0; // not taken: OpenSSL frees it
     }
-    data->client_sessions->store(session);
+    const std::string* sni = connection_sni(ssl);
+    data->client_sessions->store(sni != nullptr ? *sni : std::string(), session);
     return 1; // the cache owns this reference now
 }
 

@@ -17,10 +17,24 @@ int context_data_index() {
     return index;
 }
 
+int connection_sni_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
 } // namespace
 
-void ClientSessionCache::store(SSL_SESSION* session) {
+void set_connection_sni(SSL* ssl, const std::string* sni) {
+    SSL_set_ex_data(ssl, connection_sni_index(), const_cast<std::string*>(sni));
+}
+
+const std::string* connection_sni(const SSL* ssl) {
+    return static_cast<const std::string*>(SSL_get_ex_data(ssl, connection_sni_index()));
+}
+
+void ClientSessionCache::store(const std::string& sni, SSL_SESSION* session) {
     std::lock_guard lock(mutex_);
+    sni_ = sni;
     session_.reset(session);
 }
 
@@ -29,8 +43,7 @@ SslSessionPtr ClientSessionCache::find(const std::string& sni) const {
     if (!session_ || SSL_SESSION_is_resumable(session_.get()) != 1) {
         return nullptr;
     }
-    const char* name = SSL_SESSION_get0_hostname(session_.get());
-    if (sni != (name != nullptr ? name : "")) {
+    if (sni != sni_) {
         return nullptr; // made with another server
     }
     SSL_SESSION_up_ref(session_.get());

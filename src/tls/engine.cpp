@@ -26,6 +26,17 @@ TlsEngine::TlsEngine(SSL_CTX* ctx, bool is_server) : ssl_(SSL_new(ctx)), is_serv
     }
 }
 
+TlsEngine::~TlsEngine() {
+    // SSL_free throws the session away (server: out of the cache; client: not resumable)
+    // unless we sent close_notify, as TLS 1.0 demanded. TLS 1.2 dropped that rule (RFC 5246,
+    // F.1.4) and a mail client that just closes its socket is common, so a connection that
+    // ends without a fatal error keeps its session. After a fatal alert OpenSSL has already
+    // invalidated the session itself.
+    if (ssl_ && SSL_is_init_finished(ssl_.get()) == 1) {
+        SSL_set_shutdown(ssl_.get(), SSL_get_shutdown(ssl_.get()) | SSL_SENT_SHUTDOWN);
+    }
+}
+
 void TlsEngine::set_peer_name(const std::string& sni, const std::string& check_host) {
     if (!sni.empty()) {
         SSL_set_tlsext_host_name(ssl_.get(), sni.c_str());
@@ -33,6 +44,8 @@ void TlsEngine::set_peer_name(const std::string& sni, const std::string& check_h
     // session_resume: offer the last session this service got from a server of that name.
     const ContextData* data = context_data(SSL_get_SSL_CTX(ssl_.get()));
     if (!is_server_ && data != nullptr && data->client_sessions) {
+        sni_ = sni;
+        set_connection_sni(ssl_.get(), &sni_);
         if (SslSessionPtr session = data->client_sessions->find(sni)) {
             SSL_set_session(ssl_.get(), session.get()); // takes its own reference
         }

@@ -15,14 +15,16 @@ class TicketKeyStore;
 // Shared by every worker thread that connects through one client context.
 class ClientSessionCache {
 public:
-    // Takes ownership of `session` (from the new-session callback).
-    void store(SSL_SESSION* session);
-    // The stored session if it can be resumed and was made for this SNI ("" = none sent);
-    // null otherwise. The caller owns the returned reference.
+    // Takes ownership of `session` (from the new-session callback), made with a server we
+    // sent this SNI ("" = none).
+    void store(const std::string& sni, SSL_SESSION* session);
+    // The stored session if it can be resumed and was made for this SNI; null otherwise.
+    // The caller owns the returned reference.
     SslSessionPtr find(const std::string& sni) const;
 
 private:
     mutable std::mutex mutex_;
+    std::string sni_;
     SslSessionPtr session_;
 };
 
@@ -41,6 +43,12 @@ struct ContextData {
 
 // Null when nothing was attached.
 ContextData* context_data(const SSL_CTX* ctx);
+
+// The SNI a client connection sends, for the new-session callback to file the session under
+// (OpenSSL's own SSL_get_servername gives the resumed session's name instead, often none).
+// `sni` is owned by the caller (TlsEngine) and must outlive the SSL.
+void set_connection_sni(SSL* ssl, const std::string* sni);
+const std::string* connection_sni(const SSL* ssl); // null when not set
 // Attaches an empty ContextData on first use; returns the attached one.
 ContextData& attach_context_data(SSL_CTX* ctx);
 

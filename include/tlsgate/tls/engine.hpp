@@ -19,6 +19,7 @@ public:
     };
 
     TlsEngine(SSL_CTX* ctx, bool is_server);
+    ~TlsEngine();
     TlsEngine(const TlsEngine&) = delete;
     TlsEngine& operator=(const TlsEngine&) = delete;
 
@@ -71,6 +72,7 @@ private:
     BIO* network_in_ = nullptr;  // owned by ssl_
     BIO* network_out_ = nullptr; // owned by ssl_
     std::string error_reason_;
+    std::string sni_; // client: what set_peer_name sent, for the session cache
     bool eof_fed_ = false;
 };
 
