@@ -311,8 +311,9 @@ void warn_if_ecdsa_is_tls13_only(SSL_CTX* ctx, const config::TlsSettings& settin
     result.warnings.push_back(ConfigError{
         settings.locate("cert"), key_prefix + ".cert",
         "the ECDSA certificate serves TLS 1.3 clients only: the TLS 1.2 cipher list has no "
-        "ECDSA suites (cipher string B excludes them); add e.g. \"EECDH+aECDSA+AESGCM\" to "
-        "ciphers to offer it to TLS 1.2 clients too"});
+        "ECDSA suites (cipher string B's \"!ECDSA\" removes them); set ciphers to a list with "
+        "ECDSA suites, e.g. \"EECDH+aECDSA+AESGCM:EECDH+aRSA+AESGCM\", to offer it to TLS 1.2 "
+        "clients too"});
 }
 
 // Sessions are resumed only where they were made under the same peer-certificate rules: a
@@ -434,10 +435,18 @@ ContextResult build_server_context(const config::TlsSettings& settings,
             fail("dhparam", "cannot use DH parameters: " + take_openssl_errors());
         }
     } else {
-        // RFC 7919 ffdhe2048 (OpenSSL's "auto" would pick an RFC 3526 MODP group instead).
-        EvpPkeyPtr dh = named_dh_group("ffdhe2048");
+        // RFC 7919 ffdhe2048 (OpenSSL's "auto" would pick an RFC 3526 MODP group instead), or
+        // the smallest RFC 7919 group a raised security_level accepts (3: 128-bit, 4: 192-bit,
+        // 5: 256-bit security).
+        const int level = SSL_CTX_get_security_level(ctx.get());
+        const char* group = level >= 5   ? "ffdhe8192"
+                            : level == 4 ? "ffdhe7680"
+                            : level == 3 ? "ffdhe3072"
+                                         : "ffdhe2048";
+        EvpPkeyPtr dh = named_dh_group(group);
         if (!dh || SSL_CTX_set0_tmp_dh_pkey(ctx.get(), dh.get()) != 1) {
-            fail("dhparam", "cannot set up the ffdhe2048 group: " + take_openssl_errors());
+            fail("dhparam",
+                 fmt::format("cannot set up the {} group: {}", group, take_openssl_errors()));
         } else {
             dh.release(); // owned by the context now
         }
