@@ -2,6 +2,8 @@
 
 #include "tlsgate/tls/openssl_ptr.hpp"
 
+#include <fmt/format.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
@@ -12,9 +14,10 @@ FipsResult enable_fips() {
     ERR_clear_error();
     ProviderPtr fips(OSSL_PROVIDER_load(nullptr, "fips"));
     if (!fips) {
-        const std::string why = take_openssl_errors();
-        result.error = "fips = true but OpenSSL's FIPS provider cannot be loaded" +
-                       (why.empty() ? std::string() : ": " + why);
+        ERR_clear_error(); // "could not load the shared library", twice: the path says more
+        result.error = fmt::format("fips = true but OpenSSL's FIPS provider cannot be loaded (is "
+                                   "{}/fips.so installed and set up with `openssl fipsinstall`?)",
+                                   OPENSSL_info(OPENSSL_INFO_MODULES_DIR));
         return result;
     }
     if (OSSL_PROVIDER_available(nullptr, "fips") != 1 ||
