@@ -1,10 +1,15 @@
+#include "support/test_certs.hpp"
 #include "tls/handshake.hpp"
 #include "tls/tls_pki.hpp"
 #include "tlsgate/tls/context.hpp"
 
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <string>
+#include <sys/stat.h>
 
 using namespace tlsgate;
 
@@ -153,6 +158,26 @@ TEST_CASE("CRLs revoke client certificates") {
         settings.verify_chain = false;
         auto lax = build_server(settings);
         CHECK_FALSE(connect(lax.get(), revoked.get()).ok);
+    }
+    SECTION("the same CRLs from a hashed directory (crl_path)") {
+        // What `openssl rehash` makes: <issuer name hash>.r<n> per CRL.
+        const std::string dir = test::write_temp_file("crl.d", "") + "-dir";
+        mkdir(dir.c_str(), 0700);
+        tls::BioPtr bio(BIO_new_file(pki().crls.c_str(), "r"));
+        while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr)) {
+            char name[32];
+            std::snprintf(name, sizeof name, "/%08lx.r0",
+                          X509_NAME_hash_ex(X509_CRL_get_issuer(crl), nullptr, nullptr, nullptr));
+            tls::BioPtr out(BIO_new_file((dir + name).c_str(), "w"));
+            PEM_write_bio_X509_CRL(out.get(), crl);
+            X509_CRL_free(crl);
+        }
+        ERR_clear_error();
+        settings.crl_file.reset();
+        settings.crl_path = dir;
+        auto by_dir = build_server(settings);
+        CHECK(connect(by_dir.get(), good.get()).ok);
+        CHECK_FALSE(connect(by_dir.get(), revoked.get()).ok);
     }
     SECTION("a missing CRL file is a config error") {
         settings.crl_file = "/nonexistent/crl.pem";
