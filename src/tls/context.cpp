@@ -1,12 +1,22 @@
 #include "tlsgate/tls/context.hpp"
 
+#include "tlsgate/tls/context_data.hpp"
+#include "tlsgate/tls/peer_checks.hpp"
+#include "tlsgate/tls/ssl_options.hpp"
+#include "tlsgate/tls/ticket_keys.hpp"
+
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fmt/format.h>
 #include <functional>
+#include <openssl/comp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
+#include <set>
 
 namespace tlsgate::tls {
 namespace {
@@ -123,9 +133,58 @@ Policy resolve_policy(const config::TlsSettings& settings) {
 
 namespace {
 
+// The switches the config may turn on or off past the hardened defaults: renegotiation,
+// compression, "options", security_level. Applied after the cipher list, whose @SECLEVEL an
+// explicit security_level overrides.
+void apply_switches(SSL_CTX* ctx, const config::TlsSettings& settings, const ContextFail& fail) {
+    if (settings.renegotiation) {
+        // Client-initiated renegotiation for TLS <= 1.2 (TLS 1.3 has none).
+        SSL_CTX_clear_options(ctx, SSL_OP_NO_RENEGOTIATION);
+        SSL_CTX_set_options(ctx, SSL_OP_ALLOW_CLIENT_RENEGOTIATION);
+    }
+    if (settings.compression) {
+        SSL_CTX_clear_options(ctx, SSL_OP_NO_COMPRESSION);
+    }
+    const auto unknown = [&](const std::string& name) {
+        std::string known;
+        for (const auto& option : ssl_option_names()) {
+            known += (known.empty() ? "" : ", ") + std::string(option.name);
+        }
+        fail("options", fmt::format("unknown SSL option \"{}\" (known: {})", name, known));
+    };
+    for (const auto& name : settings.options_set) {
+        if (auto value = find_ssl_option(name)) {
+            SSL_CTX_set_options(ctx, *value);
+        } else {
+            unknown(name);
+        }
+    }
+    for (const auto& name : settings.options_clear) {
+        if (auto value = find_ssl_option(name)) {
+            SSL_CTX_clear_options(ctx, *value);
+        } else {
+            unknown(name);
+        }
+    }
+    if (settings.security_level) {
+        SSL_CTX_set_security_level(ctx, *settings.security_level);
+    }
+    if ((SSL_CTX_get_options(ctx) & SSL_OP_NO_COMPRESSION) == 0) {
+        // OpenSSL drops compression silently when it cannot do it; say so instead.
+        const STACK_OF(SSL_COMP)* methods = SSL_COMP_get_compression_methods();
+        const char* key = settings.compression ? "compression" : "options";
+        if (methods == nullptr || sk_SSL_COMP_num(methods) == 0) {
+            fail(key, "TLS compression was asked for, but this OpenSSL has no compression "
+                      "method (it was built without zlib)");
+        } else if (SSL_CTX_get_security_level(ctx) >= 2) {
+            fail(key, "TLS compression was asked for, but OpenSSL refuses it at security level "
+                      "2 and above; set security_level = 1 or lower");
+        }
+    }
+}
+
 // Everything both sides share: versions, cipher lists, groups, and the hardening options.
-void apply_policy(SSL_CTX* ctx, const config::TlsSettings& settings,
-                  const std::function<void(const std::string&, std::string)>& fail) {
+void apply_policy(SSL_CTX* ctx, const config::TlsSettings& settings, const ContextFail& fail) {
     const Policy policy = resolve_policy(settings);
     // The hardening the Applied Crypto Hardening guide asks of every endpoint, said explicitly
     // even where OpenSSL 3 already defaults to it.
@@ -153,16 +212,18 @@ void apply_policy(SSL_CTX* ctx, const config::TlsSettings& settings,
         fail("groups",
              fmt::format("unknown group in \"{}\": {}", policy.groups, take_openssl_errors()));
     }
+    apply_switches(ctx, settings, fail);
 }
 
 // Certificates (whole chain, order checked) and their keys (matching).
 void load_certificates(SSL_CTX* ctx, const config::TlsSettings& settings,
                        const std::string& key_prefix, ContextResult& result,
-                       const std::function<void(const std::string&, std::string)>& fail) {
+                       const ContextFail& fail) {
     if (settings.cert.size() != settings.key.size()) {
         fail("key", fmt::format("{} certificate file(s) but {} key file(s)", settings.cert.size(),
                                 settings.key.size()));
     }
+    std::set<int> key_types; // OpenSSL keeps one certificate per key type
     for (size_t i = 0; i < settings.cert.size() && i < settings.key.size(); ++i) {
         std::string error;
         auto certs = read_certificates(settings.cert[i], error);
@@ -203,6 +264,12 @@ void load_certificates(SSL_CTX* ctx, const config::TlsSettings& settings,
         if (!chain_ok) {
             continue;
         }
+        if (!key_types.insert(EVP_PKEY_get_base_id(key.get())).second) {
+            fail("cert", fmt::format("{}: a second certificate with a {} key; give at most one "
+                                     "certificate per key type (e.g. one RSA and one ECDSA)",
+                                     settings.cert[i], EVP_PKEY_get0_type_name(key.get())));
+            continue;
+        }
         if (SSL_CTX_use_certificate(ctx, leaf) != 1) {
             fail("cert", fmt::format("{}: certificate rejected: {}", settings.cert[i],
                                      take_openssl_errors()));
@@ -219,6 +286,118 @@ void load_certificates(SSL_CTX* ctx, const config::TlsSettings& settings,
     }
 }
 
+// With an ECDSA certificate: TLS 1.3 picks it by the client's signature algorithms whatever the
+// cipher list says, but TLS 1.2 needs ECDSA suites in the list, and string B has none.
+void warn_if_ecdsa_is_tls13_only(SSL_CTX* ctx, const config::TlsSettings& settings,
+                                 const std::string& key_prefix, ContextResult& result) {
+    bool has_ecdsa_cert = false;
+    for (int ok = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST); ok == 1;
+         ok = SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_NEXT)) {
+        X509* cert = SSL_CTX_get0_certificate(ctx);
+        EVP_PKEY* key = cert != nullptr ? X509_get0_pubkey(cert) : nullptr;
+        has_ecdsa_cert =
+            has_ecdsa_cert || (key != nullptr && EVP_PKEY_get_base_id(key) == EVP_PKEY_EC);
+    }
+    SSL_CTX_set_current_cert(ctx, SSL_CERT_SET_FIRST);
+    if (!has_ecdsa_cert || resolve_policy(settings).min_version >= TLS1_3_VERSION) {
+        return;
+    }
+    STACK_OF(SSL_CIPHER)* ciphers = SSL_CTX_get_ciphers(ctx);
+    for (int i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i) {
+        if (SSL_CIPHER_get_auth_nid(sk_SSL_CIPHER_value(ciphers, i)) == NID_auth_ecdsa) {
+            return;
+        }
+    }
+    result.warnings.push_back(ConfigError{
+        settings.locate("cert"), key_prefix + ".cert",
+        "the ECDSA certificate serves TLS 1.3 clients only: the TLS 1.2 cipher list has no "
+        "ECDSA suites (cipher string B's \"!ECDSA\" removes them); set ciphers to a list with "
+        "ECDSA suites, e.g. \"EECDH+aECDSA+AESGCM:EECDH+aRSA+AESGCM\", to offer it to TLS 1.2 "
+        "clients too"});
+}
+
+// Sessions are resumed only where they were made under the same peer-certificate rules: a
+// session from a service that asked for no client certificate must not open one that
+// requires it (OpenSSL checks the session id context on every resumption, ticket or cache).
+// Derived from those rules, not from the service name, so a fleet sharing ticket keys resumes.
+void set_session_id_context(SSL_CTX* ctx, const config::TlsSettings& s) {
+    std::string rules = "tlsgate";
+    if (s.request_cert || s.require_cert || s.verify_chain || s.verify_peer) {
+        rules +=
+            fmt::format("|request={}|require={}|chain={}|peer={}|ca_file={}|ca_path={}|"
+                        "check_host={}|check_ip={}|check_email={}",
+                        s.request_cert, s.require_cert, s.verify_chain, s.verify_peer,
+                        s.ca_file.value_or(""), s.ca_path.value_or(""), s.check_host.value_or(""),
+                        s.check_ip.value_or(""), s.check_email.value_or(""));
+    }
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(rules.data()), rules.size(), digest);
+    static_assert(sizeof digest <= SSL_MAX_SID_CTX_LENGTH);
+    SSL_CTX_set_session_id_context(ctx, digest, sizeof digest);
+}
+
+// Server-side resumption: session tickets (keys from a file, fixed secrets, or made here and
+// rotated) and OpenSSL's session cache for clients that do not take tickets.
+void set_up_resumption(SSL_CTX* ctx, const config::TlsSettings& s, const ContextFail& fail) {
+    set_session_id_context(ctx, s);
+    SSL_CTX_set_session_cache_mode(ctx,
+                                   s.session_cache ? SSL_SESS_CACHE_SERVER : SSL_SESS_CACHE_OFF);
+    SSL_CTX_sess_set_cache_size(ctx, static_cast<long>(s.session_cache_size));
+    // The lifetime of a session, cached or in a ticket.
+    const auto seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(s.session_cache_timeout).count();
+    SSL_CTX_set_timeout(ctx, static_cast<long>(std::max<long long>(seconds, 1)));
+    if (!s.tickets) {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        return;
+    }
+    std::string error;
+    std::shared_ptr<TicketKeyStore> store;
+    if (s.ticket_key_file) {
+        store = TicketKeyStore::from_file(*s.ticket_key_file, error);
+        if (!store) {
+            fail("ticket_key_file", error);
+        }
+    } else if (s.ticket_key_secret && s.ticket_mac_secret) {
+        if (auto key = ticket_key_from_secrets(*s.ticket_key_secret, *s.ticket_mac_secret, error)) {
+            store = TicketKeyStore::fixed(*key);
+        } else {
+            fail("ticket_key_secret", error);
+        }
+    } else {
+        store = TicketKeyStore::generated(s.ticket_rotation, error);
+        if (!store) {
+            fail("tickets", error);
+        }
+    }
+    if (store) {
+        use_ticket_keys(ctx, std::move(store));
+    }
+}
+
+// Client mode: OpenSSL hands every new session (TLS 1.3: every ticket) to this callback.
+int remember_session(SSL* ssl, SSL_SESSION* session) {
+    ContextData* data = context_data(SSL_get_SSL_CTX(ssl));
+    if (data == nullptr || !data->client_sessions) {
+        return 0; // not taken: OpenSSL frees it
+    }
+    const std::string* sni = connection_sni(ssl);
+    data->client_sessions->store(sni != nullptr ? *sni : std::string(), session);
+    return 1; // the cache owns this reference now
+}
+
+void set_up_client_resumption(SSL_CTX* ctx, const config::TlsSettings& s) {
+    if (!s.session_resume) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+        return;
+    }
+    attach_context_data(ctx).client_sessions = std::make_shared<ClientSessionCache>();
+    // No internal store: the one session per service lives in ClientSessionCache.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, remember_session);
+}
+
 } // namespace
 
 ContextResult build_server_context(const config::TlsSettings& settings,
@@ -233,10 +412,10 @@ ContextResult build_server_context(const config::TlsSettings& settings,
         fail("profile", "cannot create TLS context: " + take_openssl_errors());
         return result;
     }
-    apply_policy(ctx.get(), settings, fail);
     SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
-    static const unsigned char kSessionContext[] = "tlsgate";
-    SSL_CTX_set_session_id_context(ctx.get(), kSessionContext, sizeof kSessionContext - 1);
+    apply_policy(ctx.get(), settings, fail); // after: "options" may clear server preference
+    set_up_resumption(ctx.get(), settings, fail);
+    apply_peer_checks(ctx.get(), settings, true, fail);
 
     if (settings.dhparam) {
         BioPtr bio(BIO_new_file(settings.dhparam->c_str(), "r"));
@@ -256,15 +435,24 @@ ContextResult build_server_context(const config::TlsSettings& settings,
             fail("dhparam", "cannot use DH parameters: " + take_openssl_errors());
         }
     } else {
-        // RFC 7919 ffdhe2048 (OpenSSL's "auto" would pick an RFC 3526 MODP group instead).
-        EvpPkeyPtr dh = named_dh_group("ffdhe2048");
+        // RFC 7919 ffdhe2048 (OpenSSL's "auto" would pick an RFC 3526 MODP group instead), or
+        // the smallest RFC 7919 group a raised security_level accepts (3: 128-bit, 4: 192-bit,
+        // 5: 256-bit security).
+        const int level = SSL_CTX_get_security_level(ctx.get());
+        const char* group = level >= 5   ? "ffdhe8192"
+                            : level == 4 ? "ffdhe7680"
+                            : level == 3 ? "ffdhe3072"
+                                         : "ffdhe2048";
+        EvpPkeyPtr dh = named_dh_group(group);
         if (!dh || SSL_CTX_set0_tmp_dh_pkey(ctx.get(), dh.get()) != 1) {
-            fail("dhparam", "cannot set up the ffdhe2048 group: " + take_openssl_errors());
+            fail("dhparam",
+                 fmt::format("cannot set up the {} group: {}", group, take_openssl_errors()));
         } else {
             dh.release(); // owned by the context now
         }
     }
     load_certificates(ctx.get(), settings, key_prefix, result, fail);
+    warn_if_ecdsa_is_tls13_only(ctx.get(), settings, key_prefix, result);
     if (result.errors.empty()) {
         result.ctx = std::move(ctx);
     }
@@ -284,22 +472,14 @@ ContextResult build_client_context(const config::TlsSettings& settings,
         return result;
     }
     apply_policy(ctx.get(), settings, fail);
-    if (settings.verify == config::VerifyMode::peer) {
-        SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
-        if (settings.ca_file || settings.ca_path) {
-            const char* file = settings.ca_file ? settings.ca_file->c_str() : nullptr;
-            const char* path = settings.ca_path ? settings.ca_path->c_str() : nullptr;
-            if (SSL_CTX_load_verify_locations(ctx.get(), file, path) != 1) {
-                fail(settings.ca_file ? "ca_file" : "ca_path",
-                     fmt::format("cannot load CA certificates from {}: {}",
-                                 file != nullptr ? file : path, take_openssl_errors()));
-            }
-        } else if (SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
-            fail("verify", "cannot load the system trust store: " + take_openssl_errors());
-        }
-    } else {
-        SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+    // verify = "peer" with neither check set only happens when the model skipped the loader's
+    // finalize_verification; fail closed: check the chain, as verify = "peer" says.
+    config::TlsSettings checks = settings;
+    if (checks.verify == config::VerifyMode::peer && !checks.verify_chain && !checks.verify_peer) {
+        checks.verify_chain = true;
     }
+    apply_peer_checks(ctx.get(), checks, false, fail);
+    set_up_client_resumption(ctx.get(), settings);
     load_certificates(ctx.get(), settings, key_prefix, result, fail);
     if (result.errors.empty()) {
         result.ctx = std::move(ctx);

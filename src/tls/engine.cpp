@@ -1,5 +1,7 @@
 #include "tlsgate/tls/engine.hpp"
 
+#include "tlsgate/tls/context_data.hpp"
+
 #include <climits>
 #include <openssl/buffer.h>
 #include <openssl/err.h>
@@ -30,9 +32,29 @@ TlsEngine::TlsEngine(SSL_CTX* ctx, bool is_server, core::ChunkPool* pool)
     }
 }
 
+TlsEngine::~TlsEngine() {
+    // SSL_free throws the session away (server: out of the cache; client: not resumable)
+    // unless we sent close_notify, as TLS 1.0 demanded. TLS 1.2 dropped that rule (RFC 5246,
+    // F.1.4) and a mail client that just closes its socket is common, so a connection that
+    // ends without a fatal error keeps its session. After a fatal alert OpenSSL has already
+    // invalidated the session itself.
+    if (ssl_ && SSL_is_init_finished(ssl_.get()) == 1) {
+        SSL_set_shutdown(ssl_.get(), SSL_get_shutdown(ssl_.get()) | SSL_SENT_SHUTDOWN);
+    }
+}
+
 void TlsEngine::set_peer_name(const std::string& sni, const std::string& check_host) {
     if (!sni.empty()) {
         SSL_set_tlsext_host_name(ssl_.get(), sni.c_str());
+    }
+    // session_resume: offer the last session this service got from a server of that name.
+    const ContextData* data = context_data(SSL_get_SSL_CTX(ssl_.get()));
+    if (!is_server_ && data != nullptr && data->client_sessions) {
+        sni_ = sni;
+        set_connection_sni(ssl_.get(), &sni_);
+        if (SslSessionPtr session = data->client_sessions->find(sni)) {
+            SSL_set_session(ssl_.get(), session.get()); // takes its own reference
+        }
     }
     if (check_host.empty()) {
         return;
@@ -91,12 +113,20 @@ TlsEngine::Status TlsEngine::handshake() {
     }
     const Status status = classify(ret);
     const long verify = SSL_get_verify_result(ssl_.get());
-    if (status == Status::error && !is_server_ && verify != X509_V_OK) {
+    // A client names every certificate problem; a server only when the handshake failed on
+    // the client's certificate (request_cert lets others through with a recorded error).
+    const bool on_certificate =
+        !is_server_ || error_reason_.find("certificate verify failed") != std::string::npos;
+    if (status == Status::error && verify != X509_V_OK && on_certificate) {
         // Name the certificate problem: expired, unknown CA, name mismatch, ...
         error_reason_ =
             std::string("certificate verify failed: ") + X509_verify_cert_error_string(verify);
     }
     return status;
+}
+
+bool TlsEngine::session_reused() const {
+    return SSL_session_reused(ssl_.get()) == 1;
 }
 
 bool TlsEngine::handshake_done() const {

@@ -21,6 +21,7 @@ public:
 
     // `pool` supplies the ciphertext buffers (a worker's pool; null: plain allocations).
     TlsEngine(SSL_CTX* ctx, bool is_server, core::ChunkPool* pool = nullptr);
+    ~TlsEngine();
     TlsEngine(const TlsEngine&) = delete;
     TlsEngine& operator=(const TlsEngine&) = delete;
 
@@ -28,7 +29,8 @@ public:
     bool is_server() const { return is_server_; }
 
     // Client side: the name sent as SNI (empty: none) and the name or IP address the
-    // certificate must match (empty: no name check).
+    // certificate must match (empty: no name check). With session_resume, also offers the
+    // service's last session with a server of that SNI.
     void set_peer_name(const std::string& sni, const std::string& check_host);
 
     // Ciphertext received from the peer.
@@ -38,6 +40,8 @@ public:
 
     Status handshake();
     bool handshake_done() const;
+    // Whether the handshake resumed a session (ticket or session cache).
+    bool session_reused() const;
 
     // Reads up to `capacity` plaintext bytes into `out`; `read_size` is set on Status::ok.
     Status read(char* out, size_t capacity, size_t& read_size);
@@ -67,6 +71,7 @@ private:
     SslPtr ssl_;
     bool is_server_;
     std::string error_reason_;
+    std::string sni_; // client: what set_peer_name sent, for the session cache
 };
 
 } // namespace tlsgate::tls

@@ -18,6 +18,16 @@ using SslPtr = std::unique_ptr<SSL, OpenSslDeleter<SSL_free>>;
 using BioPtr = std::unique_ptr<BIO, OpenSslDeleter<BIO_free_all>>;
 using X509Ptr = std::unique_ptr<X509, OpenSslDeleter<X509_free>>;
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, OpenSslDeleter<EVP_PKEY_free>>;
+using SslSessionPtr = std::unique_ptr<SSL_SESSION, OpenSslDeleter<SSL_SESSION_free>>;
+using X509CrlPtr = std::unique_ptr<X509_CRL, OpenSslDeleter<X509_CRL_free>>;
+inline void free_x509_names(STACK_OF(X509_NAME) * names) {
+    sk_X509_NAME_pop_free(names, X509_NAME_free);
+}
+inline void free_x509_stack(STACK_OF(X509) * certs) {
+    sk_X509_pop_free(certs, X509_free);
+}
+using X509NameStackPtr = std::unique_ptr<STACK_OF(X509_NAME), OpenSslDeleter<free_x509_names>>;
+using X509StackPtr = std::unique_ptr<STACK_OF(X509), OpenSslDeleter<free_x509_stack>>;
 
 inline SslCtxPtr make_ctx_ptr(SSL_CTX* ctx) {
     return SslCtxPtr(ctx, SSL_CTX_free);

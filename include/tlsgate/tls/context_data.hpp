@@ -1,0 +1,55 @@
+#pragma once
+
+#include "tlsgate/tls/openssl_ptr.hpp"
+
+#include <memory>
+#include <mutex>
+#include <openssl/ssl.h>
+#include <string>
+
+namespace tlsgate::tls {
+
+class TicketKeyStore;
+
+// Client mode: the last session the backend gave us, for the next connection to resume.
+// Shared by every worker thread that connects through one client context.
+class ClientSessionCache {
+public:
+    // Takes ownership of `session` (from the new-session callback), made with a server we
+    // sent this SNI ("" = none).
+    void store(const std::string& sni, SSL_SESSION* session);
+    // The stored session if it can be resumed and was made for this SNI; null otherwise.
+    // The caller owns the returned reference.
+    SslSessionPtr find(const std::string& sni) const;
+
+private:
+    mutable std::mutex mutex_;
+    std::string sni_;
+    SslSessionPtr session_;
+};
+
+// The peer-certificate checks the verify callbacks need at handshake time.
+struct PeerChecks {
+    bool verify_chain = false; // chain errors fail the handshake
+    bool verify_peer = false;  // the peer certificate must itself be a trusted certificate
+};
+
+// What tlsgate hangs on an SSL_CTX for its callbacks; owned by (and freed with) the context.
+struct ContextData {
+    std::shared_ptr<TicketKeyStore> ticket_keys;         // server, tickets on
+    std::shared_ptr<ClientSessionCache> client_sessions; // client, session_resume on
+    PeerChecks peer_checks;
+};
+
+// Null when nothing was attached.
+ContextData* context_data(const SSL_CTX* ctx);
+
+// The SNI a client connection sends, for the new-session callback to file the session under
+// (OpenSSL's own SSL_get_servername gives the resumed session's name instead, often none).
+// `sni` is owned by the caller (TlsEngine) and must outlive the SSL.
+void set_connection_sni(SSL* ssl, const std::string* sni);
+const std::string* connection_sni(const SSL* ssl); // null when not set
+// Attaches an empty ContextData on first use; returns the attached one.
+ContextData& attach_context_data(SSL_CTX* ctx);
+
+} // namespace tlsgate::tls
