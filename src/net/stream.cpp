@@ -2,8 +2,11 @@
 
 #include "tlsgate/net/sockaddr.hpp"
 
+#include <cerrno>
 #include <cstring>
 #include <new>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace tlsgate::net {
 namespace {
@@ -33,15 +36,59 @@ struct WriteRequest {
 
 Stream::Stream(uv_loop_t* loop, Address::Kind kind, StreamHandler& handler, ReadBuffer& buffer,
                int tag)
-    : kind_(kind), handler_(handler), buffer_(buffer), tag_(tag) {
+    : loop_(loop), kind_(kind), handler_(handler), buffer_(buffer), tag_(tag) {
+    reinit(kind);
+}
+
+void Stream::reinit(Address::Kind kind) {
+    kind_ = kind;
+    handle_ = Handle{};
     if (kind_ == Address::Kind::tcp) {
-        uv_tcp_init(loop, &handle_.tcp);
+        uv_tcp_init(loop_, &handle_.tcp);
     } else {
-        uv_pipe_init(loop, &handle_.pipe, 0);
+        uv_pipe_init(loop_, &handle_.pipe, 0);
     }
     handle_.handle.data = this;
+    connect_request_ = uv_connect_t{};
+    shutdown_request_ = uv_shutdown_t{};
     connect_request_.data = this;
     shutdown_request_.data = this;
+    pending_write_bytes_ = 0;
+    reading_ = false;
+    shutdown_requested_ = false;
+    closing_ = false;
+}
+
+int Stream::open_fd(int fd) {
+    return kind_ == Address::Kind::tcp ? uv_tcp_open(&handle_.tcp, fd)
+                                       : uv_pipe_open(&handle_.pipe, fd);
+}
+
+int Stream::open_socket(int family) {
+    if (kind_ != Address::Kind::tcp) {
+        return UV_EINVAL;
+    }
+    const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    if (int rc = uv_tcp_open(&handle_.tcp, fd); rc != 0) {
+        ::close(fd);
+        return rc;
+    }
+    return 0;
+}
+
+int Stream::bind(const sockaddr* address) {
+    return kind_ == Address::Kind::tcp ? uv_tcp_bind(&handle_.tcp, address, 0) : UV_EINVAL;
+}
+
+int Stream::fd() const {
+    uv_os_fd_t fd = -1;
+    if (uv_fileno(&handle_.handle, &fd) != 0) {
+        return -1;
+    }
+    return fd;
 }
 
 int Stream::accept_from(uv_stream_t* server) {
@@ -142,11 +189,30 @@ std::string Stream::peer_name() const {
         return "unix";
     }
     sockaddr_storage address{};
-    int length = sizeof address;
-    if (uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    if (!peer_address(address)) {
         return "unknown";
     }
     return format_socket_address(reinterpret_cast<const sockaddr*>(&address));
+}
+
+std::string Stream::local_name() const {
+    sockaddr_storage address{};
+    if (!local_address(address)) {
+        return "unknown";
+    }
+    return format_socket_address(reinterpret_cast<const sockaddr*>(&address));
+}
+
+bool Stream::peer_address(sockaddr_storage& out) const {
+    int length = sizeof out;
+    return kind_ == Address::Kind::tcp &&
+           uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&out), &length) == 0;
+}
+
+bool Stream::local_address(sockaddr_storage& out) const {
+    int length = sizeof out;
+    return kind_ == Address::Kind::tcp &&
+           uv_tcp_getsockname(&handle_.tcp, reinterpret_cast<sockaddr*>(&out), &length) == 0;
 }
 
 void Stream::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {

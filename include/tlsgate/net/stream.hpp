@@ -49,8 +49,22 @@ public:
     uv_stream_t* raw() { return &handle_.stream; }
 
     int accept_from(uv_stream_t* server);
+    // Adopts an open descriptor (inetd's stdin, our end of an exec socketpair); the stream
+    // owns it from here. Returns a uv error code.
+    int open_fd(int fd);
+    // TCP only: creates the socket now (instead of at connect) so options can be set and a
+    // source address bound before connecting. Returns a uv error code.
+    int open_socket(int family);
+    int bind(const sockaddr* address);
     int connect(const sockaddr* address);
     int connect_unix(const std::string& path);
+    // The descriptor, or -1 when there is none yet.
+    int fd() const;
+    Address::Kind kind() const { return kind_; }
+    // After on_stream_closed only: a fresh handle of `kind` in this object, for the next
+    // backend attempt (a failed TCP connect cannot be retried on the same handle, and the
+    // next backend may be a unix socket).
+    void reinit(Address::Kind kind);
 
     void start_reading();
     void stop_reading();
@@ -72,6 +86,11 @@ public:
     bool closing() const { return closing_; }
 
     std::string peer_name() const;
+    // The socket's own address ("unknown" for unix sockets or when there is none).
+    std::string local_name() const;
+    // getpeername/getsockname into `out`; false for a unix socket or a non-socket.
+    bool peer_address(sockaddr_storage& out) const;
+    bool local_address(sockaddr_storage& out) const;
     void set_nodelay();
 
 private:
@@ -88,6 +107,7 @@ private:
         uv_tcp_t tcp;
         uv_pipe_t pipe;
     } handle_;
+    uv_loop_t* loop_;
     Address::Kind kind_;
     StreamHandler& handler_;
     ReadBuffer& buffer_;
