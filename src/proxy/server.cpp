@@ -1,6 +1,7 @@
 #include "tlsgate/proxy/server.hpp"
 
 #include "tlsgate/log/log.hpp"
+#include "tlsgate/proxy/inetd.hpp"
 #include "tlsgate/proxy/worker.hpp"
 #include "tlsgate/tls/context.hpp"
 
@@ -91,6 +92,9 @@ void raise_descriptor_limit() {
 } // namespace
 
 int run_server(const config::Config& config, std::vector<std::shared_ptr<Service>> services) {
+    if (services.size() == 1 && services[0]->settings.inetd) {
+        return run_inetd(config, services[0]);
+    }
     std::signal(SIGPIPE, SIG_IGN);
     raise_descriptor_limit();
     unsigned count = config.global.workers;

@@ -38,6 +38,13 @@ std::string Worker::open_listeners(std::vector<net::Address>& bound) {
     const bool first = bound.empty();
     for (size_t i = 0; i < services_.size(); ++i) {
         const auto& service = services_[i];
+        if (!service->listens()) {
+            // inetd and SNI-routed services have no listener; keep `bound` indexed by service.
+            if (first) {
+                bound.push_back(service->settings.listen);
+            }
+            continue;
+        }
         net::Address address = first ? service->settings.listen : bound[i];
         const bool is_unix = address.kind == net::Address::Kind::unix_socket;
         if (is_unix && !first) {
@@ -46,6 +53,7 @@ std::string Worker::open_listeners(std::vector<net::Address>& bound) {
         auto listener = std::make_unique<net::Listener>(
             &loop_, address,
             [this, service](net::Listener& accepted) { accept_on(service, accepted); });
+        listener->set_socket_options(service->options_for('a'));
         if (std::string error = listener->open(true); !error.empty()) {
             listener->close();
             listeners_.push_back(ListenerSlot{service, std::move(listener)});
@@ -66,7 +74,7 @@ void Worker::accept_on(const std::shared_ptr<Service>& service, net::Listener& l
         return;
     }
     // The session owns itself from here: it is freed after its last handle has closed.
-    auto* session = new Session(*this, service);
+    auto* session = new Session(*this, service, listener.kind());
     session->start(listener.raw());
 }
 
@@ -126,7 +134,7 @@ void Worker::on_drain_timer(uv_timer_t* handle) {
 }
 
 void Worker::maybe_stop() {
-    if (!draining_ || stopping_ || session_count_ > 0) {
+    if (!(draining_ || exit_when_idle_) || stopping_ || session_count_ > 0) {
         return;
     }
     stopping_ = true;

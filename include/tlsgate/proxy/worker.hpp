@@ -35,6 +35,8 @@ public:
     // Runs the loop on a new thread; `on_exit` is called on that thread when the loop ends.
     void start(std::function<void()> on_exit);
     void request_drain(); // thread-safe: stop accepting, let sessions finish
+    // inetd mode: the loop ends once its sessions have (no deadline). Call before start().
+    void exit_when_idle() { exit_when_idle_ = true; }
     void join();
 
     unsigned index() const { return index_; }
@@ -68,6 +70,7 @@ private:
     std::atomic<bool> drain_requested_{false};
     bool draining_ = false;
     bool stopping_ = false;
+    bool exit_when_idle_ = false;
     std::vector<ListenerSlot> listeners_;
     Session* sessions_ = nullptr; // intrusive list of live sessions
     size_t session_count_ = 0;
