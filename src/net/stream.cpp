@@ -57,11 +57,29 @@ void Stream::reinit(Address::Kind kind) {
     reading_ = false;
     shutdown_requested_ = false;
     closing_ = false;
+    split_ = false;
+    write_pipe_closing_ = false;
+    open_handles_ = 1;
 }
 
 int Stream::open_fd(int fd) {
     return kind_ == Address::Kind::tcp ? uv_tcp_open(&handle_.tcp, fd)
                                        : uv_pipe_open(&handle_.pipe, fd);
+}
+
+int Stream::open_fds(int read_fd, int write_fd) {
+    if (kind_ != Address::Kind::unix_socket || split_) {
+        return UV_EINVAL;
+    }
+    write_pipe_ = uv_pipe_t{};
+    uv_pipe_init(loop_, &write_pipe_, 0);
+    write_pipe_.data = this;
+    split_ = true;
+    open_handles_ = 2;
+    if (int rc = uv_pipe_open(&handle_.pipe, read_fd); rc != 0) {
+        return rc;
+    }
+    return uv_pipe_open(&write_pipe_, write_fd);
 }
 
 int Stream::open_socket(int family) {
@@ -133,7 +151,7 @@ int Stream::write(const char* data, size_t size) {
     WriteRequest* request = WriteRequest::create(this, size);
     std::memcpy(request->bytes(), data, size);
     uv_buf_t buf = uv_buf_init(request->bytes(), static_cast<unsigned>(size));
-    const int rc = uv_write(&request->request, raw(), &buf, 1, on_write);
+    const int rc = uv_write(&request->request, write_stream(), &buf, 1, on_write);
     if (rc != 0) {
         WriteRequest::destroy(request);
         return rc;
@@ -152,8 +170,9 @@ int Stream::write_from(size_t size, FillFunction fill, void* context) {
     WriteRequest* request = WriteRequest::create(this, size);
     request->size = fill(context, request->bytes(), size);
     uv_buf_t buf = uv_buf_init(request->bytes(), static_cast<unsigned>(request->size));
-    const int rc =
-        request->size == 0 ? UV_EINVAL : uv_write(&request->request, raw(), &buf, 1, on_write);
+    const int rc = request->size == 0
+                       ? UV_EINVAL
+                       : uv_write(&request->request, write_stream(), &buf, 1, on_write);
     if (rc != 0) {
         WriteRequest::destroy(request);
         return rc;
@@ -167,7 +186,7 @@ int Stream::shutdown() {
         return 0;
     }
     shutdown_requested_ = true;
-    return uv_shutdown(&shutdown_request_, raw(), on_shutdown);
+    return uv_shutdown(&shutdown_request_, write_stream(), on_shutdown);
 }
 
 void Stream::close(bool abortive) {
@@ -176,6 +195,10 @@ void Stream::close(bool abortive) {
     }
     closing_ = true;
     reading_ = false;
+    if (split_ && !write_pipe_closing_) {
+        write_pipe_closing_ = true;
+        uv_close(reinterpret_cast<uv_handle_t*>(&write_pipe_), on_close);
+    }
     // uv_tcp_close_reset cannot follow uv_shutdown; then an ordinary close is all we can do.
     if (abortive && kind_ == Address::Kind::tcp && !shutdown_requested_ &&
         uv_tcp_close_reset(&handle_.tcp, on_close) == 0) {
@@ -186,7 +209,7 @@ void Stream::close(bool abortive) {
 
 std::string Stream::peer_name() const {
     if (kind_ != Address::Kind::tcp) {
-        return "unix";
+        return split_ ? "pipe" : "unix";
     }
     sockaddr_storage address{};
     if (!peer_address(address)) {
@@ -266,11 +289,21 @@ void Stream::on_shutdown(uv_shutdown_t* request, int status) {
     if (status == UV_ECANCELED || self->closing_) {
         return;
     }
+    if (self->split_) {
+        // The writes have drained; shutdown(2) failed with ENOTSOCK on the pipe, and only
+        // closing it tells the reader at the other end that nothing more comes.
+        self->write_pipe_closing_ = true;
+        uv_close(reinterpret_cast<uv_handle_t*>(&self->write_pipe_), on_close);
+        status = 0;
+    }
     self->handler_.on_stream_shutdown(*self, status);
 }
 
 void Stream::on_close(uv_handle_t* handle) {
     auto* self = static_cast<Stream*>(handle->data);
+    if (--self->open_handles_ > 0) {
+        return;
+    }
     self->handler_.on_stream_closed(*self);
 }
 

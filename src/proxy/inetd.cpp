@@ -22,38 +22,56 @@ bool same_file(int a, int b) {
            first.st_ino == second.st_ino;
 }
 
+bool is_pipe_or_socket(int fd) {
+    struct stat info {};
+    return fstat(fd, &info) == 0 && (S_ISFIFO(info.st_mode) || S_ISSOCK(info.st_mode));
+}
+
 } // namespace
 
 int run_inetd(const config::Config& config, const std::shared_ptr<Service>& service) {
     std::signal(SIGPIPE, SIG_IGN);
+    const std::string& name = service->settings.name;
     sockaddr_storage address{};
     socklen_t length = sizeof address;
-    if (getsockname(STDIN_FILENO, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-        log::error("service={} inetd: stdin is not a socket ({}); run tlsgate from inetd, "
-                   "xinetd or a systemd socket with Accept=yes",
-                   service->settings.name, std::strerror(errno));
+    const bool socket_on_stdin =
+        getsockname(STDIN_FILENO, reinterpret_cast<sockaddr*>(&address), &length) == 0;
+    if (!socket_on_stdin &&
+        !(is_pipe_or_socket(STDIN_FILENO) && is_pipe_or_socket(STDOUT_FILENO))) {
+        log::error("service={} inetd: stdin and stdout must be one socket (inetd, xinetd, a "
+                   "systemd socket with Accept=yes) or two pipes",
+                   name);
         return 1;
     }
-    const auto kind =
-        address.ss_family == AF_UNIX ? net::Address::Kind::unix_socket : net::Address::Kind::tcp;
-    // stdout is normally the same socket. Our close must reach the peer as a FIN, which
-    // cannot happen while a second descriptor keeps the socket open, and a stray write to
-    // stdout must not land in the TLS stream: point stdout at /dev/null.
-    if (same_file(STDIN_FILENO, STDOUT_FILENO)) {
+    const bool one_socket = socket_on_stdin && same_file(STDIN_FILENO, STDOUT_FILENO);
+    // Reading one descriptor and writing another needs the pipe kind of stream.
+    const bool split = !one_socket && is_pipe_or_socket(STDOUT_FILENO);
+    const auto kind = !split && address.ss_family != AF_UNIX ? net::Address::Kind::tcp
+                                                             : net::Address::Kind::unix_socket;
+    if (one_socket) {
+        // stdout is the same socket. Our close must reach the peer as a FIN, which cannot
+        // happen while a second descriptor keeps the socket open, and a stray write to stdout
+        // must not land in the TLS stream: point stdout at /dev/null.
         const int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
         if (null >= 0) {
             dup2(null, STDOUT_FILENO);
             close(null);
         }
+    } else {
+        fcntl(STDOUT_FILENO, F_SETFD, FD_CLOEXEC);
     }
-    // The stream owns stdin from here; nothing the session starts (exec) may inherit it.
+    // The stream owns these from here; nothing the session starts (exec) may inherit them.
     fcntl(STDIN_FILENO, F_SETFD, FD_CLOEXEC);
 
     std::atomic<uint64_t> connection_ids{0};
     std::vector<std::shared_ptr<Service>> services{service};
     Worker worker(0, config.global, services, connection_ids);
     auto* session = new Session(worker, service, kind);
-    session->start_fd(STDIN_FILENO);
+    if (split) {
+        session->start_fds(STDIN_FILENO, STDOUT_FILENO);
+    } else {
+        session->start_fd(STDIN_FILENO);
+    }
     worker.exit_when_idle();
     worker.start([] {});
     worker.join();

@@ -144,6 +144,15 @@ void Session::start_fd(int fd) {
     begin();
 }
 
+void Session::start_fds(int read_fd, int write_fd) {
+    started_ms_ = last_activity_ms_ = now();
+    if (int rc = client_.stream.open_fds(read_fd, write_fd); rc != 0) {
+        fail("cannot use the inetd pipes: " + describe_uv_error(rc), true);
+        return;
+    }
+    begin();
+}
+
 void Session::apply_socket_options(End& end, char side) {
     const int fd = end.stream.fd();
     for (const auto& option : service_->socket_options) {

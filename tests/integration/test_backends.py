@@ -496,3 +496,33 @@ def test_service_log_level_overrides_the_global_one(tlsgate, echo):
     gate.wait_for_log(r"service=loud close ")
     time.sleep(0.3)
     assert not [l for l in gate.logs() if "service=quiet" in l and "listening" not in l]
+
+
+def test_connect_timeout_applies_per_attempt(tlsgate, backend):
+    """A backend whose accept queue is full drops SYNs: the attempt runs into
+    connect_timeout, and the next backend gets the connection (per attempt, not overall)."""
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(0)
+    fillers = []
+    for _ in range(3):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(hung.getsockname())
+        fillers.append(f)
+    time.sleep(0.2)
+    alive = backend(named_handler("alive"))
+    hung_addr = "127.0.0.1:%d" % hung.getsockname()[1]
+    gate = tlsgate([{"name": "slow", "backend": [hung_addr, alive.address],
+                     "connect_timeout": "1s"}])
+    try:
+        t0 = time.monotonic()
+        assert served_by(gate.address("slow")) == "alive"
+        elapsed = time.monotonic() - t0
+        assert 0.8 <= elapsed <= 4, elapsed
+        gate.wait_for_log(rf"backend {re.escape(hung_addr)} failed: backend connect timeout; "
+                          rf"trying {re.escape(alive.address)}")
+    finally:
+        for f in fillers:
+            f.close()
+        hung.close()

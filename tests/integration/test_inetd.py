@@ -122,4 +122,27 @@ def test_stdin_not_a_socket_is_refused(tlsgate_binary, tmp_path, certs, echo):
     r = subprocess.run([str(tlsgate_binary), "--config", str(config)],
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
     assert r.returncode == 1
-    assert b"inetd: stdin is not a socket" in r.stderr, r.stderr
+    assert b"inetd: stdin and stdout must be one socket" in r.stderr, r.stderr
+
+
+def test_client_mode_on_two_pipes(tlsgate_binary, tmp_path, certs, tlsgate, echo):
+    """stdin and stdout as two pipes (a program running tlsgate as a filter): plaintext in
+    on one, out on the other; closing stdin is the EOF that ends the session."""
+    server = tlsgate([{"name": "tls_echo", "backend": echo.address}])
+    host, port = server.address("tls_echo")
+    config = write_inetd_config(tmp_path / "pipes.toml", certs, {
+        "client": True, "backend": f"{host}:{port}", "ca_file": str(certs.root)})
+    proc = subprocess.Popen([str(tlsgate_binary), "--config", str(config)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    payload = os.urandom(300000)
+    try:
+        out, err = proc.communicate(payload, timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError("tlsgate on pipes did not finish:\n" + err.decode(errors="replace"))
+    log = err.decode(errors="replace")
+    assert proc.returncode == 0, log
+    assert out == payload, (len(out), log)
+    assert "close peer=pipe backend=" in log and "in=300000 out=300000" in log, log

@@ -52,6 +52,9 @@ public:
     // Adopts an open descriptor (inetd's stdin, our end of an exec socketpair); the stream
     // owns it from here. Returns a uv error code.
     int open_fd(int fd);
+    // Unix-socket kind only: reads from one descriptor and writes to another (inetd mode on
+    // two pipes). A shutdown then closes the writing pipe, a pipe's only way to say EOF.
+    int open_fds(int read_fd, int write_fd);
     // TCP only: creates the socket now (instead of at connect) so options can be set and a
     // source address bound before connecting. Returns a uv error code.
     int open_socket(int family);
@@ -100,6 +103,9 @@ private:
     static void on_connect(uv_connect_t* request, int status);
     static void on_shutdown(uv_shutdown_t* request, int status);
     static void on_close(uv_handle_t* handle);
+    uv_stream_t* write_stream() {
+        return split_ ? reinterpret_cast<uv_stream_t*>(&write_pipe_) : raw();
+    }
 
     union Handle {
         uv_handle_t handle;
@@ -118,6 +124,12 @@ private:
     bool reading_ = false;
     bool shutdown_requested_ = false;
     bool closing_ = false;
+    // open_fds: the writing pipe, and how many handles must report closed before the owner
+    // hears of it.
+    uv_pipe_t write_pipe_{};
+    bool split_ = false;
+    bool write_pipe_closing_ = false;
+    int open_handles_ = 1;
 };
 
 } // namespace tlsgate::net

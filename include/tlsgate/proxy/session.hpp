@@ -56,6 +56,8 @@ public:
     // Takes an already connected socket (inetd mode: stdin). On failure the session closes
     // itself.
     void start_fd(int fd);
+    // inetd mode on two pipes: reads `read_fd`, writes `write_fd`.
+    void start_fds(int read_fd, int write_fd);
     // Ends the session now (drain deadline, shutdown).
     void abort(const std::string& reason);
 
