@@ -64,7 +64,16 @@ int SniRouter::on_servername(SSL* ssl, int*, void* arg) {
     if (route < 0) {
         return SSL_TLSEXT_ERR_OK; // no SNI or no match: the parent's certificate serves
     }
-    SSL_set_SSL_CTX(ssl, self->routes_[static_cast<size_t>(route)].ctx.get());
+    SSL_CTX* child = self->routes_[static_cast<size_t>(route)].ctx.get();
+    // SSL_set_SSL_CTX brings the child's certificate, key and session id context; its peer
+    // certificate policy and SSL_OP_* switches are copied by hand (as nginx does). The
+    // protocol version (already chosen) and the cipher lists (copied into the SSL when it
+    // was made) stay the parent's.
+    SSL_set_SSL_CTX(ssl, child);
+    SSL_set_verify(ssl, SSL_CTX_get_verify_mode(child), SSL_CTX_get_verify_callback(child));
+    SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(child));
+    SSL_clear_options(ssl, SSL_get_options(ssl) & ~SSL_CTX_get_options(child));
+    SSL_set_options(ssl, SSL_CTX_get_options(child));
     // Stored as index + 1 so that "unset" (null) means "no route".
     SSL_set_ex_data(ssl, route_index(), reinterpret_cast<void*>(static_cast<uintptr_t>(route + 1)));
     return SSL_TLSEXT_ERR_OK;
