@@ -44,6 +44,15 @@ int run_inetd(const config::Config& config, const std::shared_ptr<Service>& serv
         return 1;
     }
     const bool one_socket = socket_on_stdin && same_file(STDIN_FILENO, STDOUT_FILENO);
+    if (socket_on_stdin && same_file(STDIN_FILENO, STDERR_FILENO)) {
+        // inetd hands the socket over as stderr too: a log line there would land in the
+        // client's TLS stream (log = "syslog" is the way to keep logs in this setup).
+        const int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null >= 0) {
+            dup2(null, STDERR_FILENO);
+            close(null);
+        }
+    }
     // Reading one descriptor and writing another needs the pipe kind of stream.
     const bool split = !one_socket && is_pipe_or_socket(STDOUT_FILENO);
     const auto kind = !split && address.ss_family != AF_UNIX ? net::Address::Kind::tcp
@@ -65,7 +74,18 @@ int run_inetd(const config::Config& config, const std::shared_ptr<Service>& serv
 
     std::atomic<uint64_t> connection_ids{0};
     std::vector<std::shared_ptr<Service>> services{service};
+    // Declared before the worker: its destructor runs the loop that finishes closing this.
+    uv_signal_t terminate{};
     Worker worker(0, config.global, services, connection_ids);
+    // SIGTERM/SIGINT (systemd stopping the unit): drain like the server does, so the client
+    // gets a close_notify. Not referenced, so it never keeps the loop alive by itself.
+    uv_signal_init(worker.loop(), &terminate);
+    terminate.data = &worker;
+    uv_signal_start(
+        &terminate,
+        [](uv_signal_t* handle, int) { static_cast<Worker*>(handle->data)->request_drain(); },
+        SIGTERM);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&terminate));
     auto* session = new Session(worker, service, kind);
     if (split) {
         session->start_fds(STDIN_FILENO, STDOUT_FILENO);
@@ -75,6 +95,7 @@ int run_inetd(const config::Config& config, const std::shared_ptr<Service>& serv
     worker.exit_when_idle();
     worker.start([] {});
     worker.join();
+    uv_close(reinterpret_cast<uv_handle_t*>(&terminate), nullptr);
     return 0;
 }
 

@@ -2,9 +2,11 @@
 systemd socket with Accept=yes hands it over); tlsgate serves it and exits when it ends."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import support
 from support import recv_exact
@@ -14,7 +16,7 @@ def write_inetd_config(path, certs, service):
     svc = {"name": "inetd", "inetd": True, "protocol": "raw", "tls": "implicit"}
     svc.update(service)
     path.write_text(support.render_config(
-        {"workers": 1, "log_level": "debug", "log": "stderr"},
+        {"workers": 1, "log_level": "debug", "log": "stderr", "drain_timeout": "1s"},
         {"cert": str(certs.chain), "key": str(certs.leaf_key)}, [svc]))
     return path
 
@@ -146,3 +148,21 @@ def test_client_mode_on_two_pipes(tlsgate_binary, tmp_path, certs, tlsgate, echo
     assert proc.returncode == 0, log
     assert out == payload, (len(out), log)
     assert "close peer=pipe backend=" in log and "in=300000 out=300000" in log, log
+
+
+def test_sigterm_drains_the_connection(tlsgate_binary, tmp_path, certs, echo):
+    config = write_inetd_config(tmp_path / "inetd.toml", certs, {"backend": echo.address})
+    ours, theirs = socket.socketpair()
+    proc = run_inetd(tlsgate_binary, config, ours, theirs)
+    ours.settimeout(10)
+    with support.client_context().wrap_socket(ours, server_hostname="localhost",
+                                              suppress_ragged_eofs=False) as s:
+        s.sendall(b"hi")
+        assert recv_exact(s, 2) == b"hi"
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert s.recv(10) == b""  # close_notify at the drain deadline, not a cut
+        assert time.monotonic() - t0 < 5
+    rc, log = finish(proc)
+    assert rc == 0, log
+    assert "reason=drain deadline" in log, log
