@@ -58,6 +58,7 @@ void Stream::reinit(Address::Kind kind) {
     shutdown_requested_ = false;
     closing_ = false;
     split_ = false;
+    reset_sent_ = false;
     write_pipe_closing_ = false;
     open_handles_ = 1;
 }
@@ -202,6 +203,7 @@ void Stream::close(bool abortive) {
     // uv_tcp_close_reset cannot follow uv_shutdown; then an ordinary close is all we can do.
     if (abortive && kind_ == Address::Kind::tcp && !shutdown_requested_ &&
         uv_tcp_close_reset(&handle_.tcp, on_close) == 0) {
+        reset_sent_ = true;
         return;
     }
     uv_close(&handle_.handle, on_close);

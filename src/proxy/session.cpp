@@ -21,6 +21,8 @@ constexpr uint64_t kRespawnIntervalMs = 1000;
 // After SIGTERM, how long an exec'd program that ignores it may take before SIGKILL, when the
 // close_timeout is shorter still.
 constexpr uint64_t kMinKillGraceMs = 1000;
+// The longest a close may linger when the session is aborted (drain deadline, shutdown).
+constexpr uint64_t kAbortLingerMs = 2000;
 
 size_t fill_from_engine(void* context, char* out, size_t capacity) {
     return static_cast<tls::TlsEngine*>(context)->take_ciphertext(out, capacity);
@@ -219,6 +221,9 @@ void Session::begin() {
 }
 
 void Session::abort(const std::string& reason) {
+    // Ending now (drain deadline, second SIGTERM): a peer that does not read gets at most
+    // kAbortLingerMs, not the whole close_timeout, so shutdown stays prompt.
+    aborting_ = true;
     fail(reason, false);
 }
 
@@ -473,7 +478,6 @@ void Session::connect_backend_to(const sockaddr* address) {
 void Session::spawn_backend() {
     int our_end = -1;
     ++open_handles_; // the process handle, released in on_child_closed (even after a failure)
-    ++spawns_;
     last_spawn_ms_ = now();
     const int rc = child_.spawn(*settings().exec, settings().exec_args, our_end);
     if (rc != 0) {
@@ -493,13 +497,12 @@ void Session::spawn_backend() {
 }
 
 void Session::on_child_exit(ExecChild& child, int64_t status, int term_signal) {
-    const config::LogLevel level = config::LogLevel::info;
     if (term_signal != 0) {
-        log(level, "conn={} service={} {} (pid {}) ended by signal {}", id_, settings().name,
-            *settings().exec, child.pid(), term_signal);
+        log(config::LogLevel::info, "conn={} service={} {} (pid {}) ended by signal {}", id_,
+            settings().name, *settings().exec, child.pid(), term_signal);
     } else {
-        log(level, "conn={} service={} {} (pid {}) exited with status {}", id_, settings().name,
-            *settings().exec, child.pid(), status);
+        log(config::LogLevel::info, "conn={} service={} {} (pid {}) exited with status {}", id_,
+            settings().name, *settings().exec, child.pid(), status);
     }
 }
 
@@ -545,6 +548,7 @@ void Session::on_stream_connected(net::Stream&, int status) {
 
 void Session::on_backend_connected() {
     backend_connected_ = true;
+    backend_used_ = true;
     backend_.stream.set_nodelay();
     if (!exec_backend()) {
         if (backend_address().kind == net::Address::Kind::unix_socket) {
@@ -984,10 +988,10 @@ void Session::close_all(bool abortive) {
     // An exec'd program goes with its connection; the timer stays to SIGKILL it if it
     // lingers, and to reap it (the process handle is closed only after its exit).
     child_.kill(SIGTERM);
-    const uint64_t linger = to_ms(settings().close_timeout);
+    const uint64_t linger = aborting_ ? std::min(to_ms(settings().close_timeout), kAbortLingerMs)
+                                      : to_ms(settings().close_timeout);
     if (abortive) {
         // RST toward the client unless "reset" = false asks for an ordinary FIN.
-        client_reset_ = settings().reset && !client_.stream.closing();
         client_.stream.close(settings().reset);
         backend_.stream.close(true);
         if (child_.running()) {
@@ -1077,11 +1081,10 @@ void Session::release_if_closed() {
         "conn={} service={} close peer={} backend={} backend_local={} failed={} tls={} "
         "cipher={} handshake_ms={} in={} out={} duration_ms={} close={} reason={}",
         id_, settings().name, peer_.empty() ? "unknown" : peer_,
-        backend_connected_ || spawns_ > 0 ? backend_name() : "none",
-        backend_local_.empty() ? "none" : backend_local_,
+        backend_used_ ? backend_name() : "none", backend_local_.empty() ? "none" : backend_local_,
         failed_backends_.empty() ? "none" : failed_backends_, tls_version_, tls_cipher_,
-        handshake_ms_, bytes_in_, bytes_out_, now() - started_ms_, client_reset_ ? "rst" : "fin",
-        close_reason_);
+        handshake_ms_, bytes_in_, bytes_out_, now() - started_ms_,
+        client_.stream.reset_sent() ? "rst" : "fin", close_reason_);
     worker_.session_finished(this);
     delete this;
 }

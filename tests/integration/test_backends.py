@@ -526,3 +526,21 @@ def test_connect_timeout_applies_per_attempt(tlsgate, backend):
         for f in fillers:
             f.close()
         hung.close()
+
+
+def test_shutdown_is_not_held_up_by_close_timeout(tlsgate, backend):
+    """The drain deadline aborts: a client that never reads delays the exit by a short linger,
+    not by the whole close_timeout."""
+    b = backend(support.source_handler(64 << 20))
+    gate = tlsgate([{"name": "slowreader", "backend": b.address, "close_timeout": "60s"}],
+                   global_={"drain_timeout": "1s"})
+    s = tls_connect(gate.address("slowreader"))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    b.wait_accepted(1)
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    assert gate.stop() == 0
+    elapsed = time.monotonic() - t0
+    s.close()
+    assert elapsed < 6, f"exit took {elapsed:.1f} s"
+    assert re.search(r"service=slowreader close .*reason=drain deadline", gate.log_text())

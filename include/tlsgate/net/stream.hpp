@@ -87,6 +87,8 @@ public:
     // Idempotent. `abortive` sends a TCP RST where possible.
     void close(bool abortive = false);
     bool closing() const { return closing_; }
+    // Whether close(true) could send a RST (TCP, and no shutdown before it).
+    bool reset_sent() const { return reset_sent_; }
 
     std::string peer_name() const;
     // The socket's own address ("unknown" for unix sockets or when there is none).
@@ -128,6 +130,7 @@ private:
     // hears of it.
     uv_pipe_t write_pipe_{};
     bool split_ = false;
+    bool reset_sent_ = false;
     bool write_pipe_closing_ = false;
     int open_handles_ = 1;
 };

@@ -198,13 +198,13 @@ private:
     // Backend attempts: the order for this connection, the one tried now, and what failed.
     std::vector<size_t> backend_order_;
     size_t attempt_ = 0;
-    std::string failed_backends_;        // "A (why),B (why)"
+    std::string failed_backends_;        // "A,B": the backends that failed, in order
     std::string backend_local_;          // our address toward the backend
     bool backend_recycling_ = false;     // the backend stream closes to be made again
     bool connect_when_recycled_ = false; // ... and then connects (failover, SNI switch)
     bool respawn_pending_ = false;       // exec + retry: start the program again
-    bool client_reset_ = false;          // the client end was closed with a RST
-    unsigned spawns_ = 0;
+    bool backend_used_ = false;          // a backend connection (or program) was up at some point
+    bool aborting_ = false;  // abort(): the close lingers briefly, whatever close_timeout
     uint64_t bytes_in_ = 0;  // client -> backend plaintext
     uint64_t bytes_out_ = 0; // backend -> client plaintext
     int open_handles_ = 3;
