@@ -58,6 +58,9 @@ std::string Listener::open(bool reuse_port, int backlog) {
         if (int rc = uv_pipe_bind(&handle_.pipe, address_.path.c_str()); rc != 0) {
             return fmt::format("cannot bind {}: {}", address_.to_string(), uv_strerror(rc));
         }
+        if (std::string error = apply_options(); !error.empty()) {
+            return error;
+        }
     } else {
         std::string error;
         auto socket_address = resolve_blocking(address_, error);
@@ -78,6 +81,9 @@ std::string Listener::open(bool reuse_port, int backlog) {
                                    std::strerror(errno));
             }
         }
+        if (std::string option_error = apply_options(); !option_error.empty()) {
+            return option_error;
+        }
         // "[::]" listens on IPv6 only, so "0.0.0.0:N" and "[::]:N" can both be configured.
         const unsigned flags = family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
         if (int rc = uv_tcp_bind(&handle_.tcp, socket_address->get(), flags); rc != 0) {
@@ -96,6 +102,20 @@ std::string Listener::open(bool reuse_port, int backlog) {
         bound_.port =
             ntohs(actual.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&actual)->sin6_port
                                                : reinterpret_cast<sockaddr_in*>(&actual)->sin_port);
+    }
+    return "";
+}
+
+std::string Listener::apply_options() {
+    uv_os_fd_t fd = -1;
+    if (options_.empty() || uv_fileno(&handle_.handle, &fd) != 0) {
+        return "";
+    }
+    for (const auto& option : options_) {
+        if (int error = apply_socket_option(fd, option); error != 0) {
+            return fmt::format("cannot set a:{} on {}: {}", option.spec->name, address_.to_string(),
+                               std::strerror(error));
+        }
     }
     return "";
 }

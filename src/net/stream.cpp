@@ -2,8 +2,11 @@
 
 #include "tlsgate/net/sockaddr.hpp"
 
+#include <cerrno>
 #include <cstring>
 #include <new>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace tlsgate::net {
 namespace {
@@ -33,15 +36,78 @@ struct WriteRequest {
 
 Stream::Stream(uv_loop_t* loop, Address::Kind kind, StreamHandler& handler, ReadBuffer& buffer,
                int tag)
-    : kind_(kind), handler_(handler), buffer_(buffer), tag_(tag) {
+    : loop_(loop), kind_(kind), handler_(handler), buffer_(buffer), tag_(tag) {
+    reinit(kind);
+}
+
+void Stream::reinit(Address::Kind kind) {
+    kind_ = kind;
+    handle_ = Handle{};
     if (kind_ == Address::Kind::tcp) {
-        uv_tcp_init(loop, &handle_.tcp);
+        uv_tcp_init(loop_, &handle_.tcp);
     } else {
-        uv_pipe_init(loop, &handle_.pipe, 0);
+        uv_pipe_init(loop_, &handle_.pipe, 0);
     }
     handle_.handle.data = this;
+    connect_request_ = uv_connect_t{};
+    shutdown_request_ = uv_shutdown_t{};
     connect_request_.data = this;
     shutdown_request_.data = this;
+    pending_write_bytes_ = 0;
+    reading_ = false;
+    shutdown_requested_ = false;
+    closing_ = false;
+    split_ = false;
+    reset_sent_ = false;
+    write_pipe_closing_ = false;
+    open_handles_ = 1;
+}
+
+int Stream::open_fd(int fd) {
+    return kind_ == Address::Kind::tcp ? uv_tcp_open(&handle_.tcp, fd)
+                                       : uv_pipe_open(&handle_.pipe, fd);
+}
+
+int Stream::open_fds(int read_fd, int write_fd) {
+    if (kind_ != Address::Kind::unix_socket || split_) {
+        return UV_EINVAL;
+    }
+    write_pipe_ = uv_pipe_t{};
+    uv_pipe_init(loop_, &write_pipe_, 0);
+    write_pipe_.data = this;
+    split_ = true;
+    open_handles_ = 2;
+    if (int rc = uv_pipe_open(&handle_.pipe, read_fd); rc != 0) {
+        return rc;
+    }
+    return uv_pipe_open(&write_pipe_, write_fd);
+}
+
+int Stream::open_socket(int family) {
+    if (kind_ != Address::Kind::tcp) {
+        return UV_EINVAL;
+    }
+    const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    if (int rc = uv_tcp_open(&handle_.tcp, fd); rc != 0) {
+        ::close(fd);
+        return rc;
+    }
+    return 0;
+}
+
+int Stream::bind(const sockaddr* address) {
+    return kind_ == Address::Kind::tcp ? uv_tcp_bind(&handle_.tcp, address, 0) : UV_EINVAL;
+}
+
+int Stream::fd() const {
+    uv_os_fd_t fd = -1;
+    if (uv_fileno(&handle_.handle, &fd) != 0) {
+        return -1;
+    }
+    return fd;
 }
 
 int Stream::accept_from(uv_stream_t* server) {
@@ -86,7 +152,7 @@ int Stream::write(const char* data, size_t size) {
     WriteRequest* request = WriteRequest::create(this, size);
     std::memcpy(request->bytes(), data, size);
     uv_buf_t buf = uv_buf_init(request->bytes(), static_cast<unsigned>(size));
-    const int rc = uv_write(&request->request, raw(), &buf, 1, on_write);
+    const int rc = uv_write(&request->request, write_stream(), &buf, 1, on_write);
     if (rc != 0) {
         WriteRequest::destroy(request);
         return rc;
@@ -105,8 +171,9 @@ int Stream::write_from(size_t size, FillFunction fill, void* context) {
     WriteRequest* request = WriteRequest::create(this, size);
     request->size = fill(context, request->bytes(), size);
     uv_buf_t buf = uv_buf_init(request->bytes(), static_cast<unsigned>(request->size));
-    const int rc =
-        request->size == 0 ? UV_EINVAL : uv_write(&request->request, raw(), &buf, 1, on_write);
+    const int rc = request->size == 0
+                       ? UV_EINVAL
+                       : uv_write(&request->request, write_stream(), &buf, 1, on_write);
     if (rc != 0) {
         WriteRequest::destroy(request);
         return rc;
@@ -120,7 +187,7 @@ int Stream::shutdown() {
         return 0;
     }
     shutdown_requested_ = true;
-    return uv_shutdown(&shutdown_request_, raw(), on_shutdown);
+    return uv_shutdown(&shutdown_request_, write_stream(), on_shutdown);
 }
 
 void Stream::close(bool abortive) {
@@ -129,9 +196,14 @@ void Stream::close(bool abortive) {
     }
     closing_ = true;
     reading_ = false;
+    if (split_ && !write_pipe_closing_) {
+        write_pipe_closing_ = true;
+        uv_close(reinterpret_cast<uv_handle_t*>(&write_pipe_), on_close);
+    }
     // uv_tcp_close_reset cannot follow uv_shutdown; then an ordinary close is all we can do.
     if (abortive && kind_ == Address::Kind::tcp && !shutdown_requested_ &&
         uv_tcp_close_reset(&handle_.tcp, on_close) == 0) {
+        reset_sent_ = true;
         return;
     }
     uv_close(&handle_.handle, on_close);
@@ -139,14 +211,33 @@ void Stream::close(bool abortive) {
 
 std::string Stream::peer_name() const {
     if (kind_ != Address::Kind::tcp) {
-        return "unix";
+        return split_ ? "pipe" : "unix";
     }
     sockaddr_storage address{};
-    int length = sizeof address;
-    if (uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    if (!peer_address(address)) {
         return "unknown";
     }
     return format_socket_address(reinterpret_cast<const sockaddr*>(&address));
+}
+
+std::string Stream::local_name() const {
+    sockaddr_storage address{};
+    if (!local_address(address)) {
+        return "unknown";
+    }
+    return format_socket_address(reinterpret_cast<const sockaddr*>(&address));
+}
+
+bool Stream::peer_address(sockaddr_storage& out) const {
+    int length = sizeof out;
+    return kind_ == Address::Kind::tcp &&
+           uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&out), &length) == 0;
+}
+
+bool Stream::local_address(sockaddr_storage& out) const {
+    int length = sizeof out;
+    return kind_ == Address::Kind::tcp &&
+           uv_tcp_getsockname(&handle_.tcp, reinterpret_cast<sockaddr*>(&out), &length) == 0;
 }
 
 void Stream::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
@@ -200,11 +291,21 @@ void Stream::on_shutdown(uv_shutdown_t* request, int status) {
     if (status == UV_ECANCELED || self->closing_) {
         return;
     }
+    if (self->split_) {
+        // The writes have drained; shutdown(2) failed with ENOTSOCK on the pipe, and only
+        // closing it tells the reader at the other end that nothing more comes.
+        self->write_pipe_closing_ = true;
+        uv_close(reinterpret_cast<uv_handle_t*>(&self->write_pipe_), on_close);
+        status = 0;
+    }
     self->handler_.on_stream_shutdown(*self, status);
 }
 
 void Stream::on_close(uv_handle_t* handle) {
     auto* self = static_cast<Stream*>(handle->data);
+    if (--self->open_handles_ > 0) {
+        return;
+    }
     self->handler_.on_stream_closed(*self);
 }
 

@@ -1,9 +1,13 @@
 #include "tlsgate/proxy/prepare.hpp"
 
+#include "tlsgate/net/sockaddr.hpp"
 #include "tlsgate/tls/context.hpp"
+#include "tlsgate/tls/sni_router.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <unistd.h>
 
 namespace tlsgate::proxy {
 namespace {
@@ -23,11 +27,97 @@ std::string describe_service(const Service& service) {
         certs += (certs.empty() ? "" : ",") + cert;
     }
     return fmt::format("service {}: {} -> {} mode={} protocol={} tls={} profile={} cert={}{}",
-                       s.name, s.inetd ? "inetd" : s.listen.to_string(), backends,
-                       s.client ? "client" : "server", config::to_string(s.protocol),
+                       s.name,
+                       s.inetd        ? std::string("inetd")
+                       : s.sni_parent ? fmt::format("sni {}:{}", *s.sni_parent, *s.sni_pattern)
+                                      : s.listen.to_string(),
+                       backends, s.client ? "client" : "server", config::to_string(s.protocol),
                        config::to_string(s.tls_mode), config::to_string(s.tls.profile),
                        certs.empty() ? "none" : certs,
                        s.client ? fmt::format(" verify={}", config::to_string(s.tls.verify)) : "");
+}
+
+// What a session needs ready-made: socket options parsed, the source address, and with
+// resolve_at_start the backends' addresses. Every problem is a config error at its line.
+void prepare_runtime(Service& service, std::vector<config::ConfigError>& errors) {
+    const config::Service& s = service.settings;
+    const std::string prefix = fmt::format("service[{}]", s.name);
+    for (const auto& option : s.socket_options) {
+        auto parsed = net::parse_socket_option(option.name, option.value);
+        if (auto* message = std::get_if<std::string>(&parsed)) {
+            errors.push_back({option.where, prefix + ".socket_options", *message});
+            continue;
+        }
+        service.socket_options.push_back({option.side, std::get<net::ParsedSocketOption>(parsed)});
+    }
+    if (s.local) {
+        net::Address local;
+        local.host = *s.local;
+        if (auto address = net::numeric_socket_address(local)) {
+            service.local = *address;
+        } else {
+            errors.push_back({s.locate("local"), prefix + ".local",
+                              fmt::format("\"{}\" is not an IPv4 or IPv6 address", *s.local)});
+        }
+    }
+    if (s.resolve_at_start) {
+        for (const auto& backend : s.backends) {
+            std::optional<net::SocketAddress> resolved;
+            if (backend.kind == net::Address::Kind::tcp) {
+                std::string error;
+                resolved = net::resolve_blocking(backend, error);
+                if (!resolved) {
+                    errors.push_back({s.locate("backend"), prefix + ".backend",
+                                      fmt::format("resolve_at_start: {}", error)});
+                }
+            }
+            service.resolved_backends.push_back(resolved);
+        }
+    }
+    if (s.exec && access(s.exec->c_str(), X_OK) != 0) {
+        errors.push_back({s.locate("exec"), prefix + ".exec",
+                          fmt::format("{} is not an executable file", *s.exec)});
+    }
+}
+
+// SNI children hang off their parent: the parent's context gets the servername callback that
+// switches to a child's context, and the parent's sessions find the child service by route.
+void attach_sni_children(std::vector<std::shared_ptr<Service>>& services,
+                         std::vector<config::ConfigError>& errors) {
+    for (const auto& child : services) {
+        const config::Service& s = child->settings;
+        if (!s.sni_parent || !s.sni_pattern) {
+            continue;
+        }
+        const std::string prefix = fmt::format("service[{}]", s.name);
+        auto parent = std::find_if(services.begin(), services.end(), [&](const auto& candidate) {
+            return candidate->settings.name == *s.sni_parent;
+        });
+        if (parent == services.end()) {
+            continue; // reported by the config validation
+        }
+        const config::Service& p = (*parent)->settings;
+        if (s.client || p.client || s.tls_mode != config::TlsMode::implicit ||
+            p.tls_mode != config::TlsMode::implicit) {
+            errors.push_back({s.locate("sni_parent"), prefix + ".sni_parent",
+                              "SNI routing needs server mode with implicit TLS in both the "
+                              "parent and the child"});
+            continue;
+        }
+        (*parent)->sni_children.push_back(child);
+    }
+    for (const auto& parent : services) {
+        if (parent->sni_children.empty() || !parent->server_context) {
+            continue;
+        }
+        std::vector<tls::SniRouter::Route> routes;
+        for (const auto& child : parent->sni_children) {
+            routes.push_back({*child->settings.sni_pattern, child->server_context});
+        }
+        auto router = std::make_shared<tls::SniRouter>(std::move(routes));
+        router->install(parent->server_context.get());
+        parent->sni_router = router;
+    }
 }
 
 } // namespace
@@ -45,9 +135,11 @@ Prepared prepare_services(const config::Config& config) {
                                  context.warnings.end());
         (settings.client ? service->client_context : service->server_context) =
             std::move(context.ctx);
+        prepare_runtime(*service, prepared.errors);
         prepared.summaries.push_back(describe_service(*service));
         prepared.services.push_back(std::move(service));
     }
+    attach_sni_children(prepared.services, prepared.errors);
     return prepared;
 }
 

@@ -2,6 +2,7 @@
 
 #include "tlsgate/core/daemon.hpp"
 #include "tlsgate/log/log.hpp"
+#include "tlsgate/proxy/inetd.hpp"
 #include "tlsgate/proxy/worker.hpp"
 
 #include <algorithm>
@@ -264,6 +265,9 @@ void raise_descriptor_limit() {
 
 int run_server(const config::Config& config, std::vector<std::shared_ptr<Service>> services,
                const RunOptions& options) {
+    if (services.size() == 1 && services[0]->settings.inetd) {
+        return run_inetd(config, services[0]);
+    }
     std::signal(SIGPIPE, SIG_IGN);
     // Their default action is to terminate. Until the control loop catches them (a logrotate
     // or a reload can arrive while the daemon is still starting), they are ignored.

@@ -2,18 +2,27 @@
 
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/net/sockaddr.hpp"
+#include "tlsgate/proto/proxy_header.hpp"
 #include "tlsgate/proxy/worker.hpp"
+#include "tlsgate/tls/sni_router.hpp"
 
 #include <algorithm>
+#include <csignal>
+#include <cstring>
 #include <netdb.h>
 
 namespace tlsgate::proxy {
 
 namespace {
 
-// How long a graceful close may wait for the last bytes (an alert, close_notify, a
-// protocol's goodbye) to leave.
-constexpr uint64_t kCloseLingerMs = 2000;
+// exec + retry: a program that keeps exiting is started at most once a second (stunnel
+// waits the same between retries).
+constexpr uint64_t kRespawnIntervalMs = 1000;
+// After SIGTERM, how long an exec'd program that ignores it may take before SIGKILL, when the
+// close_timeout is shorter still.
+constexpr uint64_t kMinKillGraceMs = 1000;
+// The longest a close may linger when the session is aborted (drain deadline, shutdown).
+constexpr uint64_t kAbortLingerMs = 2000;
 
 size_t fill_from_engine(void* context, char* out, size_t capacity) {
     return static_cast<tls::TlsEngine*>(context)->take_ciphertext(out, capacity);
@@ -41,8 +50,8 @@ struct PendingResolve {
         if (session != nullptr) {
             session->resolve_ = nullptr;
             if (status != 0 || result == nullptr) {
-                session->backend_unavailable("backend name lookup failed: " +
-                                             describe_uv_error(status));
+                session->backend_attempt_failed("backend name lookup failed: " +
+                                                describe_uv_error(status));
             } else {
                 session->connect_backend_to(result->ai_addr);
             }
@@ -52,17 +61,62 @@ struct PendingResolve {
     }
 };
 
-Session::Session(Worker& worker, std::shared_ptr<Service> service)
+namespace {
+
+// The order in which this connection tries the backends: prio always starts with the first,
+// rr with the next one in turn (shared by every worker), and both fall over to the rest.
+std::vector<size_t> plan_backends(Service& service) {
+    const size_t count = service.settings.backends.size();
+    std::vector<size_t> order;
+    if (count == 0) {
+        return order;
+    }
+    const size_t first = service.settings.failover == config::Failover::rr
+                             ? service.next_backend.fetch_add(1, std::memory_order_relaxed) % count
+                             : 0;
+    for (size_t i = 0; i < count; ++i) {
+        order.push_back((first + i) % count);
+    }
+    return order;
+}
+
+config::LogLevel session_log_level(const config::Service& settings) {
+    if (settings.log_level) {
+        return *settings.log_level;
+    }
+    // No override: whatever the global level lets through.
+    for (auto level : {config::LogLevel::debug, config::LogLevel::info, config::LogLevel::notice,
+                       config::LogLevel::warning}) {
+        if (log::enabled(level)) {
+            return level;
+        }
+    }
+    return config::LogLevel::error;
+}
+
+} // namespace
+
+Session::Session(Worker& worker, std::shared_ptr<Service> service, net::Address::Kind client_kind)
+    : Session(worker, service, client_kind, plan_backends(*service)) {}
+
+Session::Session(Worker& worker, std::shared_ptr<Service> service, net::Address::Kind client_kind,
+                 std::vector<size_t> backend_order)
     : worker_(worker), service_(std::move(service)), id_(worker.next_connection_id()),
-      client_(worker.loop(), service_->settings.listen.kind, *this, worker.read_buffer(), kClient),
+      log_threshold_(session_log_level(service_->settings)),
+      client_(worker.loop(), client_kind, *this, worker.read_buffer(), kClient),
+      // An exec backend is one end of a socketpair: a unix socket.
       backend_(worker.loop(),
-               service_->settings.backends.empty() ? net::Address::Kind::unix_socket
-                                                   : service_->settings.backends[0].kind,
+               backend_order.empty() ? net::Address::Kind::unix_socket
+                                     : service_->settings.backends[backend_order[0]].kind,
                *this, worker.read_buffer(), kBackend),
-      timer_(worker.loop(), *this) {
+      timer_(worker.loop(), *this), child_(worker.loop(), *this),
+      backend_order_(std::move(backend_order)) {
     worker_.session_started(this);
     service_->counters.accepted++;
     service_->counters.active++;
+    if (!backend_order_.empty()) {
+        backend_index_ = backend_order_[0];
+    }
 }
 
 Session::~Session() {
@@ -79,11 +133,64 @@ void Session::start(uv_stream_t* server) {
         fail("accept failed: " + describe_uv_error(rc), true);
         return;
     }
+    begin();
+}
+
+void Session::start_fd(int fd) {
+    started_ms_ = last_activity_ms_ = now();
+    if (int rc = client_.stream.open_fd(fd); rc != 0) {
+        ::close(fd);
+        fail("cannot use the inetd connection: " + describe_uv_error(rc), true);
+        return;
+    }
+    begin();
+}
+
+void Session::start_fds(int read_fd, int write_fd) {
+    started_ms_ = last_activity_ms_ = now();
+    if (int rc = client_.stream.open_fds(read_fd, write_fd); rc != 0) {
+        fail("cannot use the inetd pipes: " + describe_uv_error(rc), true);
+        return;
+    }
+    begin();
+}
+
+void Session::apply_socket_options(End& end, char side) {
+    const int fd = end.stream.fd();
+    for (const auto& option : service_->socket_options) {
+        if (option.side != side || fd < 0) {
+            continue;
+        }
+        if (int error = net::apply_socket_option(fd, option.option); error != 0) {
+            log(config::LogLevel::warning, "conn={} service={} cannot set {}:{}: {}", id_,
+                settings().name, side, option.option.spec->name, std::strerror(error));
+        }
+    }
+}
+
+void Session::make_filter() {
+    filter_.reset();
+    if (settings().protocol == config::Protocol::raw) {
+        return;
+    }
+    proto::FilterSettings filter_settings;
+    filter_settings.protocol = settings().protocol;
+    filter_settings.tls_active_from_start = settings().tls_mode == config::TlsMode::implicit;
+    filter_settings.starttls_policy = settings().starttls_policy;
+    filter_settings.auth_requires_tls = settings().auth_requires_tls;
+    filter_settings.max_line = settings().max_line;
+    filter_settings.max_errors = settings().max_errors;
+    filter_ = proto::make_server_filter(filter_settings);
+}
+
+void Session::begin() {
     peer_ = client_.stream.peer_name();
     client_.stream.set_nodelay();
+    apply_socket_options(client_, 'l');
+    log(config::LogLevel::debug, "conn={} service={} accepted connection from {}", id_,
+        settings().name, peer_);
     const bool implicit = settings().tls_mode == config::TlsMode::implicit;
     const bool mail = settings().protocol != config::Protocol::raw;
-
     if (settings().client) {
         // Nothing from the local program is read before the backend is ready.
         client_may_read_ = false;
@@ -95,16 +202,7 @@ void Session::start(uv_stream_t* server) {
         }
         connect_backend();
     } else {
-        if (mail) {
-            proto::FilterSettings filter_settings;
-            filter_settings.protocol = settings().protocol;
-            filter_settings.tls_active_from_start = implicit;
-            filter_settings.starttls_policy = settings().starttls_policy;
-            filter_settings.auth_requires_tls = settings().auth_requires_tls;
-            filter_settings.max_line = settings().max_line;
-            filter_settings.max_errors = settings().max_errors;
-            filter_ = proto::make_server_filter(filter_settings);
-        }
+        make_filter();
         if (implicit) {
             begin_tls(client_);
         } else {
@@ -123,6 +221,9 @@ void Session::start(uv_stream_t* server) {
 }
 
 void Session::abort(const std::string& reason) {
+    // Ending now (drain deadline, second SIGTERM): a peer that does not read gets at most
+    // kAbortLingerMs, not the whole close_timeout, so shutdown stays prompt.
+    aborting_ = true;
     fail(reason, false);
 }
 
@@ -148,7 +249,9 @@ void Session::begin_tls(End& end) {
     }
     if (!server_role) {
         const config::TlsSettings& tls = settings().tls;
-        const net::Address& backend = backend_address();
+        // An exec'd program has no name: only configured sni/check_host apply to it.
+        const net::Address none;
+        const net::Address& backend = exec_backend() ? none : backend_address();
         const std::string host = backend.kind == net::Address::Kind::tcp ? backend.host : "";
         // SNI carries host names only, never an IP literal (RFC 6066).
         std::string sni = tls.sni.value_or(backend.host_is_ip ? "" : host);
@@ -211,12 +314,16 @@ void Session::on_handshake_complete(End& end) {
     handshake_deadline_ = 0;
     tls_version_ = end.tls->version();
     tls_cipher_ = end.tls->cipher();
+    if (is_client(end) && !service_->sni_children.empty()) {
+        switch_to_sni_child();
+    }
     service_->counters.handshakes_completed++;
     if (is_client(end)) {
-        log::info("conn={} service={} TLS connection established from {}: {} with cipher {} "
-                  "({}/{} bits)",
-                  id_, settings().name, peer_, tls_version_, tls_cipher_, end.tls->cipher_bits(),
-                  end.tls->cipher_alg_bits());
+        log(config::LogLevel::info,
+            "conn={} service={} TLS connection established from {}: {} with cipher {} "
+            "({}/{} bits)",
+            id_, settings().name, peer_, tls_version_, tls_cipher_, end.tls->cipher_bits(),
+            end.tls->cipher_alg_bits());
         if (settings().tls_mode == config::TlsMode::starttls) {
             if (filter_) {
                 proto::Actions actions;
@@ -227,12 +334,13 @@ void Session::on_handshake_complete(End& end) {
             connect_backend();
         }
     } else {
-        log::info("conn={} service={} TLS connection established to {}: {} with cipher {} "
-                  "({}/{} bits){}",
-                  id_, settings().name, backend_address().to_string(), tls_version_, tls_cipher_,
-                  end.tls->cipher_bits(), end.tls->cipher_alg_bits(),
-                  settings().tls.verify == config::VerifyMode::peer ? ", certificate verified"
-                                                                    : ", certificate NOT checked");
+        log(config::LogLevel::info,
+            "conn={} service={} TLS connection established to {}: {} with cipher {} "
+            "({}/{} bits){}",
+            id_, settings().name, backend_name(), tls_version_, tls_cipher_, end.tls->cipher_bits(),
+            end.tls->cipher_alg_bits(),
+            settings().tls.verify == config::VerifyMode::peer ? ", certificate verified"
+                                                              : ", certificate NOT checked");
         if (prelude_) {
             proto::ClientActions actions;
             prelude_->on_tls_established(actions);
@@ -249,11 +357,11 @@ void Session::on_handshake_complete(End& end) {
 void Session::handshake_failed(End& end, const std::string& reason) {
     service_->counters.handshakes_failed++;
     if (is_client(end)) {
-        log::info("conn={} service={} TLS handshake failed from {}: {}", id_, settings().name,
-                  peer_, reason);
+        log(config::LogLevel::info, "conn={} service={} TLS handshake failed from {}: {}", id_,
+            settings().name, peer_, reason);
     } else {
-        log::notice("conn={} service={} TLS handshake failed to {}: {}", id_, settings().name,
-                    backend_address().to_string(), reason);
+        log(config::LogLevel::notice, "conn={} service={} TLS handshake failed to {}: {}", id_,
+            settings().name, backend_name(), reason);
         const std::string reply = failure_reply("TLS with the server failed");
         send(client_, reply.data(), reply.size());
     }
@@ -279,12 +387,45 @@ bool Session::flush_ciphertext(End& end) {
 
 // --- Backend --------------------------------------------------------------------------------
 
+void Session::note_failed_backend() {
+    if (!failed_backends_.empty()) {
+        failed_backends_ += ',';
+    }
+    failed_backends_ += backend_name();
+}
+
+std::string Session::backend_name() const {
+    if (exec_backend()) {
+        return "exec:" + *settings().exec;
+    }
+    return backend_order_.empty() ? "none" : backend_address().to_string();
+}
+
+net::Address::Kind Session::wanted_backend_kind() const {
+    return exec_backend() || backend_order_.empty() ? net::Address::Kind::unix_socket
+                                                    : backend_address().kind;
+}
+
 void Session::connect_backend() {
+    if (backend_recycling_) {
+        connect_when_recycled_ = true; // the handle is being made again; on_stream_closed
+        return;
+    }
     connect_deadline_ = now() + to_ms(settings().connect_timeout);
     arm_timer();
+    if (exec_backend()) {
+        spawn_backend();
+        return;
+    }
     const net::Address& backend = backend_address();
     if (backend.kind == net::Address::Kind::unix_socket) {
         backend_.stream.connect_unix(backend.path);
+        return;
+    }
+    if (backend_index_ < service_->resolved_backends.size() &&
+        service_->resolved_backends[backend_index_]) {
+        // resolve_at_start: looked up once when the service was prepared.
+        connect_backend_to(service_->resolved_backends[backend_index_]->get());
         return;
     }
     if (auto numeric = net::numeric_socket_address(backend)) {
@@ -302,16 +443,95 @@ void Session::connect_backend() {
                                 backend.host.c_str(), port.c_str(), &hints);
         rc != 0) {
         delete resolve;
-        backend_unavailable("backend name lookup failed: " + describe_uv_error(rc));
+        backend_attempt_failed("backend name lookup failed: " + describe_uv_error(rc));
         return;
     }
     resolve_ = resolve;
 }
 
 void Session::connect_backend_to(const sockaddr* address) {
-    if (int rc = backend_.stream.connect(address); rc != 0) {
-        backend_unavailable("backend connect failed: " + describe_uv_error(rc));
+    // The socket is made before the connect so that 'r:' options and the "local" source
+    // address apply to the SYN already.
+    if (int rc = backend_.stream.open_socket(address->sa_family); rc != 0) {
+        backend_attempt_failed("backend socket failed: " + describe_uv_error(rc));
+        return;
     }
+    apply_socket_options(backend_, 'r');
+    if (service_->local) {
+        const sockaddr* local = service_->local->get();
+        if (local->sa_family != address->sa_family) {
+            backend_attempt_failed("local address " + *settings().local +
+                                   " is not of the backend's address family");
+            return;
+        }
+        if (int rc = backend_.stream.bind(local); rc != 0) {
+            backend_attempt_failed("cannot bind local address " + *settings().local + ": " +
+                                   describe_uv_error(rc));
+            return;
+        }
+    }
+    if (int rc = backend_.stream.connect(address); rc != 0) {
+        backend_attempt_failed("backend connect failed: " + describe_uv_error(rc));
+    }
+}
+
+void Session::spawn_backend() {
+    int our_end = -1;
+    ++open_handles_; // the process handle, released in on_child_closed (even after a failure)
+    last_spawn_ms_ = now();
+    const int rc = child_.spawn(*settings().exec, settings().exec_args, our_end);
+    if (rc != 0) {
+        backend_attempt_failed("cannot start " + *settings().exec + ": " + describe_uv_error(rc));
+        return;
+    }
+    if (int open_rc = backend_.stream.open_fd(our_end); open_rc != 0) {
+        ::close(our_end);
+        backend_attempt_failed("cannot use the socket to " + *settings().exec + ": " +
+                               describe_uv_error(open_rc));
+        return;
+    }
+    log(config::LogLevel::debug, "conn={} service={} started {} (pid {})", id_, settings().name,
+        *settings().exec, child_.pid());
+    connect_deadline_ = 0;
+    on_backend_connected();
+}
+
+void Session::on_child_exit(ExecChild& child, int64_t status, int term_signal) {
+    if (term_signal != 0) {
+        log(config::LogLevel::info, "conn={} service={} {} (pid {}) ended by signal {}", id_,
+            settings().name, *settings().exec, child.pid(), term_signal);
+    } else {
+        log(config::LogLevel::info, "conn={} service={} {} (pid {}) exited with status {}", id_,
+            settings().name, *settings().exec, child.pid(), status);
+    }
+}
+
+void Session::on_child_closed(ExecChild&) {
+    if (!closing_) {
+        maybe_respawn();
+    }
+    release_if_closed();
+}
+
+// exec + retry: the program's side of the connection ended (it exited or closed its stdout)
+// while the client is still there. Once both the old stream and the old process are gone, a
+// new program starts; what the client sends meanwhile waits in pending_to_backend_.
+void Session::maybe_respawn() {
+    if (!respawn_pending_ || backend_recycling_ || closing_ || child_.active()) {
+        return;
+    }
+    const uint64_t at = last_spawn_ms_ + kRespawnIntervalMs;
+    if (now() < at) {
+        respawn_deadline_ = at;
+        arm_timer();
+        return;
+    }
+    respawn_deadline_ = 0;
+    respawn_pending_ = false;
+    backend_.input_done = backend_.output_done = backend_.truncated = false;
+    log(config::LogLevel::info, "conn={} service={} {} ended; retry: starting it again", id_,
+        settings().name, *settings().exec);
+    connect_backend();
 }
 
 void Session::on_stream_connected(net::Stream&, int status) {
@@ -320,7 +540,7 @@ void Session::on_stream_connected(net::Stream&, int status) {
     }
     connect_deadline_ = 0;
     if (status != 0) {
-        backend_unavailable("backend connect failed: " + describe_uv_error(status));
+        backend_attempt_failed("backend connect failed: " + describe_uv_error(status));
         return;
     }
     on_backend_connected();
@@ -328,7 +548,32 @@ void Session::on_stream_connected(net::Stream&, int status) {
 
 void Session::on_backend_connected() {
     backend_connected_ = true;
+    backend_used_ = true;
     backend_.stream.set_nodelay();
+    if (!exec_backend()) {
+        if (backend_address().kind == net::Address::Kind::unix_socket) {
+            apply_socket_options(backend_, 'r'); // no descriptor before the connect
+        }
+        backend_local_ = backend_.stream.local_name();
+        log(config::LogLevel::info, "conn={} service={} connected to {} from {}{}", id_,
+            settings().name, backend_name(), backend_local_,
+            failed_backends_.empty() ? "" : " after failing over from " + failed_backends_);
+    }
+    if (settings().proxy_header) {
+        // Before any other byte, TLS included: the header is for whatever listens there.
+        sockaddr_storage source{};
+        sockaddr_storage destination{};
+        const bool known =
+            client_.stream.peer_address(source) && client_.stream.local_address(destination);
+        const std::string header =
+            known ? proto::proxy_v1_header(reinterpret_cast<const sockaddr*>(&source),
+                                           reinterpret_cast<const sockaddr*>(&destination))
+                  : proto::proxy_v1_header(nullptr, nullptr);
+        if (int rc = backend_.stream.write(header.data(), header.size()); rc != 0) {
+            fail("backend write failed: " + describe_uv_error(rc), true);
+            return;
+        }
+    }
     if (settings().client && !prelude_) {
         begin_tls(backend_); // client mode, implicit TLS
     }
@@ -353,18 +598,77 @@ void Session::backend_ready() {
     update_backpressure();
 }
 
+void Session::backend_attempt_failed(const std::string& reason) {
+    if (closing_) {
+        return;
+    }
+    connect_deadline_ = 0;
+    if (resolve_ != nullptr) {
+        // A lookup still running for this attempt (it timed out): it must not report back.
+        resolve_->session = nullptr;
+        uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_->request));
+        resolve_ = nullptr;
+    }
+    const bool more = attempt_ + 1 < backend_order_.size();
+    if (!more) {
+        backend_unavailable(reason);
+        return;
+    }
+    log(config::LogLevel::notice, "conn={} service={} backend {} failed: {}; trying {}", id_,
+        settings().name, backend_name(), reason,
+        settings().backends[backend_order_[attempt_ + 1]].to_string());
+    note_failed_backend();
+    ++attempt_;
+    backend_index_ = backend_order_[attempt_];
+    // The next attempt needs a fresh handle: on_stream_closed makes it and connects.
+    backend_recycling_ = true;
+    connect_when_recycled_ = true;
+    backend_.stream.close();
+}
+
 void Session::backend_unavailable(const std::string& reason) {
     if (closing_) {
         return;
     }
     connect_deadline_ = 0;
     service_->counters.backend_failures++;
-    log::notice("conn={} service={} backend {} unavailable: {}", id_, settings().name,
-                backend_address().to_string(), reason);
+    if (!exec_backend()) {
+        note_failed_backend();
+    }
+    log(config::LogLevel::notice, "conn={} service={} backend {} unavailable: {}", id_,
+        settings().name, exec_backend() ? backend_name() : failed_backends_, reason);
     // A mail client gets its protocol's "try again later" before the close.
     const std::string reply = failure_reply("backend unavailable");
     send(client_, reply.data(), reply.size());
     fail(reason, false);
+}
+
+void Session::switch_to_sni_child() {
+    const int route = tls::SniRouter::chosen(client_.tls->native());
+    if (route < 0 || static_cast<size_t>(route) >= service_->sni_children.size()) {
+        return;
+    }
+    std::shared_ptr<Service> child = service_->sni_children[static_cast<size_t>(route)];
+    const char* name = SSL_get_servername(client_.tls->native(), TLSEXT_NAMETYPE_host_name);
+    log(config::LogLevel::info, "conn={} service={} SNI \"{}\" routed to service {}", id_,
+        settings().name, name != nullptr ? name : "", child->settings.name);
+    service_->counters.active--;
+    child->counters.accepted++;
+    child->counters.active++;
+    sni_parent_ = std::move(service_);
+    service_ = std::move(child);
+    log_threshold_ = session_log_level(settings());
+    // The child's backends, protocol and deadlines from here on. With implicit TLS nothing
+    // has reached a filter yet, so the child's filter simply replaces the parent's.
+    backend_order_ = plan_backends(*service_);
+    attempt_ = 0;
+    backend_index_ = backend_order_.empty() ? 0 : backend_order_[0];
+    if (wanted_backend_kind() != backend_.stream.kind()) {
+        // Never connected: the handle is closed and made again of the right kind first.
+        backend_recycling_ = true;
+        backend_.stream.close();
+    }
+    make_filter();
 }
 
 // --- Plaintext, through the filter or the prelude -------------------------------------------
@@ -393,7 +697,7 @@ void Session::on_plaintext(End& from, const char* data, size_t size) {
 
 void Session::apply(proto::Actions& actions) {
     for (const auto& event : actions.log) {
-        log::emit(event.level, "conn={} service={} {}", id_, settings().name, event.message);
+        log(event.level, "conn={} service={} {}", id_, settings().name, event.message);
     }
     if (!actions.to_backend.empty()) {
         send(backend_, actions.to_backend.data(), actions.to_backend.size());
@@ -417,7 +721,7 @@ void Session::apply(proto::Actions& actions) {
 
 void Session::apply(proto::ClientActions& actions) {
     for (const auto& event : actions.log) {
-        log::emit(event.level, "conn={} service={} {}", id_, settings().name, event.message);
+        log(event.level, "conn={} service={} {}", id_, settings().name, event.message);
     }
     service_->counters.injected_bytes_discarded += actions.discarded_server_bytes;
     if (!actions.to_server.empty()) {
@@ -527,11 +831,30 @@ void Session::on_stream_eof(net::Stream& stream) {
         const std::string reply = failure_reply("the server closed the connection");
         send(client_, reply.data(), reply.size());
         fail("backend closed during the STARTTLS prelude", false);
+    } else if (!is_client(from) && retry_backend()) {
+        return;
     } else {
         // Every complete record was decrypted as it arrived; an end of stream without
         // close_notify is a truncation, which the close line reports.
         input_finished(from, !from.tls);
     }
+}
+
+// exec + retry, when the program's end of the connection is gone (it exited or closed its
+// stdout) while the client is still sending: instead of passing the end on to the client,
+// close our end, make sure the program is gone, and start a new one (maybe_respawn). Only
+// where the backend speaks plaintext: a new program cannot continue a TLS session.
+bool Session::retry_backend() {
+    if (!exec_backend() || !settings().retry || backend_.tls || client_.input_done ||
+        backend_.stream.shutdown_requested()) {
+        return false;
+    }
+    backend_connected_ = false;
+    respawn_pending_ = true;
+    backend_recycling_ = true;
+    backend_.stream.close();
+    child_.kill(SIGTERM); // it may have closed its stdout and still run
+    return true;
 }
 
 void Session::input_finished(End& from, bool clean) {
@@ -579,6 +902,9 @@ void Session::on_stream_error(net::Stream& stream, int uv_error) {
     if (from.in_handshake()) {
         service_->counters.handshakes_failed++;
     }
+    if (!is_client(from) && retry_backend()) {
+        return;
+    }
     const bool reset = uv_error == UV_ECONNRESET || uv_error == UV_EPIPE;
     const std::string who = is_client(from) ? "client" : "backend";
     fail(reset ? who + " reset" : who + " error: " + describe_uv_error(uv_error), true);
@@ -591,7 +917,8 @@ void Session::arm_timer() {
         return;
     }
     uint64_t deadline = last_activity_ms_ + to_ms(settings().idle_timeout);
-    for (uint64_t candidate : {handshake_deadline_, connect_deadline_, plaintext_deadline_}) {
+    for (uint64_t candidate :
+         {handshake_deadline_, connect_deadline_, plaintext_deadline_, respawn_deadline_}) {
         if (candidate != 0) {
             deadline = std::min(deadline, candidate);
         }
@@ -603,10 +930,24 @@ void Session::arm_timer() {
 void Session::on_timer(core::Timer&) {
     const uint64_t current = now();
     if (closing_) {
-        // The linger after a graceful close ran out: stop waiting for the peer to read.
+        // The linger after a graceful close ran out: stop waiting for the peer to read, and
+        // for an exec'd program that ignored SIGTERM. The timer is closed once the program
+        // is gone (release_if_closed).
         client_.stream.close();
         backend_.stream.close();
-        timer_.close();
+        if (child_.running()) {
+            log(config::LogLevel::notice, "conn={} service={} {} (pid {}) ignored SIGTERM: SIGKILL",
+                id_, settings().name, *settings().exec, child_.pid());
+            child_.kill(SIGKILL);
+        } else {
+            timer_.close();
+        }
+        return;
+    }
+    if (respawn_deadline_ != 0 && current >= respawn_deadline_) {
+        respawn_deadline_ = 0;
+        maybe_respawn();
+        arm_timer();
         return;
     }
     if (handshake_deadline_ != 0 && current >= handshake_deadline_) {
@@ -614,7 +955,7 @@ void Session::on_timer(core::Timer&) {
         return;
     }
     if (connect_deadline_ != 0 && current >= connect_deadline_) {
-        backend_unavailable("backend connect timeout");
+        backend_attempt_failed("backend connect timeout");
         return;
     }
     const bool plaintext_expired = plaintext_deadline_ != 0 && current >= plaintext_deadline_;
@@ -644,14 +985,24 @@ void Session::close_all(bool abortive) {
     closing_ = true;
     client_.stream.stop_reading();
     backend_.stream.stop_reading();
+    // An exec'd program goes with its connection; the timer stays to SIGKILL it if it
+    // lingers, and to reap it (the process handle is closed only after its exit).
+    child_.kill(SIGTERM);
+    const uint64_t linger = aborting_ ? std::min(to_ms(settings().close_timeout), kAbortLingerMs)
+                                      : to_ms(settings().close_timeout);
     if (abortive) {
-        client_.stream.close(true);
+        // RST toward the client unless "reset" = false asks for an ordinary FIN.
+        client_.stream.close(settings().reset);
         backend_.stream.close(true);
-        timer_.close();
+        if (child_.running()) {
+            timer_.start(std::max(linger, kMinKillGraceMs));
+        } else {
+            timer_.close();
+        }
         return;
     }
     // Graceful: say close_notify where TLS is up, and let queued bytes leave before the
-    // sockets close (bounded by the linger).
+    // sockets close (bounded by close_timeout).
     bool waiting = false;
     for (End* end : {&client_, &backend_}) {
         if (end->stream.closing()) {
@@ -671,14 +1022,30 @@ void Session::close_all(bool abortive) {
             end->stream.close();
         }
     }
-    if (waiting) {
-        timer_.start(kCloseLingerMs);
+    if (child_.running()) {
+        timer_.start(std::max(linger, kMinKillGraceMs));
+    } else if (waiting) {
+        timer_.start(linger);
     } else {
         timer_.close();
     }
 }
 
-void Session::on_stream_closed(net::Stream&) {
+void Session::on_stream_closed(net::Stream& stream) {
+    if (stream.tag() == kBackend && backend_recycling_) {
+        backend_recycling_ = false;
+        if (!closing_) {
+            // Failover, SNI switch or exec retry: the same object, a fresh handle.
+            backend_.stream.reinit(wanted_backend_kind());
+            if (respawn_pending_) {
+                maybe_respawn();
+            } else if (connect_when_recycled_) {
+                connect_when_recycled_ = false;
+                connect_backend();
+            }
+            return;
+        }
+    }
     release_if_closed();
 }
 
@@ -701,16 +1068,23 @@ void Session::add_filter_counters() {
 
 void Session::release_if_closed() {
     if (--open_handles_ > 0) {
-        if (client_.stream.closing() && backend_.stream.closing() && !timer_.closing()) {
+        if (client_.stream.closing() && backend_.stream.closing() && !child_.active() &&
+            !timer_.closing()) {
             timer_.close();
         }
         return;
     }
     add_filter_counters();
-    log::info("conn={} service={} close peer={} tls={} cipher={} handshake_ms={} in={} out={} "
-              "duration_ms={} reason={}",
-              id_, settings().name, peer_.empty() ? "unknown" : peer_, tls_version_, tls_cipher_,
-              handshake_ms_, bytes_in_, bytes_out_, now() - started_ms_, close_reason_);
+    // stunnel's "accepted connection from", "connected remote server from", byte counts and
+    // how it ended, on one line. in/out are plaintext bytes (client->backend, backend->client).
+    log(config::LogLevel::info,
+        "conn={} service={} close peer={} backend={} backend_local={} failed={} tls={} "
+        "cipher={} handshake_ms={} in={} out={} duration_ms={} close={} reason={}",
+        id_, settings().name, peer_.empty() ? "unknown" : peer_,
+        backend_used_ ? backend_name() : "none", backend_local_.empty() ? "none" : backend_local_,
+        failed_backends_.empty() ? "none" : failed_backends_, tls_version_, tls_cipher_,
+        handshake_ms_, bytes_in_, bytes_out_, now() - started_ms_,
+        client_.stream.reset_sent() ? "rst" : "fin", close_reason_);
     worker_.session_finished(this);
     delete this;
 }

@@ -80,6 +80,13 @@ std::string Worker::apply_services(const std::vector<std::shared_ptr<Service>>& 
     std::string error;
     for (size_t i = 0; i < services.size() && error.empty(); ++i) {
         const auto& service = services[i];
+        if (!service->listens()) {
+            // inetd and SNI-routed services have no listener; keep `bound` indexed by service.
+            if (first) {
+                bound_here.push_back(service->settings.listen);
+            }
+            continue;
+        }
         const net::Address address = first ? service->settings.listen : bound.at(i);
         const bool is_unix = address.kind == net::Address::Kind::unix_socket;
         if (is_unix && !first) {
@@ -100,6 +107,7 @@ std::string Worker::apply_services(const std::vector<std::shared_ptr<Service>>& 
             std::make_unique<net::Listener>(&loop_, address, [this, slot](net::Listener& accepted) {
                 accept_on(slot->service, accepted);
             });
+        step.fresh->listener->set_socket_options(service->options_for('a'));
         if (std::string failure = step.fresh->listener->open(true); !failure.empty()) {
             error = fmt::format("service {}: {}", service->settings.name, failure);
         } else if (first) {
@@ -200,7 +208,7 @@ void Worker::accept_on(const std::shared_ptr<Service>& service, net::Listener& l
         return;
     }
     // The session owns itself from here: it is freed after its last handle has closed.
-    auto* session = new Session(*this, service);
+    auto* session = new Session(*this, service, listener.kind());
     session->start(listener.raw());
 }
 
@@ -264,7 +272,7 @@ void Worker::on_drain_timer(uv_timer_t* handle) {
 }
 
 void Worker::maybe_stop() {
-    if (!draining_ || stopping_ || session_count_ > 0) {
+    if (!(draining_ || exit_when_idle_) || stopping_ || session_count_ > 0) {
         return;
     }
     stopping_ = true;

@@ -88,8 +88,9 @@ def test_log_lines_follow_documented_format(gate):
         assert recv_exact(s, len(payload)) == payload
         s.unwrap()
     close = gate.wait_for_log(
-        r"conn=(\d+) service=echo close peer=127\.0\.0\.1:(\d+) tls=(TLSv1\.[23]) "
-        r"cipher=(\S+) handshake_ms=\d+ in=(\d+) out=(\d+) duration_ms=\d+ reason=(.*)$")
+        r"conn=(\d+) service=echo close peer=127\.0\.0\.1:(\d+) backend=127\.0\.0\.1:\d+ "
+        r"backend_local=127\.0\.0\.1:\d+ failed=none tls=(TLSv1\.[23]) cipher=(\S+) "
+        r"handshake_ms=\d+ in=(\d+) out=(\d+) duration_ms=\d+ close=fin reason=(.*)$")
     est = gate.wait_for_log(
         r"conn=(\d+) service=echo TLS connection established from 127\.0\.0\.1:(\d+): "
         r"(TLSv1\.[23]) with cipher (\S+) \((\d+)/(\d+) bits\)")

@@ -1,10 +1,12 @@
 #pragma once
 
 #include "tlsgate/net/address.hpp"
+#include "tlsgate/net/socket_options.hpp"
 
 #include <functional>
 #include <string>
 #include <uv.h>
+#include <vector>
 
 namespace tlsgate::net {
 
@@ -22,6 +24,10 @@ public:
     // Binds and listens; returns "" or a readable error. `reuse_port` lets several workers
     // listen on the same TCP address.
     std::string open(bool reuse_port, int backlog = 1024);
+    // Socket options (stunnel's 'a:') set by open() before listen (before bind for TCP).
+    void set_socket_options(std::vector<ParsedSocketOption> options) {
+        options_ = std::move(options);
+    }
     // The address actually bound (port 0 resolved).
     const Address& bound_address() const { return bound_; }
     uv_stream_t* raw() { return &handle_.stream; }
@@ -32,6 +38,7 @@ public:
     bool is_open() const { return opened_ && !closing_; }
 
 private:
+    std::string apply_options();
     static void on_connection_cb(uv_stream_t* server, int status);
     static void on_close(uv_handle_t* handle);
 
@@ -46,6 +53,7 @@ private:
     Address bound_;
     ConnectionCallback on_connection_;
     std::function<void()> on_closed_;
+    std::vector<ParsedSocketOption> options_;
     bool initialized_ = false;
     bool opened_ = false;
     bool closing_ = false;

@@ -49,8 +49,25 @@ public:
     uv_stream_t* raw() { return &handle_.stream; }
 
     int accept_from(uv_stream_t* server);
+    // Adopts an open descriptor (inetd's stdin, our end of an exec socketpair); the stream
+    // owns it from here. Returns a uv error code.
+    int open_fd(int fd);
+    // Unix-socket kind only: reads from one descriptor and writes to another (inetd mode on
+    // two pipes). A shutdown then closes the writing pipe, a pipe's only way to say EOF.
+    int open_fds(int read_fd, int write_fd);
+    // TCP only: creates the socket now (instead of at connect) so options can be set and a
+    // source address bound before connecting. Returns a uv error code.
+    int open_socket(int family);
+    int bind(const sockaddr* address);
     int connect(const sockaddr* address);
     int connect_unix(const std::string& path);
+    // The descriptor, or -1 when there is none yet.
+    int fd() const;
+    Address::Kind kind() const { return kind_; }
+    // After on_stream_closed only: a fresh handle of `kind` in this object, for the next
+    // backend attempt (a failed TCP connect cannot be retried on the same handle, and the
+    // next backend may be a unix socket).
+    void reinit(Address::Kind kind);
 
     void start_reading();
     void stop_reading();
@@ -70,8 +87,15 @@ public:
     // Idempotent. `abortive` sends a TCP RST where possible.
     void close(bool abortive = false);
     bool closing() const { return closing_; }
+    // Whether close(true) could send a RST (TCP, and no shutdown before it).
+    bool reset_sent() const { return reset_sent_; }
 
     std::string peer_name() const;
+    // The socket's own address ("unknown" for unix sockets or when there is none).
+    std::string local_name() const;
+    // getpeername/getsockname into `out`; false for a unix socket or a non-socket.
+    bool peer_address(sockaddr_storage& out) const;
+    bool local_address(sockaddr_storage& out) const;
     void set_nodelay();
 
 private:
@@ -81,6 +105,9 @@ private:
     static void on_connect(uv_connect_t* request, int status);
     static void on_shutdown(uv_shutdown_t* request, int status);
     static void on_close(uv_handle_t* handle);
+    uv_stream_t* write_stream() {
+        return split_ ? reinterpret_cast<uv_stream_t*>(&write_pipe_) : raw();
+    }
 
     union Handle {
         uv_handle_t handle;
@@ -88,6 +115,7 @@ private:
         uv_tcp_t tcp;
         uv_pipe_t pipe;
     } handle_;
+    uv_loop_t* loop_;
     Address::Kind kind_;
     StreamHandler& handler_;
     ReadBuffer& buffer_;
@@ -98,6 +126,13 @@ private:
     bool reading_ = false;
     bool shutdown_requested_ = false;
     bool closing_ = false;
+    // open_fds: the writing pipe, and how many handles must report closed before the owner
+    // hears of it.
+    uv_pipe_t write_pipe_{};
+    bool split_ = false;
+    bool reset_sent_ = false;
+    bool write_pipe_closing_ = false;
+    int open_handles_ = 1;
 };
 
 } // namespace tlsgate::net

@@ -1,11 +1,15 @@
 #pragma once
 
 #include "tlsgate/config/model.hpp"
+#include "tlsgate/net/sockaddr.hpp"
+#include "tlsgate/net/socket_options.hpp"
 #include "tlsgate/tls/openssl_ptr.hpp"
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <vector>
 
 namespace tlsgate::proxy {
 
@@ -59,6 +63,33 @@ struct Service {
     // Shared by every generation of a service name across reloads (set by the reload, before
     // the new generation is published), so totals survive a reload; null until one happens.
     std::shared_ptr<ServiceCounters> earlier_generations;
+    // Made by prepare_services from the settings, so a session never parses anything:
+    // socket options by side ('a', 'l', 'r'), the "local" source address, and with
+    // resolve_at_start the backends' addresses (one per backend; unset for unix sockets).
+    struct SideOption {
+        char side = 'a';
+        net::ParsedSocketOption option;
+    };
+    std::vector<SideOption> socket_options;
+    std::optional<net::SocketAddress> local;
+    std::vector<std::optional<net::SocketAddress>> resolved_backends;
+    // failover = rr: where the next connection starts (shared by the workers).
+    std::atomic<size_t> next_backend{0};
+    // SNI children of this service (their settings.sni_parent names it), in config order.
+    std::vector<std::shared_ptr<Service>> sni_children;
+    std::shared_ptr<void> sni_router; // keeps the servername callback's argument alive
+
+    // Whether this service has a listener of its own (inetd and SNI children do not).
+    bool listens() const { return !settings.inetd && !settings.sni_parent; }
+    std::vector<net::ParsedSocketOption> options_for(char side) const {
+        std::vector<net::ParsedSocketOption> out;
+        for (const auto& option : socket_options) {
+            if (option.side == side) {
+                out.push_back(option.option);
+            }
+        }
+        return out;
+    }
 };
 
 } // namespace tlsgate::proxy

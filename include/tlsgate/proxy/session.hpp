@@ -1,9 +1,11 @@
 #pragma once
 
 #include "tlsgate/core/timer.hpp"
+#include "tlsgate/log/log.hpp"
 #include "tlsgate/net/stream.hpp"
 #include "tlsgate/proto/client_prelude.hpp"
 #include "tlsgate/proto/filter.hpp"
+#include "tlsgate/proxy/exec_child.hpp"
 #include "tlsgate/proxy/service.hpp"
 #include "tlsgate/tls/engine.hpp"
 
@@ -11,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <uv.h>
+#include <vector>
 
 namespace tlsgate::proxy {
 
@@ -31,17 +34,30 @@ struct PendingResolve;
 // sends can leave before the server's certificate has been verified.
 // Relay has watermark backpressure and half-close both ways. The session frees itself after
 // its last handle has closed.
-class Session final : public net::StreamHandler, public core::TimerHandler {
+//
+// The backend is one of settings().backends, tried per `failover` (each attempt has the whole
+// connect_timeout; a failed attempt's stream is closed and re-made, since neither a failed TCP
+// connect nor a change between TCP and unix socket can reuse a handle), or a program started
+// per connection (`exec`), restarted while the client stays when `retry` is set.
+class Session final : public net::StreamHandler,
+                      public core::TimerHandler,
+                      public ExecChildHandler {
 public:
     // Pending writes on one end above this stop reads on the other end.
     static constexpr size_t kHighWater = 256 * 1024;
 
-    Session(Worker& worker, std::shared_ptr<Service> service);
+    // `client_kind`: what the client connection is (the listener's kind, or inetd's socket).
+    Session(Worker& worker, std::shared_ptr<Service> service, net::Address::Kind client_kind);
     Session(const Session&) = delete;
     Session& operator=(const Session&) = delete;
 
     // Takes the connection waiting on `server`. On failure the session closes itself.
     void start(uv_stream_t* server);
+    // Takes an already connected socket (inetd mode: stdin). On failure the session closes
+    // itself.
+    void start_fd(int fd);
+    // inetd mode on two pipes: reads `read_fd`, writes `write_fd`.
+    void start_fds(int read_fd, int write_fd);
     // Ends the session now (drain deadline, shutdown).
     void abort(const std::string& reason);
 
@@ -66,6 +82,8 @@ private:
         bool in_handshake() const { return tls && !tls->handshake_done(); }
     };
 
+    Session(Worker& worker, std::shared_ptr<Service> service, net::Address::Kind client_kind,
+            std::vector<size_t> backend_order);
     ~Session();
     friend struct PendingResolve;
 
@@ -80,6 +98,21 @@ private:
     // TimerHandler
     void on_timer(core::Timer& timer) override;
     void on_timer_closed(core::Timer& timer) override;
+    // ExecChildHandler
+    void on_child_exit(ExecChild& child, int64_t status, int term_signal) override;
+    void on_child_closed(ExecChild& child) override;
+
+    // What start() and start_fd() share once the client connection is there.
+    void begin();
+    void make_filter(); // the service's protocol filter (server mode), or none
+    // Lines of this connection go out at the service's log level when it has one.
+    template <typename... Args>
+    void log(config::LogLevel level, fmt::format_string<Args...> format, Args&&... args) const {
+        if (level >= log_threshold_) {
+            log::write(level, fmt::format(format, std::forward<Args>(args)...));
+        }
+    }
+    void apply_socket_options(End& end, char side);
 
     End& end_of(const net::Stream& stream) { return stream.tag() == kClient ? client_ : backend_; }
     End& other(const End& end) { return &end == &client_ ? backend_ : client_; }
@@ -95,8 +128,17 @@ private:
     // Backend.
     void connect_backend();
     void connect_backend_to(const sockaddr* address);
+    void spawn_backend();
+    void maybe_respawn();
+    bool retry_backend();
     void on_backend_connected();
+    // One backend failed: try the next one (per `failover`), or give up when none is left.
+    void backend_attempt_failed(const std::string& reason);
     void backend_unavailable(const std::string& reason);
+    void switch_to_sni_child();
+    std::string backend_name() const;
+    void note_failed_backend();
+    net::Address::Kind wanted_backend_kind() const;
     void backend_ready(); // client mode: TLS (or permitted plaintext) is up, relay may start
 
     // Plaintext from either end, through the filter or the prelude while one is in the way.
@@ -119,16 +161,22 @@ private:
     void add_filter_counters();
     std::string failure_reply(const std::string& why) const;
     const config::Service& settings() const { return service_->settings; }
-    // The backend this connection uses (or tries now).
+    // The backend this connection uses (or tries now); never called for exec.
     const net::Address& backend_address() const { return settings().backends.at(backend_index_); }
+    bool exec_backend() const { return settings().exec.has_value(); }
     uint64_t now() const { return timer_.now(); }
 
     Worker& worker_;
     std::shared_ptr<Service> service_;
     uint64_t id_;
+    // With SNI routing, the parent whose listener accepted this connection (service_ is then
+    // the child); kept so the parent's context and router outlive the handshake.
+    std::shared_ptr<Service> sni_parent_;
+    config::LogLevel log_threshold_;
     End client_;
     End backend_;
     core::Timer timer_;
+    ExecChild child_;
     std::unique_ptr<proto::ServerFilter> filter_;   // server mode, mail protocols
     std::unique_ptr<proto::ClientPrelude> prelude_; // client mode, STARTTLS
     PendingResolve* resolve_ = nullptr;
@@ -145,6 +193,18 @@ private:
     uint64_t handshake_deadline_ = 0;
     uint64_t connect_deadline_ = 0;
     uint64_t plaintext_deadline_ = 0;
+    uint64_t respawn_deadline_ = 0; // exec + retry: when the program may start again
+    uint64_t last_spawn_ms_ = 0;
+    // Backend attempts: the order for this connection, the one tried now, and what failed.
+    std::vector<size_t> backend_order_;
+    size_t attempt_ = 0;
+    std::string failed_backends_;        // "A,B": the backends that failed, in order
+    std::string backend_local_;          // our address toward the backend
+    bool backend_recycling_ = false;     // the backend stream closes to be made again
+    bool connect_when_recycled_ = false; // ... and then connects (failover, SNI switch)
+    bool respawn_pending_ = false;       // exec + retry: start the program again
+    bool backend_used_ = false;          // a backend connection (or program) was up at some point
+    bool aborting_ = false;  // abort(): the close lingers briefly, whatever close_timeout
     uint64_t bytes_in_ = 0;  // client -> backend plaintext
     uint64_t bytes_out_ = 0; // backend -> client plaintext
     int open_handles_ = 3;

@@ -47,6 +47,8 @@ public:
     // Runs the loop on a new thread; `on_exit` is called on that thread when the loop ends.
     void start(std::function<void()> on_exit);
     void request_drain(); // thread-safe: stop accepting, let sessions finish
+    // inetd mode: the loop ends once its sessions have (no deadline). Call before start().
+    void exit_when_idle() { exit_when_idle_ = true; }
     void join();
     // Thread-safe: the worker switches to `update->services` on its own loop and fulfils
     // `update->done`. Listeners whose address is unchanged are kept open (never a refused
@@ -105,6 +107,7 @@ private:
     std::mutex update_mutex_; // guards pending_update_ only (control thread -> this loop)
     std::shared_ptr<ServiceUpdate> pending_update_;
     std::atomic<bool> list_requested_{false};
+    bool exit_when_idle_ = false;
     Session* sessions_ = nullptr; // intrusive list of live sessions
     size_t session_count_ = 0;
     net::ReadBuffer read_buffer_;

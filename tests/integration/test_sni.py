@@ -1,0 +1,184 @@
+"""SNI routing in server mode (stunnel sni = parent:pattern): on the parent's listener the
+client's server name picks a child service, with its own certificate and its own backend;
+no name or no match, and the parent serves."""
+
+import re
+import ssl
+import subprocess
+import threading
+
+import pytest
+
+import support
+from support import recv_exact, tls_connect
+
+
+def make_leaf(certs, name, san):
+    """A leaf for `san` (e.g. "DNS:imap.example.org") signed by the test intermediate."""
+    d = certs.dir
+    key, csr, cert = d / f"{name}.key", d / f"{name}.csr", d / f"{name}.pem"
+    ext = d / f"{name}.ext"
+    chain = d / f"{name}-chain.pem"
+    if chain.exists():
+        return chain, key
+    ext.write_text("basicConstraints=critical,CA:false\n"
+                   "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                   "extendedKeyUsage=serverAuth\n"
+                   f"subjectAltName={san}\n")
+    for args in (["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                  "-out", str(key)],
+                 ["req", "-new", "-key", str(key), "-subj", f"/CN={name}", "-out", str(csr)],
+                 ["x509", "-req", "-in", str(csr), "-CA", str(certs.inter), "-CAkey",
+                  str(certs.inter_key), "-CAcreateserial", "-days", "30", "-sha256",
+                  "-extfile", str(ext), "-out", str(cert)]):
+        r = support.run(["openssl", *args])
+        assert r.returncode == 0, r.stderr
+    chain.write_text(cert.read_text() + certs.inter.read_text())
+    return chain, key
+
+
+class SniGate(support.Tlsgate):
+    """A tlsgate whose SNI children have no listener (support.Tlsgate.start wants one per
+    service)."""
+
+    def write_config(self, services, tls=None, global_=None, name="tlsgate.toml"):
+        g = {"workers": 1, "log_level": "info", "log": "stderr", "drain_timeout": "3s"}
+        t = {"cert": str(self.certs.chain), "key": str(self.certs.leaf_key)}
+        svcs = []
+        for s in services:
+            d = {"protocol": "raw", "tls": "implicit"}
+            if "sni_parent" not in s:
+                d["listen"] = "127.0.0.1:0"
+            d.update(s)
+            svcs.append(d)
+        path = self.workdir / name
+        path.write_text(support.render_config(g, t, svcs))
+        return path
+
+    def start_with(self, services, listening):
+        self.config_path = self.write_config(services)
+        self.proc = subprocess.Popen(
+            [str(self.binary), "--config", str(self.config_path)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=str(self.workdir))
+        self.reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self.reader.start()
+        self.wait_for_log(r"tlsgate ready")
+        for line in self.logs():
+            m = support.LISTEN_RE.search(line)
+            if m:
+                self.addresses[m.group("name")] = support.parse_address(m.group("addr"))
+        assert sorted(self.addresses) == sorted(listening), self.log_text()
+        return self
+
+
+@pytest.fixture
+def sni_gate(tlsgate_binary, tmp_path, certs):
+    gates = []
+
+    def start(services, listening):
+        g = SniGate(tlsgate_binary, tmp_path / f"g{len(gates)}", certs)
+        g.workdir.mkdir()
+        gates.append(g)
+        return g.start_with(services, listening)
+
+    yield start
+    for g in gates:
+        rc = g.stop()
+        assert not g.sanitizer_reports(), g.sanitizer_reports()
+        assert rc == 0, g.log_text()[-2000:]
+
+
+def named_handler(name):
+    def handler(conn, backend):
+        conn.sendall(name.encode() + b"\n")
+        support.echo_handler(conn, backend)
+
+    return handler
+
+
+def visit(addr, server_hostname, certs):
+    """Connects with SNI `server_hostname` (None: no SNI); returns (backend name, the
+    certificate's subjectAltName DNS names)."""
+    ctx = ssl.create_default_context(cafile=str(certs.root))
+    ctx.check_hostname = False  # checked by hand below, for the no-match cases too
+    with tls_connect(addr, ctx, server_hostname=server_hostname) as s:
+        cert = s.getpeercert()
+        line = b""
+        while not line.endswith(b"\n"):
+            line += s.recv(1)
+        s.sendall(b"ping")
+        assert recv_exact(s, 4) == b"ping"
+    names = sorted(v for k, v in cert.get("subjectAltName", ()) if k == "DNS")
+    return line.strip().decode(), names
+
+
+@pytest.fixture
+def routed(sni_gate, backend, certs, shortdir):
+    imap_chain, imap_key = make_leaf(certs, "imap", "DNS:imap.example.org")
+    wild_chain, wild_key = make_leaf(certs, "wild", "DNS:*.example.net")
+    parent = backend(named_handler("parent"))
+    imap = backend(named_handler("imap"))
+    # The wildcard child's backend is a unix socket while the parent's is TCP: the backend
+    # stream is made again of the right kind when the route switches.
+    wild = backend(named_handler("wild"), str(shortdir / "wild.sock"))
+    return sni_gate([
+        {"name": "front", "backend": parent.address},
+        {"name": "imap", "sni_parent": "front", "sni_pattern": "imap.example.org",
+         "backend": imap.address, "cert": str(imap_chain), "key": str(imap_key)},
+        {"name": "wild", "sni_parent": "front", "sni_pattern": "*.example.net",
+         "backend": wild.address, "cert": str(wild_chain), "key": str(wild_key)},
+    ], listening=["front"])
+
+
+def test_exact_name_gets_the_childs_certificate_and_backend(routed, certs):
+    assert visit(routed.address("front"), "imap.example.org", certs) == \
+        ("imap", ["imap.example.org"])
+    routed.wait_for_log(r"conn=\d+ service=front SNI \"imap\.example\.org\" routed to service "
+                        r"imap")
+    routed.wait_for_log(r"conn=\d+ service=imap close .*backend=127\.0\.0\.1:\d+ .*reason=done")
+
+
+def test_names_match_in_any_case(routed, certs):
+    assert visit(routed.address("front"), "IMAP.Example.ORG", certs)[0] == "imap"
+
+
+def test_wildcard_matches_one_label(routed, certs):
+    assert visit(routed.address("front"), "mx.example.net", certs) == \
+        ("wild", ["*.example.net"])
+    # Two labels under the wildcard, or the bare domain: no match, the parent serves.
+    assert visit(routed.address("front"), "a.b.example.net", certs) == \
+        ("parent", ["localhost"])
+    assert visit(routed.address("front"), "example.net", certs) == ("parent", ["localhost"])
+
+
+def test_no_sni_or_unknown_name_is_served_by_the_parent(routed, certs):
+    assert visit(routed.address("front"), None, certs) == ("parent", ["localhost"])
+    assert visit(routed.address("front"), "other.example.com", certs) == \
+        ("parent", ["localhost"])
+
+
+def test_openssl_s_client_sees_each_certificate(routed):
+    for name, subject in (("imap.example.org", "CN = imap"), ("x.example.net", "CN = wild"),
+                          ("nomatch.example.com", "CN = localhost")):
+        r = support.s_client(routed.address("front"), "-servername", name, stdin="")
+        assert re.search(rf"subject={subject}|subject=/CN={subject[5:]}", r.stdout), r.stdout
+
+
+def test_child_counts_the_connection(routed, certs):
+    visit(routed.address("front"), "imap.example.org", certs)
+    routed.stop()
+    routed.wait_for_log(r"service=imap totals: accepted=1 handshakes=1 ")
+    routed.wait_for_log(r"service=front totals: accepted=1 handshakes=0 ")
+
+
+def test_sni_child_needs_implicit_tls_server_mode(tlsgate_binary, tmp_path, certs, echo):
+    g = SniGate(tlsgate_binary, tmp_path, certs)
+    path = g.write_config([
+        {"name": "front", "backend": echo.address},
+        {"name": "kid", "sni_parent": "front", "sni_pattern": "a.example.org",
+         "backend": echo.address, "client": True},
+    ])
+    r = support.run([str(tlsgate_binary), "--check", "--config", str(path)])
+    assert r.returncode == 1
+    assert "service[kid].sni_parent: SNI routing needs server mode with implicit TLS" in r.stderr
