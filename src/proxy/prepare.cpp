@@ -2,6 +2,7 @@
 
 #include "tlsgate/net/sockaddr.hpp"
 #include "tlsgate/tls/context.hpp"
+#include "tlsgate/tls/fips.hpp"
 #include "tlsgate/tls/sni_router.hpp"
 
 #include <algorithm>
@@ -124,6 +125,19 @@ void attach_sni_children(std::vector<std::shared_ptr<Service>>& services,
 
 Prepared prepare_services(const config::Config& config) {
     Prepared prepared;
+    // Before any context: the FIPS provider changes what every SSL_CTX_new fetches.
+    if (config.global.fips) {
+        tls::FipsResult fips = tls::enable_fips();
+        if (!fips.error.empty()) {
+            const auto it = config.global.where.find("fips");
+            prepared.errors.push_back(config::ConfigError{
+                it != config.global.where.end() ? it->second
+                                                : config::Location{config.source_file, 0},
+                "global.fips", fips.error});
+            return prepared; // every context would fail for the same reason
+        }
+        prepared.fips = std::make_shared<tls::FipsResult>(std::move(fips));
+    }
     for (const auto& settings : config.services) {
         auto service = std::make_shared<Service>();
         service->settings = settings;

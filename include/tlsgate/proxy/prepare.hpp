@@ -2,6 +2,7 @@
 
 #include "tlsgate/config/model.hpp"
 #include "tlsgate/proxy/service.hpp"
+#include "tlsgate/tls/fips.hpp"
 
 #include <memory>
 #include <string>
@@ -16,6 +17,8 @@ struct Prepared {
     std::vector<config::ConfigError> errors;
     std::vector<config::ConfigError> warnings;
     std::vector<std::string> summaries; // one line per service
+    // global.fips: the loaded providers, kept for as long as the contexts are used.
+    std::shared_ptr<tls::FipsResult> fips;
 };
 Prepared prepare_services(const config::Config& config);
 
