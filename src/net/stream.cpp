@@ -5,11 +5,11 @@
 #include <cerrno>
 #include <cstring>
 #include <new>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 namespace tlsgate::net {
-namespace {
 
 // A write request and the bytes it owns, in one allocation.
 struct WriteRequest {
@@ -31,8 +31,6 @@ struct WriteRequest {
         ::operator delete(request);
     }
 };
-
-} // namespace
 
 Stream::Stream(uv_loop_t* loop, Address::Kind kind, StreamHandler& handler, ReadBuffer& buffer,
                int tag)
@@ -149,16 +147,14 @@ int Stream::write(const char* data, size_t size) {
     if (closing_ || shutdown_requested_) {
         return UV_EPIPE;
     }
-    WriteRequest* request = WriteRequest::create(this, size);
-    std::memcpy(request->bytes(), data, size);
-    uv_buf_t buf = uv_buf_init(request->bytes(), static_cast<unsigned>(size));
-    const int rc = uv_write(&request->request, write_stream(), &buf, 1, on_write);
-    if (rc != 0) {
-        WriteRequest::destroy(request);
-        return rc;
+    // Straight from the caller's bytes when nothing is queued: no copy, no request.
+    const size_t done = try_write_now(data, size);
+    if (done == size) {
+        return 0;
     }
-    pending_write_bytes_ += size;
-    return 0;
+    WriteRequest* request = WriteRequest::create(this, size - done);
+    std::memcpy(request->bytes(), data + done, size - done);
+    return queue_write(request);
 }
 
 int Stream::write_from(size_t size, FillFunction fill, void* context) {
@@ -170,16 +166,54 @@ int Stream::write_from(size_t size, FillFunction fill, void* context) {
     }
     WriteRequest* request = WriteRequest::create(this, size);
     request->size = fill(context, request->bytes(), size);
+    if (request->size == 0) {
+        WriteRequest::destroy(request);
+        return UV_EINVAL;
+    }
+    const size_t done = try_write_now(request->bytes(), request->size);
+    if (done == request->size) {
+        WriteRequest::destroy(request);
+        return 0;
+    }
+    if (done > 0) {
+        std::memmove(request->bytes(), request->bytes() + done, request->size - done);
+        request->size -= done;
+    }
+    return queue_write(request);
+}
+
+// A write that the kernel takes at once needs no uv_write: libuv would queue a request, call
+// back on the next loop turn and re-arm the descriptor's epoll interest (one epoll_ctl per
+// write). Only when nothing is queued, so bytes never overtake earlier ones.
+// An error (a reset peer) counts as nothing written: uv_write then meets it and reports it
+// through the write callback, the one path every write error takes.
+size_t Stream::try_write_now(const char* data, size_t size) {
+    if (pending_write_bytes_ != 0 || uv_stream_get_write_queue_size(write_stream()) != 0) {
+        return 0;
+    }
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(size));
+    const int rc = uv_try_write(write_stream(), &buf, 1);
+    return rc > 0 ? static_cast<size_t>(rc) : 0;
+}
+
+int Stream::queue_write(WriteRequest* request) {
     uv_buf_t buf = uv_buf_init(request->bytes(), static_cast<unsigned>(request->size));
-    const int rc = request->size == 0
-                       ? UV_EINVAL
-                       : uv_write(&request->request, write_stream(), &buf, 1, on_write);
+    const int rc = uv_write(&request->request, write_stream(), &buf, 1, on_write);
     if (rc != 0) {
         WriteRequest::destroy(request);
         return rc;
     }
     pending_write_bytes_ += request->size;
     return 0;
+}
+
+bool Stream::has_unread_input() const {
+    uv_os_fd_t fd = -1;
+    if (closing_ || uv_fileno(&handle_.handle, &fd) != 0) {
+        return false;
+    }
+    int unread = 0;
+    return ioctl(fd, FIONREAD, &unread) == 0 && unread > 0;
 }
 
 int Stream::shutdown() {

@@ -224,6 +224,14 @@ void Session::abort(const std::string& reason) {
     // Ending now (drain deadline, second SIGTERM): a peer that does not read gets at most
     // kAbortLingerMs, not the whole close_timeout, so shutdown stays prompt.
     aborting_ = true;
+    if (closing_) {
+        // Already closing gracefully (waiting for queued bytes or the peer's FIN): end the
+        // linger now; the timer's closing branch closes what is left.
+        if (!timer_.closing()) {
+            timer_.start(0);
+        }
+        return;
+    }
     fail(reason, false);
 }
 
@@ -821,6 +829,7 @@ void Session::on_stream_drained(net::Stream&) {
 
 void Session::on_stream_eof(net::Stream& stream) {
     if (closing_) {
+        stream.close(); // the lingering close is over
         return;
     }
     last_activity_ms_ = now();
@@ -876,9 +885,15 @@ void Session::input_finished(End& from, bool clean) {
     maybe_finish();
 }
 
-void Session::on_stream_shutdown(net::Stream& stream, int) {
+void Session::on_stream_shutdown(net::Stream& stream, int status) {
     if (closing_) {
-        stream.close();
+        // Our FIN is out. With unread input, discard what the peer still sends until its FIN
+        // (on_stream_eof) or the close timer; else nothing can turn the close into a RST.
+        if (status != 0 || !stream.has_unread_input()) {
+            stream.close();
+        } else {
+            stream.start_reading();
+        }
         return;
     }
     end_of(stream).output_done = true;
@@ -896,6 +911,7 @@ void Session::maybe_finish() {
 
 void Session::on_stream_error(net::Stream& stream, int uv_error) {
     if (closing_) {
+        stream.close();
         return;
     }
     End& from = end_of(stream);
@@ -1015,8 +1031,18 @@ void Session::close_all(bool abortive) {
                 end->stream.write_from(pending, fill_from_engine, end->tls.get());
             }
         }
-        if (end->stream.pending_write_bytes() > 0) {
-            end->stream.shutdown();
+        // Queued bytes leave before the socket closes. And a lingering close, as web servers
+        // do, where the peer sent bytes nobody read: FIN first, then read and discard until
+        // its FIN, because closing with unread input sends a RST, and a RST can destroy our
+        // last reply (a refusal, a 421) before the peer has read it.
+        if (end->stream.pending_write_bytes() == 0 && !end->stream.has_unread_input()) {
+            end->stream.close();
+        } else if (end->stream.shutdown_requested()) {
+            if (end->output_done) {
+                end->stream.start_reading(); // our FIN went out earlier (half-close)
+            }                                // else the pending shutdown's callback decides
+            waiting = true;
+        } else if (end->stream.shutdown() == 0) {
             waiting = true;
         } else {
             end->stream.close();

@@ -8,6 +8,8 @@
 
 namespace tlsgate::net {
 
+struct WriteRequest;
+
 class Stream;
 
 // What a stream reports to its owner. Callbacks arrive on the owner's loop thread.
@@ -87,6 +89,9 @@ public:
     // Idempotent. `abortive` sends a TCP RST where possible.
     void close(bool abortive = false);
     bool closing() const { return closing_; }
+    // Bytes the peer sent that nobody read yet (FIONREAD). Closing a TCP socket with unread
+    // input makes the kernel send a RST, which can destroy what we wrote last.
+    bool has_unread_input() const;
     // Whether close(true) could send a RST (TCP, and no shutdown before it).
     bool reset_sent() const { return reset_sent_; }
 
@@ -99,6 +104,8 @@ public:
     void set_nodelay();
 
 private:
+    size_t try_write_now(const char* data, size_t size);
+    int queue_write(WriteRequest* request);
     static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
     static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
     static void on_write(uv_write_t* request, int status);
