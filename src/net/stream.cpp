@@ -70,15 +70,17 @@ int Stream::open_fds(int read_fd, int write_fd) {
     if (kind_ != Address::Kind::unix_socket || split_) {
         return UV_EINVAL;
     }
-    write_pipe_ = uv_pipe_t{};
-    uv_pipe_init(loop_, &write_pipe_, 0);
-    write_pipe_.data = this;
+    // Only inetd mode splits a stream over two pipes: the handle is allocated then, so every
+    // other connection does not carry it. Freed with the Stream, after its close callback.
+    write_pipe_ = std::make_unique<uv_pipe_t>();
+    uv_pipe_init(loop_, write_pipe_.get(), 0);
+    write_pipe_->data = this;
     split_ = true;
     open_handles_ = 2;
     if (int rc = uv_pipe_open(&handle_.pipe, read_fd); rc != 0) {
         return rc;
     }
-    return uv_pipe_open(&write_pipe_, write_fd);
+    return uv_pipe_open(write_pipe_.get(), write_fd);
 }
 
 int Stream::open_socket(int family) {
@@ -232,7 +234,7 @@ void Stream::close(bool abortive) {
     reading_ = false;
     if (split_ && !write_pipe_closing_) {
         write_pipe_closing_ = true;
-        uv_close(reinterpret_cast<uv_handle_t*>(&write_pipe_), on_close);
+        uv_close(reinterpret_cast<uv_handle_t*>(write_pipe_.get()), on_close);
     }
     // uv_tcp_close_reset cannot follow uv_shutdown; then an ordinary close is all we can do.
     if (abortive && kind_ == Address::Kind::tcp && !shutdown_requested_ &&
@@ -329,7 +331,7 @@ void Stream::on_shutdown(uv_shutdown_t* request, int status) {
         // The writes have drained; shutdown(2) failed with ENOTSOCK on the pipe, and only
         // closing it tells the reader at the other end that nothing more comes.
         self->write_pipe_closing_ = true;
-        uv_close(reinterpret_cast<uv_handle_t*>(&self->write_pipe_), on_close);
+        uv_close(reinterpret_cast<uv_handle_t*>(self->write_pipe_.get()), on_close);
         status = 0;
     }
     self->handler_.on_stream_shutdown(*self, status);

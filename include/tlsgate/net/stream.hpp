@@ -3,6 +3,7 @@
 #include "tlsgate/net/address.hpp"
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <uv.h>
 
@@ -113,7 +114,7 @@ private:
     static void on_shutdown(uv_shutdown_t* request, int status);
     static void on_close(uv_handle_t* handle);
     uv_stream_t* write_stream() {
-        return split_ ? reinterpret_cast<uv_stream_t*>(&write_pipe_) : raw();
+        return split_ ? reinterpret_cast<uv_stream_t*>(write_pipe_.get()) : raw();
     }
 
     union Handle {
@@ -135,7 +136,7 @@ private:
     bool closing_ = false;
     // open_fds: the writing pipe, and how many handles must report closed before the owner
     // hears of it.
-    uv_pipe_t write_pipe_{};
+    std::unique_ptr<uv_pipe_t> write_pipe_; // inetd with two pipes only
     bool split_ = false;
     bool reset_sent_ = false;
     bool write_pipe_closing_ = false;
