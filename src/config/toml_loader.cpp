@@ -748,6 +748,11 @@ void Loader::check_tls(const TlsSettings& s, const std::set<std::string>& overri
               fmt::format("ticket_key_secret and ticket_mac_secret go together; {} is missing",
                           missing));
     }
+    if (!s.tickets && (s.ticket_key_file || s.ticket_key_secret) &&
+        touched({"tickets", "ticket_key_file", "ticket_key_secret"})) {
+        warning(s.locate("tickets").line, prefix + ".tickets",
+                "tickets = false: the ticket keys set here are not used");
+    }
     if (s.ticket_key_file && s.ticket_key_secret &&
         touched({"ticket_key_file", "ticket_key_secret"})) {
         error(s.locate("ticket_key_file").line, prefix + ".ticket_key_file",
