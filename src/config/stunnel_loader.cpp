@@ -414,6 +414,47 @@ private:
 
 constexpr int max_include_depth = 8;
 
+// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool valid_utf8(std::string_view text) {
+    size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        size_t extra = 0;
+        uint32_t code = 0;
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            extra = 1;
+            code = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            extra = 2;
+            code = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            extra = 3;
+            code = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + extra >= text.size()) {
+            return false; // truncated sequence
+        }
+        for (size_t k = 1; k <= extra; ++k) {
+            const auto next = static_cast<unsigned char>(text[i + k]);
+            if ((next & 0xC0) != 0x80) {
+                return false;
+            }
+            code = (code << 6) | (next & 0x3F);
+        }
+        if ((extra == 2 && (code < 0x800 || (code >= 0xD800 && code <= 0xDFFF))) ||
+            (extra == 3 && (code < 0x10000 || code > 0x10FFFF))) {
+            return false;
+        }
+        i += extra + 1;
+    }
+    return true;
+}
+
 void StunnelLoader::lex(std::string_view text, const std::string& file, int depth) {
     // A UTF-8 byte order mark (Windows editors write one) is skipped, as stunnel does.
     if (text.starts_with("\xEF\xBB\xBF")) {
@@ -428,6 +469,16 @@ void StunnelLoader::lex(std::string_view text, const std::string& file, int dept
         std::string_view line = trim(raw);
         Location at{file, line_no};
         if (line.empty() || line.front() == ';' || line.front() == '#') {
+            continue;
+        }
+        // Values end up in the model, in log lines and in --print-toml's TOML, which must be
+        // UTF-8: a file in another encoding (a Latin-1 path) is named here, not mangled later.
+        if (!valid_utf8(line)) {
+            error(at, "", "this line is not valid UTF-8 (save the file as UTF-8)");
+            continue;
+        }
+        if (line.find('\0') != std::string_view::npos) {
+            error(at, "", "this line contains a NUL byte");
             continue;
         }
         if (line.front() == '[') {

@@ -653,3 +653,18 @@ TEST_CASE("stunnel: certificate errors found later point at the stunnel line", "
     auto failed = tlsgate::proxy::prepare_services(ok(bad.result));
     CHECK_THAT(joined(failed.errors), Contains(file + ":5: service[a].cert:"));
 }
+
+TEST_CASE("stunnel.conf lines that are not UTF-8 are named, not carried into the model",
+          "[stunnel]") {
+    auto r = load_stunnel_string("[a]\naccept = 1\nconnect = 2\ncert = /etc/caf\xE9.pem\n"
+                                 "sni = \xED\xA0\x80x\n",
+                                 "t.conf");
+    CHECK_FALSE(r.result.config);
+    const std::string errors = joined(r.result.errors);
+    CHECK_THAT(errors, Contains("t.conf:4: this line is not valid UTF-8"));
+    CHECK_THAT(errors, Contains("t.conf:5: this line is not valid UTF-8")); // a surrogate
+    using namespace std::string_literals;
+    auto nul =
+        load_stunnel_string("[a]\naccept = 1\nconnect = 2\ncert = /etc/a\0b.pem\n"s, "t.conf");
+    CHECK_THAT(joined(nul.result.errors), Contains("t.conf:4: this line contains a NUL byte"));
+}
