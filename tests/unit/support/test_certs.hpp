@@ -1,5 +1,7 @@
 #pragma once
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <string>
 
 namespace tlsgate::test {
@@ -18,5 +20,7 @@ struct TestPki {
 
 const TestPki& test_pki(); // made once per test run
 std::string write_temp_file(const std::string& name, const std::string& content);
+std::string pem_of(X509* cert);
+std::string pem_of(EVP_PKEY* key);
 
 } // namespace tlsgate::test

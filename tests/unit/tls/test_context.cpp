@@ -1,3 +1,4 @@
+#include "handshake.hpp"
 #include "support/test_certs.hpp"
 #include "tlsgate/tls/context.hpp"
 #include "tlsgate/tls/engine.hpp"
@@ -42,44 +43,8 @@ std::vector<std::string> expand(const char* cipher_string) {
     return names;
 }
 
-// Runs a handshake between a client context and the engine under test, in memory.
-struct Handshake {
-    tls::TlsEngine server;
-    tls::TlsEngine client;
-    tls::TlsEngine::Status server_status = tls::TlsEngine::Status::want_io;
-    tls::TlsEngine::Status client_status = tls::TlsEngine::Status::want_io;
-
-    Handshake(SSL_CTX* server_ctx, SSL_CTX* client_ctx)
-        : server(server_ctx, true), client(client_ctx, false) {}
-
-    static void pump(tls::TlsEngine& from, tls::TlsEngine& to) {
-        char buffer[16384];
-        while (size_t n = from.take_ciphertext(buffer, sizeof buffer)) {
-            to.feed(buffer, n);
-        }
-    }
-
-    bool run() {
-        using Status = tls::TlsEngine::Status;
-        for (int round = 0; round < 10; ++round) {
-            if (client_status == Status::want_io) {
-                client_status = client.handshake();
-            }
-            pump(client, server);
-            if (server_status == Status::want_io) {
-                server_status = server.handshake();
-            }
-            pump(server, client);
-            if (client_status == Status::error || server_status == Status::error) {
-                return false;
-            }
-            if (client_status == Status::ok && server_status == Status::ok) {
-                return true;
-            }
-        }
-        return false;
-    }
-};
+// A handshake between a client context and the engine under test, in memory.
+using Handshake = test::MemoryHandshake;
 
 tls::SslCtxPtr client_context(int min_version, int max_version, const char* ciphers) {
     auto ctx = tls::make_ctx_ptr(SSL_CTX_new(TLS_client_method()));

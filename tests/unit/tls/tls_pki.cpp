@@ -59,26 +59,6 @@ Issued issue(bool rsa, const char* cn, const Issued* issuer, bool ca, long seria
     return out;
 }
 
-std::string pem_of(X509* cert) {
-    BIO* bio = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(bio, cert);
-    char* data = nullptr;
-    const long size = BIO_get_mem_data(bio, &data);
-    std::string text(data, static_cast<size_t>(size));
-    BIO_free(bio);
-    return text;
-}
-
-std::string pem_of(EVP_PKEY* key) {
-    BIO* bio = BIO_new(BIO_s_mem());
-    PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
-    char* data = nullptr;
-    const long size = BIO_get_mem_data(bio, &data);
-    std::string text(data, static_cast<size_t>(size));
-    BIO_free(bio);
-    return text;
-}
-
 // A CRL by `issuer` listing `revoked_serials`, valid for a day.
 std::string crl_pem(const Issued& issuer, const std::vector<long>& revoked_serials) {
     X509_CRL* crl = X509_CRL_new();
