@@ -47,10 +47,8 @@ void Stream::reinit(Address::Kind kind) {
         uv_pipe_init(loop_, &handle_.pipe, 0);
     }
     handle_.handle.data = this;
-    connect_request_ = uv_connect_t{};
-    shutdown_request_ = uv_shutdown_t{};
-    connect_request_.data = this;
-    shutdown_request_.data = this;
+    request_.connect = uv_connect_t{};
+    connecting_ = false;
     pending_write_bytes_ = 0;
     reading_ = false;
     shutdown_requested_ = false;
@@ -115,11 +113,18 @@ int Stream::accept_from(uv_stream_t* server) {
 }
 
 int Stream::connect(const sockaddr* address) {
-    return uv_tcp_connect(&connect_request_, &handle_.tcp, address, on_connect);
+    request_.connect = uv_connect_t{};
+    request_.connect.data = this;
+    const int rc = uv_tcp_connect(&request_.connect, &handle_.tcp, address, on_connect);
+    connecting_ = rc == 0;
+    return rc;
 }
 
 int Stream::connect_unix(const std::string& path) {
-    uv_pipe_connect(&connect_request_, &handle_.pipe, path.c_str(), on_connect);
+    request_.connect = uv_connect_t{};
+    request_.connect.data = this;
+    uv_pipe_connect(&request_.connect, &handle_.pipe, path.c_str(), on_connect);
+    connecting_ = true;
     return 0;
 }
 
@@ -222,8 +227,13 @@ int Stream::shutdown() {
     if (shutdown_requested_ || closing_) {
         return 0;
     }
+    if (connecting_) {
+        return UV_ENOTCONN; // the request slot is the connect's until it completes
+    }
     shutdown_requested_ = true;
-    return uv_shutdown(&shutdown_request_, write_stream(), on_shutdown);
+    request_.shutdown = uv_shutdown_t{};
+    request_.shutdown.data = this;
+    return uv_shutdown(&request_.shutdown, write_stream(), on_shutdown);
 }
 
 void Stream::close(bool abortive) {
@@ -316,6 +326,7 @@ void Stream::on_write(uv_write_t* request, int status) {
 
 void Stream::on_connect(uv_connect_t* request, int status) {
     auto* self = static_cast<Stream*>(request->data);
+    self->connecting_ = false;
     if (status == UV_ECANCELED || self->closing_) {
         return;
     }

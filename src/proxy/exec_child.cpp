@@ -37,26 +37,32 @@ int ExecChild::spawn(const std::string& file, const std::vector<std::string>& ar
     options.exit_cb = on_exit;
     options.stdio = stdio;
     options.stdio_count = 3;
-    process_ = uv_process_t{};
-    process_.data = this;
-    const int rc = uv_spawn(loop_, &process_, &options);
+    // Allocated on the first spawn only: most sessions never exec, and the handle is large.
+    // Reused by a respawn (the previous one has been closed by then); freed with this object,
+    // which outlives the close callback.
+    if (!process_) {
+        process_ = std::make_unique<uv_process_t>();
+    }
+    *process_ = uv_process_t{};
+    process_->data = this;
+    const int rc = uv_spawn(loop_, process_.get(), &options);
     ::close(pair[1]); // the child has its copy (or there is no child)
     if (rc != 0) {
         ::close(pair[0]);
         // libuv initialised the handle even though the spawn failed: it must still be closed.
         state_ = State::closing;
-        uv_close(reinterpret_cast<uv_handle_t*>(&process_), on_close);
+        uv_close(reinterpret_cast<uv_handle_t*>(process_.get()), on_close);
         return rc;
     }
     state_ = State::running;
-    pid_ = process_.pid;
+    pid_ = process_->pid;
     our_end = pair[0];
     return 0;
 }
 
 void ExecChild::kill(int signal) {
     if (state_ == State::running) {
-        uv_process_kill(&process_, signal);
+        uv_process_kill(process_.get(), signal);
     }
 }
 

@@ -128,8 +128,12 @@ private:
     StreamHandler& handler_;
     ReadBuffer& buffer_;
     int tag_;
-    uv_connect_t connect_request_{};
-    uv_shutdown_t shutdown_request_{};
+    // A stream connects (backend) before it can shut down, never both at once: one slot.
+    union Request {
+        uv_connect_t connect;
+        uv_shutdown_t shutdown;
+    } request_{};
+    bool connecting_ = false;
     size_t pending_write_bytes_ = 0;
     bool reading_ = false;
     bool shutdown_requested_ = false;

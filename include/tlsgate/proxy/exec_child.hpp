@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <sys/types.h>
 #include <uv.h>
@@ -22,7 +23,7 @@ protected:
 };
 
 // An inetd-style backend: a program whose stdin and stdout are one end of a fresh socketpair
-// (the session relays over the other). The uv_process_t lives inside this object, so it is
+// (the session relays over the other). The uv_process_t is owned by this object, so it is
 // released only after on_child_closed. The handle is closed only after the child's exit has
 // been reported — closing it earlier would leave nobody to reap the child — so the owner
 // kills the child and waits.
@@ -51,7 +52,7 @@ private:
 
     uv_loop_t* loop_;
     ExecChildHandler& handler_;
-    uv_process_t process_{};
+    std::unique_ptr<uv_process_t> process_; // from the first spawn on
     State state_ = State::idle;
     pid_t pid_ = 0;
 };
