@@ -1,5 +1,6 @@
 #include "tlsgate/config/load.hpp"
 
+#include "tlsgate/config/read_file.hpp"
 #include "tlsgate/config/stunnel_loader.hpp"
 #include "tlsgate/config/toml_loader.hpp"
 
@@ -27,23 +28,6 @@ bool is_number(std::string_view v) {
 }
 
 // Reads a descriptor to its end; returns 0 or an errno value.
-int read_all(int fd, std::string& out) {
-    char buf[16384];
-    while (true) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return errno;
-        }
-        if (n == 0) {
-            return 0;
-        }
-        out.append(buf, static_cast<size_t>(n));
-    }
-}
-
 LoadedConfig read_failure(const std::string& name, int err) {
     LoadedConfig out;
     out.result.errors.push_back(ConfigError{
@@ -121,28 +105,16 @@ LoadedConfig load_config_string(std::string_view text, const std::string& name) 
 }
 
 LoadedConfig load_config_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return read_failure(path, errno);
-    }
     std::string text;
-    int err = read_all(fd, text);
-    ::close(fd);
-    if (err) {
+    if (int err = read_whole_file(path, text)) {
         return read_failure(path, err);
     }
     return load_config_string(text, path);
 }
 
 LoadedConfig load_stunnel_config_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return read_failure(path, errno);
-    }
     std::string text;
-    int err = read_all(fd, text);
-    ::close(fd);
-    if (err) {
+    if (int err = read_whole_file(path, text)) {
         return read_failure(path, err);
     }
     return load_config_string(text, path, ConfigFormat::stunnel);

@@ -4,6 +4,7 @@
 // tlsgate's hardened default stands unless the file asks explicitly.
 #include "tlsgate/config/stunnel_loader.hpp"
 
+#include "tlsgate/config/read_file.hpp"
 #include "tlsgate/config/validate.hpp"
 #include "tlsgate/net/socket_options.hpp"
 #include "tlsgate/tls/ssl_options.hpp"
@@ -69,32 +70,6 @@ bool valid_service_name(std::string_view name) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                c == '.' || c == '_' || c == '-';
     });
-}
-
-// Reads a whole file; returns an errno value on failure, 0 on success.
-int read_whole_file(const std::string& path, std::string& out) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return errno;
-    }
-    char buf[16384];
-    while (true) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            int err = errno;
-            ::close(fd);
-            return err;
-        }
-        if (n == 0) {
-            break;
-        }
-        out.append(buf, static_cast<size_t>(n));
-    }
-    ::close(fd);
-    return 0;
 }
 
 // ---------------------------------------------------------------------------------------------

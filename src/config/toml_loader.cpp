@@ -1,5 +1,6 @@
 #include "tlsgate/config/toml_loader.hpp"
 
+#include "tlsgate/config/read_file.hpp"
 #include "tlsgate/config/validate.hpp"
 
 #include <algorithm>
@@ -1148,28 +1149,10 @@ LoadResult load_toml_file(const std::string& file_name) {
                                        fmt::format("cannot read file: {}", std::strerror(err))});
         return r;
     };
-    int fd = ::open(file_name.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return fail(errno);
-    }
     std::string text;
-    char buf[16384];
-    while (true) {
-        ssize_t n = ::read(fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            int err = errno;
-            ::close(fd);
-            return fail(err);
-        }
-        if (n == 0) {
-            break;
-        }
-        text.append(buf, static_cast<size_t>(n));
+    if (int err = read_whole_file(file_name, text)) {
+        return fail(err);
     }
-    ::close(fd);
     return load_toml_string(text, file_name);
 }
 
