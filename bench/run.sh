@@ -162,92 +162,13 @@ for _ in $(seq 50); do [ -s "$work/backend.port" ] && break; sleep 0.05; done
 bport=$(cat "$work/backend.port")
 log "backend on 127.0.0.1:$bport (CPU $gen_cpu)"
 
-CIPHER12=ECDHE-RSA-AES128-GCM-SHA256
-CIPHER13=TLS_AES_128_GCM_SHA256
+. "$here/proxies.sh"
 
 # --- proxies: write a config, start pinned, print the PID ---
-start_proxy() { # NAME PORT [extra] -> sets proxy_pid
-    local name=$1 port=$2 cfg="$work/$1.conf"
-    case $name in
-    tlsgate)
-        cat >"$cfg" <<EOF
-[global]
-workers = 1
-log_level = "warning"
-[tls]
-cert = "$work/cert.pem"
-key = "$work/key.pem"
-profile = "custom"
-ciphers = "$CIPHER12"
-ciphersuites = "$CIPHER13"
-groups = "X25519"
-min_version = "TLSv1.2"
-max_version = "TLSv1.3"
-[[service]]
-name = "bench"
-listen = "127.0.0.1:$port"
-backend = "127.0.0.1:$bport"
-EOF
-        taskset -c "$proxy_cpu" "$TG" --config "$cfg" 2>>"$work/tlsgate.log" &
-        ;;
-    haproxy)
-        cat >"$cfg" <<EOF
-global
-    nbthread 1
-    maxconn $((idle_n + 50))
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 120s
-    timeout server 120s
-frontend fe
-    bind 127.0.0.1:$port ssl crt $work/combined.pem ssl-min-ver TLSv1.2 ssl-max-ver TLSv1.3 ciphers $CIPHER12 ciphersuites $CIPHER13 curves X25519
-    default_backend be
-backend be
-    server s1 127.0.0.1:$bport
-EOF
-        taskset -c "$proxy_cpu" haproxy -db -f "$cfg" 2>>"$work/haproxy.log" &
-        ;;
-    hitch)
-        cat >"$cfg" <<EOF
-frontend = "[127.0.0.1]:$port"
-backend = "[127.0.0.1]:$bport"
-pem-file = "$work/combined.pem"
-tls-protos = TLSv1.2 TLSv1.3
-ciphers = "$CIPHER12"
-ciphersuites = "$CIPHER13"
-ecdh-curve = "X25519"
-workers = 1
-daemon = off
-backlog = 1024
-log-level = 0
-EOF
-        # hitch refuses to run its workers as root
-        if [ "$(id -u)" = 0 ]; then
-            for u in _hitch hitch nobody; do id "$u" >/dev/null 2>&1 && { echo "user = \"$u\"" >>"$cfg"; break; }; done
-        fi
-        taskset -c "$proxy_cpu" hitch --config="$cfg" 2>>"$work/hitch.log" &
-        ;;
-    stunnel)
-        cat >"$cfg" <<EOF
-foreground = yes
-syslog = no
-debug = 3
-pid =
-[bench]
-accept = 127.0.0.1:$port
-connect = 127.0.0.1:$bport
-cert = $work/cert.pem
-key = $work/key.pem
-sslVersionMin = TLSv1.2
-sslVersionMax = TLSv1.3
-ciphers = $CIPHER12
-ciphersuites = $CIPHER13
-curves = X25519
-EOF
-        taskset -c "$proxy_cpu" "$STUNNEL" "$cfg" 2>>"$work/stunnel.log" &
-        ;;
-    esac
+start_proxy() { # NAME PORT -> sets proxy_pid
+    local name=$1 port=$2
+    write_proxy_config "$name" "$port"
+    taskset -c "$proxy_cpu" "${proxy_cmd[@]}" 2>>"$work/$name.log" &
     proxy_pid=$!
     pids+=("$proxy_pid")
     wait_port "$port" || { tail -5 "$work/$name.log" >&2; die "$name did not listen on $port"; }
