@@ -3,6 +3,8 @@
 //   loadgen MODE [options]
 // Modes:
 //   handshake  connect, full TLS handshake, one echo of --size bytes, close_notify, close; repeat
+//   (handshake and resume take --ops N: exactly N connections, then stop; bulk-up takes
+//   --ops N: N MiB per connection, then close_notify and wait for the close; use --timeout)
 //   resume     the same, offering the newest session ticket / session ID seen (full handshake
 //              only for the first connection); reports how many were actually resumed
 //   bulk-up    --conns long connections send 16 KiB writes to a sink ('S' first byte)
@@ -62,6 +64,7 @@ struct Options {
                      // safety limit; default derived from the others
     std::string user = "alice", pass = "alicepass";
     bool plain = false;
+    int ops = 0; // handshake/resume: exactly this many connections in all, then stop (0: by time)
 };
 
 Options opt;
@@ -129,6 +132,8 @@ struct Conn {
     Clock::time_point next_send;
     bool eof = false; // peer closed after data that is still to be looked at
     uint32_t gen = 0; // guards against stale events for a reused fd
+    uint64_t sent = 0;     // bulk-up: plaintext bytes written
+    bool closing = false;  // bulk-up --ops: close_notify sent, waiting for the proxy to close
 };
 uint32_t next_gen = 1;
 
@@ -162,6 +167,8 @@ bool open_conn();
 // After a connection ends: start another one where the mode is a repeating one.
 void replace() {
     if (finished)
+        return;
+    if (opt.ops > 0 && int(attempted) >= opt.ops)
         return;
     if (opt.mode == "handshake" || opt.mode == "resume" || opt.mode == "imap")
         open_conn();
@@ -391,6 +398,27 @@ void app_tls(Conn* c) {
     for (int spins = 0; spins < 64; ++spins) {
         size_t got = 0;
         if (m == "bulk-up") {
+            if (c->closing) {
+                // everything sent: read until the proxy closes (it has relayed it all then)
+                char sink[4096];
+                int r = SSL_read(c->ssl, sink, sizeof sink);
+                if (r > 0)
+                    continue;
+                int e = SSL_get_error(c->ssl, r);
+                if (e == SSL_ERROR_WANT_READ) {
+                    arm(c, EPOLLIN);
+                    return;
+                }
+                ERR_clear_error();
+                destroy(c);
+                return;
+            }
+            if (opt.ops > 0 && c->out_off >= c->out.size() &&
+                c->sent >= uint64_t(opt.ops) << 20) {
+                SSL_shutdown(c->ssl);
+                c->closing = true;
+                continue;
+            }
             // keep the TLS write side full
             if (c->out_off >= c->out.size()) {
                 c->out = payload;
@@ -411,6 +439,7 @@ void app_tls(Conn* c) {
                 return fail(c, "bulk-up " + ssl_err(c->ssl, r));
             }
             c->out_off = before + size_t(r);
+            c->sent += size_t(r);
             if (measuring)
                 bytes += size_t(r);
             continue;
@@ -642,7 +671,7 @@ int usage() {
     fprintf(stderr,
             "usage: loadgen MODE --port P [--host 127.0.0.1] [--tls 1.2|1.3] [--conns N]\n"
             "               [--duration S] [--warmup S] [--size B] [--count N] [--hold S]\n"
-            "               [--user U --pass P] [--plain] [--timeout S] [--rate R]\n"
+            "               [--user U --pass P] [--plain] [--timeout S] [--rate R] [--ops N]\n"
             "MODE: handshake resume bulk-up bulk-down latency idle imap | freeport | stats\n");
     return 2;
 }
@@ -711,6 +740,8 @@ int main(int argc, char** argv) {
             opt.size = std::stoi(val());
         else if (a == "--count")
             opt.count = std::stoi(val());
+        else if (a == "--ops")
+            opt.ops = std::stoi(val());
         else if (a == "--hold")
             opt.hold = std::stod(val());
         else if (a == "--timeout")
@@ -774,6 +805,8 @@ int main(int argc, char** argv) {
                                         : opt.warmup + opt.duration + 10;
 
     int initial = opt.mode == "idle" ? std::min(opt.count, 256) : opt.conns;
+    if (opt.ops > 0)
+        initial = std::min(initial, opt.ops);
     if (opt.mode == "resume") {
         initial = 1; // first a full handshake to get a ticket / session ID, then --conns
     }
@@ -812,7 +845,7 @@ int main(int argc, char** argv) {
         } else {
             if (!resume_ramped && saved_session) {
                 resume_ramped = true;
-                for (int i = 1; i < opt.conns; ++i)
+                for (int i = 1; i < opt.conns && (opt.ops == 0 || int(attempted) < opt.ops); ++i)
                     open_conn();
             }
             if (!measuring && t >= opt.warmup && !finished && resume_ramped) {
@@ -820,14 +853,16 @@ int main(int argc, char** argv) {
                 window_begin = Clock::now();
                 getrusage(RUSAGE_SELF, &ru_begin);
             }
-            if (measuring && t >= opt.warmup + opt.duration) {
+            const bool ops_done = opt.ops > 0 && live_count == 0 &&
+                                  (opt.mode == "bulk-up" || int(attempted) >= opt.ops);
+            if (measuring && (ops_done || (opt.ops == 0 && t >= opt.warmup + opt.duration))) {
                 window_end = Clock::now();
                 getrusage(RUSAGE_SELF, &ru_end);
                 measuring = false;
                 finished = true;
                 break;
             }
-            if (live_count == 0 && !finished) {
+            if (live_count == 0 && !finished && (opt.ops == 0 || int(attempted) < opt.ops)) {
                 // every connection failed and could not be replaced; try again shortly
                 usleep(10000);
                 if (!resume_ramped)
@@ -895,5 +930,5 @@ int main(int argc, char** argv) {
                 SSL_free(c->ssl);
             close(c->fd);
         }
-    return ops > 0 ? 0 : 1;
+    return ops > 0 || bytes > 0 ? 0 : 1;
 }
