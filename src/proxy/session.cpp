@@ -816,7 +816,8 @@ void Session::on_stream_read(net::Stream& stream, const char* data, size_t size)
     last_activity_ms_ = now();
     End& from = end_of(stream);
     if (from.tls) {
-        from.tls->feed(data, size);
+        // `data` is the loop's read buffer: no other read can touch it during this call.
+        const tls::TlsEngine::Loan loan(*from.tls, data, size);
         drive_tls(from);
     } else {
         on_plaintext(from, data, size);

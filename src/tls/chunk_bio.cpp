@@ -1,6 +1,8 @@
 #include "tlsgate/tls/chunk_bio.hpp"
 
+#include <algorithm>
 #include <climits>
+#include <cstring>
 
 namespace tlsgate::tls {
 namespace {
@@ -11,7 +13,7 @@ ChunkBioState& state_of(BIO* bio) {
 
 int chunk_write(BIO* bio, const char* data, size_t size, size_t* written) {
     BIO_clear_retry_flags(bio);
-    state_of(bio).queue.append(data, size);
+    state_of(bio).out.append(data, size);
     *written = size;
     return 1;
 }
@@ -19,7 +21,15 @@ int chunk_write(BIO* bio, const char* data, size_t size, size_t* written) {
 int chunk_read(BIO* bio, char* out, size_t capacity, size_t* read_bytes) {
     BIO_clear_retry_flags(bio);
     ChunkBioState& state = state_of(bio);
-    *read_bytes = state.queue.read(out, capacity);
+    size_t got = state.in.read(out, capacity); // queued bytes are older: they go first
+    if (got < capacity && state.lent_size > 0) {
+        const size_t n = std::min(capacity - got, state.lent_size);
+        std::memcpy(out + got, state.lent, n);
+        state.lent += n;
+        state.lent_size -= n;
+        got += n;
+    }
+    *read_bytes = got;
     if (*read_bytes > 0) {
         return 1;
     }
@@ -33,15 +43,15 @@ long chunk_ctrl(BIO* bio, int command, long, void*) {
     ChunkBioState& state = state_of(bio);
     switch (command) {
     case BIO_CTRL_PENDING: {
-        const size_t size = state.queue.size();
+        const size_t size = state.readable();
         return size > LONG_MAX ? LONG_MAX : static_cast<long>(size);
     }
     case BIO_CTRL_EOF:
-        return state.eof && state.queue.empty() ? 1 : 0;
+        return state.eof && state.readable() == 0 ? 1 : 0;
     case BIO_CTRL_FLUSH:
         return 1;
     case BIO_CTRL_WPENDING:
-        return 0;
+        return 0; // written bytes are the owner's at once: nothing waits inside the BIO
     default:
         return 0;
     }

@@ -10,21 +10,18 @@
 namespace tlsgate::tls {
 
 TlsEngine::TlsEngine(SSL_CTX* ctx, bool is_server, core::ChunkPool* pool)
-    : network_in_(pool), network_out_(pool), ssl_(SSL_new(ctx)), is_server_(is_server) {
+    : network_(pool), ssl_(SSL_new(ctx)), is_server_(is_server) {
     if (!ssl_) {
         error_reason_ = take_openssl_errors();
         return;
     }
-    BIO* in = new_chunk_bio(network_in_);
-    BIO* out = new_chunk_bio(network_out_);
-    if (in == nullptr || out == nullptr) {
-        BIO_free(in);
-        BIO_free(out);
+    BIO* bio = new_chunk_bio(network_);
+    if (bio == nullptr) {
         error_reason_ = "out of memory for the TLS buffers";
         ssl_.reset();
         return;
     }
-    SSL_set_bio(ssl_.get(), in, out);
+    SSL_set_bio(ssl_.get(), bio, bio); // one reference, used for reading and writing
     if (is_server) {
         SSL_set_accept_state(ssl_.get());
     } else {
@@ -68,11 +65,29 @@ void TlsEngine::set_peer_name(const std::string& sni, const std::string& check_h
 }
 
 void TlsEngine::feed(const char* data, size_t size) {
-    network_in_.queue.append(data, size);
+    network_.in.append(data, size);
+}
+
+TlsEngine::Loan::Loan(TlsEngine& engine, const char* data, size_t size) : engine_(engine) {
+    ChunkBioState& state = engine_.network_;
+    if (state.lent_size > 0) { // never nested; keep the order if it were
+        state.in.append(state.lent, state.lent_size);
+    }
+    state.lent = data;
+    state.lent_size = size;
+}
+
+TlsEngine::Loan::~Loan() {
+    ChunkBioState& state = engine_.network_;
+    if (state.lent_size > 0) {
+        state.in.append(state.lent, state.lent_size);
+    }
+    state.lent = nullptr;
+    state.lent_size = 0;
 }
 
 void TlsEngine::feed_eof() {
-    network_in_.eof = true;
+    network_.eof = true;
 }
 
 TlsEngine::Status TlsEngine::classify(int ret) {
@@ -141,7 +156,7 @@ TlsEngine::Status TlsEngine::read(char* out, size_t capacity, size_t& read_size)
         return Status::ok;
     }
     const Status status = classify(ret);
-    if (status == Status::want_io && network_in_.queue.empty()) {
+    if (status == Status::want_io && network_.readable() == 0) {
         SSL_free_buffers(ssl_.get()); // a no-op while a partial record is buffered
     }
     return status;
@@ -174,11 +189,11 @@ bool TlsEngine::shutdown_sent() const {
 }
 
 size_t TlsEngine::pending_ciphertext() const {
-    return network_out_.queue.size();
+    return network_.out.size();
 }
 
 size_t TlsEngine::take_ciphertext(char* out, size_t capacity) {
-    return network_out_.queue.read(out, capacity);
+    return network_.out.read(out, capacity);
 }
 
 std::string TlsEngine::version() const {

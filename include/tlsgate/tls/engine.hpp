@@ -8,8 +8,8 @@
 
 namespace tlsgate::tls {
 
-// One TLS connection over two memory BIOs, with no I/O of its own: the owner feeds it the
-// ciphertext it received, takes the ciphertext it must send, and reads/writes plaintext.
+// One TLS connection over an in-memory BIO (pooled chunks), with no I/O of its own: the owner feeds
+// it the ciphertext it received, takes the ciphertext it must send, and reads/writes plaintext.
 class TlsEngine {
 public:
     enum class Status {
@@ -35,6 +35,21 @@ public:
 
     // Ciphertext received from the peer.
     void feed(const char* data, size_t size);
+
+    // Ciphertext received from the peer, lent rather than copied: while the Loan lives,
+    // handshake() and read() take records straight from `data` (which must stay untouched
+    // until then); what they did not take (a partial record) is queued when it ends. This saves
+    // a copy of every byte received into a chunk and back out of it.
+    class Loan {
+    public:
+        Loan(TlsEngine& engine, const char* data, size_t size);
+        ~Loan();
+        Loan(const Loan&) = delete;
+        Loan& operator=(const Loan&) = delete;
+
+    private:
+        TlsEngine& engine_;
+    };
     // The peer closed its TCP stream: further reads see end of file.
     void feed_eof();
 
@@ -45,7 +60,7 @@ public:
 
     // Reads up to `capacity` plaintext bytes into `out`; `read_size` is set on Status::ok.
     Status read(char* out, size_t capacity, size_t& read_size);
-    // Encrypts all of `data` (memory BIOs never refuse a write).
+    // Encrypts all of `data` (the chunk BIO never refuses a write).
     Status write(const char* data, size_t size);
     // Queues our close_notify.
     void shutdown();
@@ -65,9 +80,8 @@ public:
 private:
     Status classify(int ret);
 
-    // Declared before ssl_ so they outlive the BIOs that point at them.
-    ChunkBioState network_in_;  // ciphertext from the peer, not yet decrypted
-    ChunkBioState network_out_; // ciphertext for the peer, not yet taken
+    // Declared before ssl_ so it outlives the BIO that points at it.
+    ChunkBioState network_; // ciphertext both ways
     SslPtr ssl_;
     bool is_server_;
     std::string error_reason_;
