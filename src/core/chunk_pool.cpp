@@ -92,6 +92,35 @@ size_t ChunkQueue::read(char* out, size_t capacity) {
     return copied;
 }
 
+size_t ChunkQueue::gather(ByteSpan* spans, size_t max) const {
+    size_t count = 0;
+    for (const ChunkPool::Chunk* chunk = head_; chunk != nullptr && count < max;
+         chunk = chunk->next) {
+        if (chunk->end > chunk->begin) {
+            spans[count++] = {chunk->data + chunk->begin, chunk->end - chunk->begin};
+        }
+    }
+    return count;
+}
+
+void ChunkQueue::consume(size_t size) {
+    size = std::min(size, size_);
+    size_ -= size;
+    while (size > 0 && head_ != nullptr) {
+        const size_t n = std::min(size, head_->end - head_->begin);
+        head_->begin += n;
+        size -= n;
+        if (head_->begin == head_->end) {
+            ChunkPool::Chunk* done = head_;
+            head_ = done->next;
+            if (head_ == nullptr) {
+                tail_ = nullptr;
+            }
+            release(done);
+        }
+    }
+}
+
 void ChunkQueue::clear() {
     while (head_ != nullptr) {
         ChunkPool::Chunk* next = head_->next;

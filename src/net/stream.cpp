@@ -164,27 +164,38 @@ int Stream::write(const char* data, size_t size) {
     return queue_write(request);
 }
 
-int Stream::write_from(size_t size, FillFunction fill, void* context) {
+int Stream::write_from(WriteSource& source, size_t size) {
     if (size == 0) {
         return 0;
     }
     if (closing_ || shutdown_requested_) {
         return UV_EPIPE;
     }
+    if (pending_write_bytes_ == 0 && uv_stream_get_write_queue_size(write_stream()) == 0) {
+        // As try_write_now, but gathered from where the bytes are: no copy, no request.
+        constexpr size_t kMaxSpans = 16;
+        core::ByteSpan spans[kMaxSpans];
+        uv_buf_t bufs[kMaxSpans];
+        const size_t count = source.gather(spans, kMaxSpans);
+        for (size_t i = 0; i < count; ++i) {
+            bufs[i] =
+                uv_buf_init(const_cast<char*>(spans[i].data), static_cast<unsigned>(spans[i].size));
+        }
+        const int rc = count > 0 ? uv_try_write(write_stream(), bufs, count) : 0;
+        if (rc > 0) {
+            const auto done = std::min(static_cast<size_t>(rc), size);
+            source.consume(done);
+            size -= done;
+        }
+        if (size == 0) {
+            return 0;
+        }
+    }
     WriteRequest* request = WriteRequest::create(this, size);
-    request->size = fill(context, request->bytes(), size);
+    request->size = source.take(request->bytes(), size);
     if (request->size == 0) {
         WriteRequest::destroy(request);
         return UV_EINVAL;
-    }
-    const size_t done = try_write_now(request->bytes(), request->size);
-    if (done == request->size) {
-        WriteRequest::destroy(request);
-        return 0;
-    }
-    if (done > 0) {
-        std::memmove(request->bytes(), request->bytes() + done, request->size - done);
-        request->size -= done;
     }
     return queue_write(request);
 }

@@ -24,9 +24,21 @@ constexpr uint64_t kMinKillGraceMs = 1000;
 // The longest a close may linger when the session is aborted (drain deadline, shutdown).
 constexpr uint64_t kAbortLingerMs = 2000;
 
-size_t fill_from_engine(void* context, char* out, size_t capacity) {
-    return static_cast<tls::TlsEngine*>(context)->take_ciphertext(out, capacity);
-}
+// A TLS engine's outgoing ciphertext as something a stream writes from.
+class CiphertextSource final : public net::WriteSource {
+public:
+    explicit CiphertextSource(tls::TlsEngine& engine) : engine_(engine) {}
+    size_t gather(core::ByteSpan* spans, size_t max) const override {
+        return engine_.gather_ciphertext(spans, max);
+    }
+    void consume(size_t size) override { engine_.consume_ciphertext(size); }
+    size_t take(char* out, size_t capacity) override {
+        return engine_.take_ciphertext(out, capacity);
+    }
+
+private:
+    tls::TlsEngine& engine_;
+};
 
 std::string describe_uv_error(int uv_error) {
     return uv_strerror(uv_error);
@@ -384,7 +396,8 @@ bool Session::flush_ciphertext(End& end) {
     if (end.stream.closing() || end.stream.shutdown_requested()) {
         return false;
     }
-    if (int rc = end.stream.write_from(pending, fill_from_engine, end.tls.get()); rc != 0) {
+    CiphertextSource source(*end.tls);
+    if (int rc = end.stream.write_from(source, pending); rc != 0) {
         fail(std::string(is_client(end) ? "client" : "backend") +
                  " write failed: " + describe_uv_error(rc),
              true);
@@ -1029,7 +1042,8 @@ void Session::close_all(bool abortive) {
             end->tls->shutdown();
             const size_t pending = end->tls->pending_ciphertext();
             if (pending > 0 && !end->stream.shutdown_requested()) {
-                end->stream.write_from(pending, fill_from_engine, end->tls.get());
+                CiphertextSource source(*end->tls);
+                end->stream.write_from(source, pending);
             }
         }
         // Queued bytes leave before the socket closes. And a lingering close, as web servers

@@ -196,6 +196,14 @@ size_t TlsEngine::take_ciphertext(char* out, size_t capacity) {
     return network_.out.read(out, capacity);
 }
 
+size_t TlsEngine::gather_ciphertext(core::ByteSpan* spans, size_t max) const {
+    return network_.out.gather(spans, max);
+}
+
+void TlsEngine::consume_ciphertext(size_t size) {
+    network_.out.consume(size);
+}
+
 std::string TlsEngine::version() const {
     return SSL_get_version(ssl_.get());
 }

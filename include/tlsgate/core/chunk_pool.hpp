@@ -38,6 +38,12 @@ private:
     size_t in_use_ = 0;
 };
 
+// A run of bytes that lives somewhere else (a chunk), for gathered writes.
+struct ByteSpan {
+    const char* data;
+    size_t size;
+};
+
 // A FIFO of bytes stored in chunks from a pool (or from malloc when the pool is null, for
 // engines used outside a worker, e.g. in tests).
 class ChunkQueue {
@@ -50,6 +56,11 @@ public:
     void append(const char* data, size_t size);
     // Copies up to `capacity` bytes out and drops them from the queue.
     size_t read(char* out, size_t capacity);
+    // Points `spans` at the first bytes, in order, without copying (at most `max` spans);
+    // returns how many it filled. Valid until the queue is next changed.
+    size_t gather(ByteSpan* spans, size_t max) const;
+    // Drops the first `size` bytes (at most size()).
+    void consume(size_t size);
     size_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
     void clear();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "tlsgate/core/chunk_pool.hpp"
 #include "tlsgate/net/address.hpp"
 
 #include <cstddef>
@@ -38,6 +39,17 @@ struct ReadBuffer {
 
 // A TCP connection or a unix-socket connection. The uv handle lives inside this object, so
 // the object is released only after on_stream_closed. Writes own their bytes until done.
+// Bytes that live outside the stream until it writes them (Stream::write_from).
+class WriteSource {
+public:
+    virtual size_t gather(core::ByteSpan* spans, size_t max) const = 0; // the bytes, in order
+    virtual void consume(size_t size) = 0;               // drop the first `size` bytes
+    virtual size_t take(char* out, size_t capacity) = 0; // copy out and drop
+
+protected:
+    ~WriteSource() = default;
+};
+
 class Stream {
 public:
     static constexpr size_t kLowWater = 64 * 1024;
@@ -78,10 +90,10 @@ public:
 
     // Copies `data`. Returns a uv error code (0 on success).
     int write(const char* data, size_t size);
-    // Writes `size` bytes that `fill` produces straight into the request's own buffer, saving
-    // a copy (used for ciphertext taken out of a TLS engine). `fill` returns the bytes made.
-    using FillFunction = size_t (*)(void* context, char* out, size_t capacity);
-    int write_from(size_t size, FillFunction fill, void* context);
+    // Writes the `size` bytes `source` holds (a TLS engine's ciphertext): straight from where
+    // they are, gathered in one writev, when the socket takes them at once; only what it does
+    // not take is copied into a queued request. Either way they leave `source`.
+    int write_from(WriteSource& source, size_t size);
     size_t pending_write_bytes() const { return pending_write_bytes_; }
 
     // Half-close our sending side once pending writes are done.

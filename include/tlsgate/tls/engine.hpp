@@ -69,6 +69,10 @@ public:
     // Ciphertext waiting to be sent to the peer.
     size_t pending_ciphertext() const;
     size_t take_ciphertext(char* out, size_t capacity);
+    // The same bytes without copying them (core::ChunkQueue::gather), and dropping them once
+    // written from there.
+    size_t gather_ciphertext(core::ByteSpan* spans, size_t max) const;
+    void consume_ciphertext(size_t size);
 
     const std::string& error_reason() const { return error_reason_; }
     std::string version() const;

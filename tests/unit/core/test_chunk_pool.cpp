@@ -1,5 +1,6 @@
 #include "tlsgate/core/chunk_pool.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 
@@ -69,4 +70,40 @@ TEST_CASE("a queue without a pool allocates and frees chunks itself") {
     CHECK(queue.read(out, sizeof out) == 5);
     CHECK(std::string(out, 5) == "hello");
     CHECK(queue.read(out, sizeof out) == 0);
+}
+
+// Gathered writes: the spans are the queue's bytes in order, and consuming part of them (a
+// partial writev) leaves exactly the rest, returning emptied chunks to the pool.
+TEST_CASE("chunk queue gathers its bytes without copying and consumes any prefix") {
+    ChunkPool pool;
+    const std::string data = pattern(2 * ChunkPool::kChunkBytes + 777);
+    for (size_t cut : {size_t{0}, size_t{1}, ChunkPool::kChunkBytes - 1, ChunkPool::kChunkBytes,
+                       ChunkPool::kChunkBytes + 5, data.size() - 1, data.size()}) {
+        ChunkQueue queue(&pool);
+        queue.append(data.data(), 100); // read partly, so the head chunk starts mid-way
+        char skip[40];
+        REQUIRE(queue.read(skip, sizeof skip) == sizeof skip);
+        queue.append(data.data() + 100, data.size() - 100);
+        const std::string held = data.substr(sizeof skip);
+
+        tlsgate::core::ByteSpan spans[8];
+        const size_t count = queue.gather(spans, 8);
+        std::string gathered;
+        for (size_t i = 0; i < count; ++i) {
+            gathered.append(spans[i].data, spans[i].size);
+        }
+        CHECK(gathered == held);
+        CHECK(queue.gather(spans, 1) == 1);
+        CHECK(spans[0].size == ChunkPool::kChunkBytes - sizeof skip);
+
+        const size_t consumed = std::min(cut, held.size());
+        queue.consume(consumed);
+        CHECK(queue.size() == held.size() - consumed);
+        std::string rest(queue.size(), '\0');
+        CHECK(queue.read(rest.data(), rest.size()) == rest.size());
+        INFO("consumed " << consumed);
+        CHECK(rest == held.substr(consumed));
+        CHECK(queue.empty());
+        CHECK(pool.chunks_in_use() == 0);
+    }
 }
