@@ -68,7 +68,7 @@ counted() {
         "${proxy_cmd[@]}" 2>>"$work/$p.log" &
     vpid=$!
     pids+=($vpid)
-    for _ in $(seq 600); do [ -n "$(ss -Hltn "sport = :$port")" ] && break; sleep 0.1; done
+    for _ in $(seq 3000); do [ -n "$(ss -Hltn "sport = :$port")" ] && break; sleep 0.1; done
     [ -n "$(ss -Hltn "sport = :$port")" ] || die "$p did not listen under valgrind ($work/$p.log)"
     for n in "$@"; do
         "$LG" "${lg[@]}" --port "$port" --conns 4 --ops "$n" --warmup 0 --timeout 600 >"$work/last.line"
