@@ -6,13 +6,10 @@
 CIPHER12=ECDHE-RSA-AES128-GCM-SHA256
 CIPHER13=TLS_AES_128_GCM_SHA256
 
-# write_proxy_config NAME PORT: writes $work/NAME.conf and sets proxy_cmd to the command
-# line that runs NAME in the foreground with it.
-write_proxy_config() {
-    local name=$1 port=$2 cfg="$work/$1.conf"
-    case $name in
-    tlsgate)
-        cat >"$cfg" <<EOF
+# tlsgate_config SERVICE PORT BACKEND_PORT: tlsgate's TOML on stdout, one service (more keys
+# for the service may follow it).
+tlsgate_config() {
+    cat <<EOF
 [global]
 workers = 1
 log_level = "warning"
@@ -26,10 +23,19 @@ groups = "X25519"
 min_version = "TLSv1.2"
 max_version = "TLSv1.3"
 [[service]]
-name = "bench"
-listen = "127.0.0.1:$port"
-backend = "127.0.0.1:$bport"
+name = "$1"
+listen = "127.0.0.1:$2"
+backend = "127.0.0.1:$3"
 EOF
+}
+
+# write_proxy_config NAME PORT: writes $work/NAME.conf and sets proxy_cmd to the command
+# line that runs NAME in the foreground with it.
+write_proxy_config() {
+    local name=$1 port=$2 cfg="$work/$1.conf"
+    case $name in
+    tlsgate)
+        tlsgate_config bench "$port" "$bport" >"$cfg"
         proxy_cmd=("$TG" --config "$cfg")
         ;;
     haproxy)

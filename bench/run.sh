@@ -307,26 +307,10 @@ if [ $do_imap = 1 ] && [[ " $active " == *" tlsgate "* ]]; then
         # Dovecot runs on the load generator's core, like the plain backend
         if G "$repo/tests/tools/legacy-dovecot.sh" start "$dovecot_dir" "$iport" "$pport" 2>"$work/dovecot.err"; then
             port=$("$LG" freeport)
-            cat >"$work/tlsgate-imap.conf" <<EOF
-[global]
-workers = 1
-log_level = "warning"
-[tls]
-cert = "$work/cert.pem"
-key = "$work/key.pem"
-profile = "custom"
-ciphers = "$CIPHER12"
-ciphersuites = "$CIPHER13"
-groups = "X25519"
-min_version = "TLSv1.2"
-max_version = "TLSv1.3"
-[[service]]
-name = "imap"
-listen = "127.0.0.1:$port"
-backend = "127.0.0.1:$iport"
-protocol = "imap"
-tls = "starttls"
-EOF
+            {
+                tlsgate_config imap "$port" "$iport"
+                printf 'protocol = "imap"\ntls = "starttls"\n'
+            } >"$work/tlsgate-imap.conf"
             taskset -c "$proxy_cpu" "$TG" --config "$work/tlsgate-imap.conf" 2>>"$work/tlsgate-imap.log" &
             proxy_pid=$!
             pids+=("$proxy_pid")

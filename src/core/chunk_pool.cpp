@@ -74,21 +74,13 @@ void ChunkQueue::append(const char* data, size_t size) {
 
 size_t ChunkQueue::read(char* out, size_t capacity) {
     size_t copied = 0;
-    while (copied < capacity && head_ != nullptr) {
-        const size_t n = std::min(capacity - copied, head_->end - head_->begin);
-        std::memcpy(out + copied, head_->data + head_->begin, n);
-        head_->begin += n;
+    for (const ChunkPool::Chunk* chunk = head_; chunk != nullptr && copied < capacity;
+         chunk = chunk->next) {
+        const size_t n = std::min(capacity - copied, chunk->end - chunk->begin);
+        std::memcpy(out + copied, chunk->data + chunk->begin, n);
         copied += n;
-        if (head_->begin == head_->end) {
-            ChunkPool::Chunk* done = head_;
-            head_ = done->next;
-            if (head_ == nullptr) {
-                tail_ = nullptr;
-            }
-            release(done);
-        }
     }
-    size_ -= copied;
+    consume(copied);
     return copied;
 }
 
