@@ -130,10 +130,10 @@ struct Conn {
     bool idle_counted = false;
     bool waiting = false; // latency --rate: idle until next_send
     Clock::time_point next_send;
-    bool eof = false; // peer closed after data that is still to be looked at
-    uint32_t gen = 0; // guards against stale events for a reused fd
-    uint64_t sent = 0;     // bulk-up: plaintext bytes written
-    bool closing = false;  // bulk-up --ops: close_notify sent, waiting for the proxy to close
+    bool eof = false;     // peer closed after data that is still to be looked at
+    uint32_t gen = 0;     // guards against stale events for a reused fd
+    uint64_t sent = 0;    // bulk-up: plaintext bytes written
+    bool closing = false; // bulk-up --ops: close_notify sent, waiting for the proxy to close
 };
 uint32_t next_gen = 1;
 
@@ -413,8 +413,7 @@ void app_tls(Conn* c) {
                 destroy(c);
                 return;
             }
-            if (opt.ops > 0 && c->out_off >= c->out.size() &&
-                c->sent >= uint64_t(opt.ops) << 20) {
+            if (opt.ops > 0 && c->out_off >= c->out.size() && c->sent >= uint64_t(opt.ops) << 20) {
                 SSL_shutdown(c->ssl);
                 c->closing = true;
                 continue;

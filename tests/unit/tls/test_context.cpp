@@ -164,7 +164,8 @@ TEST_CASE("engine relays application data and close_notify") {
 
 // Ciphertext lent to the engine (TlsEngine::Loan) instead of fed: records split at every
 // offset, and the first loan only partly read, so whatever OpenSSL did not take must be queued
-// when the loan ends and read before the next loan's bytes. Two records of different content show any reordering or loss.
+// when the loan ends and read before the next loan's bytes. Two records of different content show
+// any reordering or loss.
 TEST_CASE("engine reads lent ciphertext split at every offset, in order") {
     auto server = tls::build_server_context(settings_with_chain(), "service[t]");
     auto client = client_context(TLS1_3_VERSION, 0, nullptr);
