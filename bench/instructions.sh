@@ -57,10 +57,11 @@ bport=$(cat "$work/backend.port")
 
 # Runs PROXY under callgrind (children too), drives the given loadgen runs at it one after the
 # other, stops it with SIGTERM and prints the instructions of its whole process tree, start to
-# exit; the last loadgen line goes to $work/last.line. Usage: counted PROXY MODE N [N ...]
+# exit; the last loadgen line goes to $work/last.line. The loadgen mode is the caller's $lg.
+# Usage: counted PROXY N [N ...]
 counted() {
-    local p=$1 mode=$2 vpid n f total=0
-    shift 2
+    local p=$1 vpid n f total=0
+    shift
     rm -f "$work"/cg.*
     port=$("$LG" freeport)
     write_proxy_config "$p" "$port"
@@ -104,8 +105,8 @@ for p in $proxies; do
         # Two runs of the proxy: warm-up connections only, and the same warm-up followed by
         # the measured ones. The difference is exactly the measured connections' work: start,
         # lazily made state and exit cancel out.
-        base=$(counted "$p" "$mode" "$warm")
-        ir_all=$(counted "$p" "$mode" "$warm" "$n")
+        base=$(counted "$p" "$warm")
+        ir_all=$(counted "$p" "$warm" "$n")
         line=$(cat "$work/last.line")
         ir=$((ir_all - base))
         done_ops=$(sed -n 's/.* ops=\([0-9]*\).*/\1/p' <<<"$line")

@@ -32,7 +32,6 @@ struct Allocation {
 
 bool tracking = false;             // inside a server call
 std::map<void*, Allocation>* live; // tracked allocations still alive
-std::vector<void*>* excluded;      // memory BIO buffers: the bench harness's, not the SSL's
 
 void* track_malloc(size_t n, const char* file, int line) {
     void* p = malloc(n);
@@ -91,7 +90,6 @@ int main(int argc, char** argv) {
     }
     const bool tls12 = argc > 3 && std::strcmp(argv[3], "1.2") == 0;
     live = new std::map<void*, Allocation>;
-    excluded = new std::vector<void*>;
     if (CRYPTO_set_mem_functions(track_malloc, track_realloc, track_free) != 1) {
         fprintf(stderr, "CRYPTO_set_mem_functions failed\n");
         return 1;

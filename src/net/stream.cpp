@@ -155,7 +155,8 @@ int Stream::write(const char* data, size_t size) {
         return UV_EPIPE;
     }
     // Straight from the caller's bytes when nothing is queued: no copy, no request.
-    const size_t done = try_write_now(data, size);
+    const uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(size));
+    const size_t done = try_write_now(&buf, 1);
     if (done == size) {
         return 0;
     }
@@ -171,25 +172,20 @@ int Stream::write_from(WriteSource& source, size_t size) {
     if (closing_ || shutdown_requested_) {
         return UV_EPIPE;
     }
-    if (pending_write_bytes_ == 0 && uv_stream_get_write_queue_size(write_stream()) == 0) {
-        // As try_write_now, but gathered from where the bytes are: no copy, no request.
-        constexpr size_t kMaxSpans = 16;
-        core::ByteSpan spans[kMaxSpans];
-        uv_buf_t bufs[kMaxSpans];
-        const size_t count = source.gather(spans, kMaxSpans);
-        for (size_t i = 0; i < count; ++i) {
-            bufs[i] =
-                uv_buf_init(const_cast<char*>(spans[i].data), static_cast<unsigned>(spans[i].size));
-        }
-        const int rc = count > 0 ? uv_try_write(write_stream(), bufs, count) : 0;
-        if (rc > 0) {
-            const auto done = std::min(static_cast<size_t>(rc), size);
-            source.consume(done);
-            size -= done;
-        }
-        if (size == 0) {
-            return 0;
-        }
+    // Gathered straight from where the bytes are: no copy, no request.
+    constexpr size_t kMaxSpans = 16;
+    core::ByteSpan spans[kMaxSpans];
+    uv_buf_t bufs[kMaxSpans];
+    const size_t count = source.gather(spans, kMaxSpans);
+    for (size_t i = 0; i < count; ++i) {
+        bufs[i] =
+            uv_buf_init(const_cast<char*>(spans[i].data), static_cast<unsigned>(spans[i].size));
+    }
+    const size_t done = std::min(try_write_now(bufs, count), size);
+    source.consume(done);
+    size -= done;
+    if (size == 0) {
+        return 0;
     }
     WriteRequest* request = WriteRequest::create(this, size);
     request->size = source.take(request->bytes(), size);
@@ -205,12 +201,12 @@ int Stream::write_from(WriteSource& source, size_t size) {
 // write). Only when nothing is queued, so bytes never overtake earlier ones.
 // An error (a reset peer) counts as nothing written: uv_write then meets it and reports it
 // through the write callback, the one path every write error takes.
-size_t Stream::try_write_now(const char* data, size_t size) {
-    if (pending_write_bytes_ != 0 || uv_stream_get_write_queue_size(write_stream()) != 0) {
+size_t Stream::try_write_now(const uv_buf_t* bufs, size_t count) {
+    if (count == 0 || pending_write_bytes_ != 0 ||
+        uv_stream_get_write_queue_size(write_stream()) != 0) {
         return 0;
     }
-    uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(size));
-    const int rc = uv_try_write(write_stream(), &buf, 1);
+    const int rc = uv_try_write(write_stream(), bufs, static_cast<unsigned>(count));
     return rc > 0 ? static_cast<size_t>(rc) : 0;
 }
 

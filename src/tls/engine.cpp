@@ -70,20 +70,13 @@ void TlsEngine::feed(const char* data, size_t size) {
 
 TlsEngine::Loan::Loan(TlsEngine& engine, const char* data, size_t size) : engine_(engine) {
     ChunkBioState& state = engine_.network_;
-    if (state.lent_size > 0) { // never nested; keep the order if it were
-        state.in.append(state.lent, state.lent_size);
-    }
+    state.keep_lent(); // a loan inside a loan would come after the outer one's bytes
     state.lent = data;
     state.lent_size = size;
 }
 
 TlsEngine::Loan::~Loan() {
-    ChunkBioState& state = engine_.network_;
-    if (state.lent_size > 0) {
-        state.in.append(state.lent, state.lent_size);
-    }
-    state.lent = nullptr;
-    state.lent_size = 0;
+    engine_.network_.keep_lent();
 }
 
 void TlsEngine::feed_eof() {

@@ -37,8 +37,6 @@ struct ReadBuffer {
     char bytes[kSize];
 };
 
-// A TCP connection or a unix-socket connection. The uv handle lives inside this object, so
-// the object is released only after on_stream_closed. Writes own their bytes until done.
 // Bytes that live outside the stream until it writes them (Stream::write_from).
 class WriteSource {
 public:
@@ -50,6 +48,8 @@ protected:
     ~WriteSource() = default;
 };
 
+// A TCP connection or a unix-socket connection. The uv handle lives inside this object, so
+// the object is released only after on_stream_closed. Writes own their bytes until done.
 class Stream {
 public:
     static constexpr size_t kLowWater = 64 * 1024;
@@ -117,7 +117,7 @@ public:
     void set_nodelay();
 
 private:
-    size_t try_write_now(const char* data, size_t size);
+    size_t try_write_now(const uv_buf_t* bufs, size_t count);
     int queue_write(WriteRequest* request);
     static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
     static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);

@@ -35,6 +35,8 @@ public:
 
     // Ciphertext received from the peer.
     void feed(const char* data, size_t size);
+    // The peer closed its TCP stream: further reads see end of file.
+    void feed_eof();
 
     // Ciphertext received from the peer, lent rather than copied: while the Loan lives,
     // handshake() and read() take records straight from `data` (which must stay untouched
@@ -50,8 +52,6 @@ public:
     private:
         TlsEngine& engine_;
     };
-    // The peer closed its TCP stream: further reads see end of file.
-    void feed_eof();
 
     Status handshake();
     bool handshake_done() const;
