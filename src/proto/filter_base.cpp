@@ -86,6 +86,14 @@ void FilterBase::step_aside(Actions& out) {
     log(out, config::LogLevel::debug, "authenticated over TLS: relaying transparently");
 }
 
+void FilterBase::forward_command(Actions& out, std::string_view verb, std::string_view line) {
+    if (settings_.trace_commands) {
+        out.commands.push_back(ForwardedCommand{out.to_backend.size(), std::string(verb)});
+    }
+    out.to_backend += line;
+    out.to_backend += "\r\n";
+}
+
 void FilterBase::expect(int kind, std::string tag) {
     Slot s;
     s.kind = kind;

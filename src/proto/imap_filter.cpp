@@ -278,8 +278,7 @@ void ImapFilter::handle_command(std::string_view content, Actions& out) {
         return;
     }
 
-    out.to_backend += content;
-    out.to_backend += "\r\n";
+    forward_command(out, verb, content);
     expect(auth_cmd ? k_login : k_normal, tag);
     cur_tag_ = tag;
     cur_exchange_ = verb == "AUTHENTICATE" || verb == "IDLE";

@@ -114,8 +114,7 @@ void Pop3Filter::handle_command(std::string_view content, Actions& out) {
         return;
     }
 
-    out.to_backend += content;
-    out.to_backend += "\r\n";
+    forward_command(out, verb, content);
     Kind kind = k_single;
     if (verb == "CAPA") {
         kind = k_capa;

@@ -183,8 +183,7 @@ void SmtpFilter::handle_command(std::string_view content, Actions& out) {
         return;
     }
 
-    out.to_backend += content;
-    out.to_backend += "\r\n";
+    forward_command(out, verb, content);
     if (verb == "EHLO" || verb == "HELO") {
         need_ehlo_ = false;
         if (verb == "HELO") {
@@ -307,7 +306,7 @@ void SmtpFilter::process_body(Actions& out) {
 void SmtpFilter::after_tls(Actions& out) {
     // RFC 3207 4.2: discard everything from before TLS, backend included. The backend's
     // reply to our RSET is ours, not the client's.
-    out.to_backend += "RSET\r\n";
+    forward_command(out, "RSET", "RSET");
     expect(k_internal_rset);
     mode_ = Mode::command;
     conts_ = 0;

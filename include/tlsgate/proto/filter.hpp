@@ -34,6 +34,15 @@ struct FilterCounters {
     uint64_t overlong_lines = 0;
 };
 
+// One command line the filter passed to the backend as a command: where it starts in
+// Actions::to_backend, and its verb as the filter read it. Recorded only when
+// FilterSettings::trace_commands is set (the differential tests compare it with what a real
+// daemon executed); production connections never fill it.
+struct ForwardedCommand {
+    size_t offset = 0;
+    std::string verb;
+};
+
 struct Actions {
     std::string to_client;
     std::string to_backend;
@@ -44,6 +53,8 @@ struct Actions {
     // Client bytes the filter dropped in this call because they followed an accepted
     // STARTTLS (also summed in FilterCounters::injected_bytes_discarded).
     uint64_t discarded_client_bytes = 0;
+    // With FilterSettings::trace_commands: every command line forwarded in this call.
+    std::vector<ForwardedCommand> commands;
 };
 
 struct FilterSettings {
@@ -53,6 +64,7 @@ struct FilterSettings {
     bool auth_requires_tls = true;
     size_t max_line = 8192; // IMAP only; POP3 and SMTP use their RFC limits
     unsigned max_errors = 5;
+    bool trace_commands = false; // fill Actions::commands (tests only)
 };
 
 // Server side: sits between a client (which may do STARTTLS with tlsgate) and a plaintext

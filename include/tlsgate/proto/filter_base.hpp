@@ -71,6 +71,10 @@ protected:
         bool done = false;
     };
 
+    // Appends a command line (without its terminator) and CRLF to out.to_backend, recording
+    // it in out.commands when tracing. Every command the filter forwards goes through here;
+    // data (literals, SASL responses, message bodies) never does.
+    void forward_command(Actions& out, std::string_view verb, std::string_view line);
     // A command went to the backend; its reply is awaited.
     void expect(int kind, std::string tag = {});
     // The backend slot at the front is complete.
