@@ -522,6 +522,15 @@ void ImapFilter::handle_backend_line(std::string_view line, Actions& out) {
         return;
     }
     // Tagged completion.
+    if (!tag_pending(split_first_word(content).first)) {
+        // A reply to a command the filter never forwarded: the backend parsed as a command
+        // something the filter took for data (or it is not an IMAP server). Fail closed.
+        ++counters_.commands_refused;
+        log(out, config::LogLevel::warning,
+            "backend answered a command that was never sent as one, closing");
+        reply_and_close(out, "* BYE Internal protocol error.\r\n", "backend out of step");
+        return;
+    }
     out.to_client += whole ? rewrite_capability_code(content) : std::string(content);
     out.to_client += terminator;
     if (whole) {

@@ -155,3 +155,13 @@ TEST_CASE("imap hostile: replies completed out of order release their slots", "[
     CHECK(r.to_backend == "a NOOP\r\nb NOOP\r\nc NOOP\r\nb NOOP\r\n");
     CHECK(r.to_client == kGreetingOut + "c OK\r\nb OK\r\na OK\r\n");
 }
+
+// Runtime safety net: a tagged reply for a tag the filter never forwarded proves the backend
+// took as a command something the filter relayed as data.
+TEST_CASE("imap hostile: a reply to a command never forwarded closes", "[imap][hostile]") {
+    auto r = run_both(imap(config::StarttlsPolicy::may),
+                      {B(kGreeting), C("a NOOP\r\n"), B("z OK Logged in\r\na OK\r\n")});
+    CHECK(r.close);
+    CHECK(r.to_client.find("z OK") == std::string::npos);
+    CHECK(r.to_client.find("* BYE") != std::string::npos);
+}
