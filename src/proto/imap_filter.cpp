@@ -12,6 +12,9 @@ constexpr std::string_view kPrivacyRequired =
     "NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) "
     "connections.\r\n";
 
+// RFC 9051's tag: ASTRING-CHAR except "+", where ASTRING-CHAR excludes the atom-specials
+// (resp-specials "]" among them). Dovecot refuses exactly these (it takes DEL, which is
+// refused here: a command refused by the filter never reaches it).
 bool valid_tag(std::string_view tag) {
     if (tag.empty()) {
         return false;
@@ -19,7 +22,7 @@ bool valid_tag(std::string_view tag) {
     for (char c : tag) {
         auto u = static_cast<unsigned char>(c);
         if (u <= 0x20 || u >= 0x7f || c == '(' || c == ')' || c == '{' || c == '%' || c == '*' ||
-            c == '"' || c == '\\' || c == '+') {
+            c == '"' || c == '\\' || c == '+' || c == ']') {
             return false;
         }
     }

@@ -165,3 +165,11 @@ TEST_CASE("imap hostile: a reply to a command never forwarded closes", "[imap][h
     CHECK(r.to_client.find("z OK") == std::string::npos);
     CHECK(r.to_client.find("* BYE") != std::string::npos);
 }
+
+// Found by the differential test: Dovecot refuses "]" in a tag (a resp-special), so a command
+// the filter forwarded was never answered and the filter waited for its reply forever.
+TEST_CASE("imap hostile: a tag with a resp-special is refused", "[imap][hostile]") {
+    auto r = run_both(imap(), {B(kGreeting), C("t]1 NOOP\r\nb NOOP\r\n")});
+    CHECK(r.to_backend == "b NOOP\r\n");
+    CHECK(r.to_client == kGreetingOut + "* BAD Invalid tag or characters in command line.\r\n");
+}
