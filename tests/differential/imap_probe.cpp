@@ -5,7 +5,9 @@
 //
 // One process serves many filters at once, each named by a number, so that the test can run
 // many connections concurrently through a single probe. Requests (stdin), one per event:
-//   N <id> <encrypt|may>\n        a new filter (plaintext start, auth_requires_tls)
+//   N <id> <encrypt|may>[,<max_errors>]\n
+//                                 a new filter (plaintext start, auth_requires_tls); without
+//                                 max_errors the filter's default
 //   C <id> <len>\n<len bytes>     client data
 //   B <id> <len>\n<len bytes>     backend data
 //   T <id>\n                      TLS established
@@ -96,6 +98,14 @@ int main() {
             s.auth_requires_tls = true;
             s.trace_commands = true;
             std::string policy = fields == 3 ? arg : "encrypt";
+            if (auto comma = policy.find(','); comma != std::string::npos) {
+                s.max_errors =
+                    static_cast<unsigned>(std::strtoul(policy.c_str() + comma + 1, nullptr, 10));
+                if (s.max_errors == 0) {
+                    die("max_errors must be at least 1: " + header);
+                }
+                policy.resize(comma);
+            }
             if (policy == "encrypt") {
                 s.starttls_policy = StarttlsPolicy::encrypt;
             } else if (policy == "may") {

@@ -16,6 +16,8 @@ untagged "* BAD" when it cannot even read a tag). So the sequence of Dovecot's t
              the filter never looked at.
   DESYNC     replies out of step with the forwarded commands (e.g. Dovecot read a forwarded
              command as literal data).
+  TAG        Dovecot answered a forwarded command with an untagged BAD: it cannot read the
+             tag the filter accepted (and never answers that tag).
   UNANSWERED Dovecot still open and quiet, yet forwarded commands got no reply.
   POLICY     a command executed before TLS that the policy forbids (LOGIN/AUTHENTICATE always;
              under starttls_policy=encrypt anything but CAPABILITY/NOOP/LOGOUT/STARTTLS), or
@@ -152,6 +154,9 @@ class Stream:
     chunks: list          # client bytes, in the pieces fed to the filter
     policy: str = "encrypt"
     label: str = ""
+    # None: the filter's default (5, as the config's). A large one keeps the filter reading
+    # past many refused commands, so that more of a stream is compared.
+    max_errors: int = None
 
     @property
     def data(self):
@@ -173,20 +178,26 @@ class Outcome:
     problems: list = field(default_factory=list)
 
     def report(self):
+        def show(b):
+            b = re.sub(rb"y{40,}", lambda m: b"<%d*y>" % len(m.group(0)), bytes(b))
+            b = re.sub(rb"\[CAPABILITY [^]]*\]", b"[CAPABILITY ...]", b)
+            return repr(b) if len(b) <= 3000 else repr(b[:1500]) + " ... " + repr(b[-1500:])
+
         tags = lambda xs: [x.decode("latin-1") for x in xs]  # noqa: E731
         fwd = [f"{t.decode('latin-1')}:{v}" for t, v in self.forwarded]
         return "\n".join([
-            f"stream [{self.stream.label}] policy={self.stream.policy}",
-            f"  client bytes : {self.stream.data!r}",
+            f"stream [{self.stream.label}] policy={self.stream.policy} "
+            f"max_errors={self.stream.max_errors or 'default'}",
+            f"  client bytes : {show(self.stream.data)}",
             f"  chunks       : {len(self.stream.chunks)} {[len(c) for c in self.stream.chunks][:40]}",
             f"  problems     : {self.problems}",
             f"  filter forwarded commands : {fwd}",
             f"  Dovecot answered tags     : {tags(self.replies)}",
             f"  ending       : {self.ending}; filter close={self.filter_closed} "
             f"start_tls={self.start_tls}; dovecot closed={self.dovecot_closed}",
-            f"  sent to Dovecot    : {bytes(self.to_dovecot)!r}",
-            f"  Dovecot sent       : {bytes(self.from_dovecot)!r}",
-            f"  filter to client   : {bytes(self.to_client)!r}",
+            f"  sent to Dovecot    : {show(self.to_dovecot)}",
+            f"  Dovecot sent       : {show(self.from_dovecot)}",
+            f"  filter to client   : {show(self.to_client)}",
         ])
 
 
@@ -200,7 +211,8 @@ async def run_stream(addr, probe, sid, stream: Stream) -> Outcome:
     changed = asyncio.Event()
     greeted = asyncio.Event()
     post_sent = False
-    await probe.call("N", sid, arg=stream.policy)
+    await probe.call("N", sid, arg=stream.policy + (f",{stream.max_errors}"
+                                                    if stream.max_errors else ""))
 
     def apply(a: Actions):
         for off, verb in a.commands:
@@ -321,8 +333,18 @@ def judge(o: Outcome, post_sent):
     if post_sent and POST in replies:
         replies = replies[:replies.index(POST)]  # zzpost's own reply is not the stream's
     fwd_tags = [t for t, _ in o.forwarded]
+    j = 0  # the forwarded command Dovecot's next reply should answer
     for i, r in enumerate(replies):
-        if i < len(fwd_tags) and r == fwd_tags[i]:
+        if j < len(fwd_tags) and r == fwd_tags[j]:
+            j += 1
+            continue
+        if r == b"*" and j < len(fwd_tags) and fwd_tags[j] not in replies:
+            # A forwarded command whose tag Dovecot cannot read (it never answers that tag):
+            # the filter's idea of a tag is wider than Dovecot's. Not executed, but the two
+            # disagree; the comparison goes on.
+            o.problems.append(f"TAG: Dovecot could not read the tag of forwarded command "
+                              f"{fwd_tags[j]!r} (untagged BAD at reply #{i + 1})")
+            j += 1
             continue
         if r not in fwd_tags:
             what = "an untagged BAD (it parsed a line)" if r == b"*" else f"tag {r!r}"
@@ -330,14 +352,14 @@ def judge(o: Outcome, post_sent):
                               f"the filter never forwarded as a command")
         else:
             o.problems.append(f"DESYNC: Dovecot's reply #{i + 1} is {r!r}, the filter's "
-                              f"command #{i + 1} is "
-                              f"{fwd_tags[i] if i < len(fwd_tags) else None!r}")
+                              f"command #{j + 1} is "
+                              f"{fwd_tags[j] if j < len(fwd_tags) else None!r}")
         break
     else:
-        if not o.dovecot_closed and len(replies) < len(fwd_tags) and not post_sent:
-            o.problems.append(f"UNANSWERED: Dovecot answered {len(replies)} of the "
+        if not o.dovecot_closed and j < len(fwd_tags) and not post_sent:
+            o.problems.append(f"UNANSWERED: Dovecot answered {j} of the "
                               f"{len(fwd_tags)} commands the filter forwarded")
-    executed = o.forwarded[:len(replies)]
+    executed = o.forwarded[:j]
     for tag, verb in executed:
         v = verb.upper()
         if v in AUTH_VERBS:
@@ -464,7 +486,8 @@ class Generator:
                                                                       rng.randint(1, 8))))
             chunks = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
         chunks = [c for c in chunks if c]
-        return Stream(chunks, rng.choice(["encrypt", "may"]), label)
+        return Stream(chunks, rng.choice(["encrypt", "may"]), label,
+                      rng.choice([None, 1000, 1000]))
 
 
 def generated(seed, index):
@@ -549,6 +572,11 @@ FIXED = {
     "open-paren": sized(b"a ID ({N+}\r\n", LOGIN_B),
     "bare-lf": sized(b"a NOOP {N+}\n", LOGIN_B),
     "leading-zero": sized(b"a NOOP {0N+}\r\n", LOGIN_B),
+    # An error earlier on the line (a {3} not at the end, an unbalanced ')') makes Dovecot
+    # skip the rest of the line: the trailing literal is no literal for it.
+    "error-earlier-in-line": sized(b"a NOOP {3} x {N+}\r\n", LOGIN_B),
+    "unbalanced-paren": sized(b"a NOOP (x)) {N+}\r\n", LOGIN_B),
+    "star-glued": sized(b"a NOOP *{N+}\r\n", LOGIN_B),
     # Session fixation: the attacker's prefix logs the connection in as alice; the victim's
     # CAPABILITY and STARTTLS follow, and the victim would then work in alice's mailbox.
     "session-fixation": sized(b"m1 NOOP x{N+}\r\n", b"m2 LOGIN alice alicepass\r\n", b"")
@@ -579,6 +607,7 @@ def test_generated(probe_path, dovecot):
     seed = int(os.environ.get("DIFF_SEED", str(random.SystemRandom().randrange(1 << 32))))
     only = os.environ.get("DIFF_ONLY")
     concurrency = int(os.environ.get("DIFF_CONCURRENCY", "16"))
+    max_failures = int(os.environ.get("DIFF_MAX_FAILURES", "10"))
     if only is not None:
         indices = iter([int(only)])
     else:
@@ -586,18 +615,23 @@ def test_generated(probe_path, dovecot):
     streams = (generated(seed, i) for i in indices)
     start = time.monotonic()
     done, failures, calls = run_all(probe_path, dovecot, streams, concurrency,
-                                    deadline=start + budget)
+                                    deadline=start + budget, max_failures=max_failures)
     elapsed = time.monotonic() - start
     endings = {}
     for o in done:
         endings[o.ending] = endings.get(o.ending, 0) + 1
     forwarded = sum(len(o.forwarded) for o in done)
+    kinds = {}
+    for o in failures:
+        for p in o.problems:
+            k = p.split(":", 1)[0]
+            kinds[k] = kinds.get(k, 0) + 1
     print(f"\ndifferential-imap: seed={seed} streams={len(done)} in {elapsed:.1f}s "
           f"({len(done) / max(elapsed, 1e-9):.0f} streams/s), "
           f"{sum(len(o.stream.data) for o in done)} client bytes, {calls} probe calls, "
           f"{forwarded} commands forwarded, "
           f"{sum(len(o.replies) for o in done)} Dovecot replies, endings {endings}, "
-          f"failures {len(failures)}")
+          f"failures {len(failures)} {kinds}")
     assert done, "no stream ran"
     assert not failures, (f"filter and Dovecot disagree (seed={seed}; reproduce one with "
                           f"DIFF_SEED={seed} DIFF_ONLY=<index>):\n" + fail_report(failures))
