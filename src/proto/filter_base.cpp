@@ -62,10 +62,10 @@ void FilterBase::run(Actions& out) {
     }
     if (!client_stopped() && !tls_pending_) {
         process_client(out);
-        // Unheld, cin_ keeps at most one partial line (bounded by the line limits); only
-        // held input can grow, and only this far.
-        size_t held_limit = std::max(kMaxHeldClientBytes, 2 * settings_.max_line + 16384);
-        if (!client_stopped() && cin_.size() > held_limit) {
+        // Unheld, cin_ keeps at most one partial line (bounded by the line limits); held
+        // input stops the session's reads at pause_point(), so only a session that kept
+        // reading gets here.
+        if (!client_stopped() && cin_.size() > pause_point() + kClientReadAhead) {
             ++counters_.commands_refused;
             log(out, config::LogLevel::warning, "too much client data buffered, closing");
             reply_and_close(out, replies_.held_overflow, "client sent too much unprocessed data");
@@ -94,11 +94,42 @@ void FilterBase::forward_command(Actions& out, std::string_view verb, std::strin
     out.to_backend += "\r\n";
 }
 
-void FilterBase::expect(int kind, std::string tag) {
+uint64_t FilterBase::expect(int kind, std::string tag) {
     Slot s;
     s.kind = kind;
     s.tag = std::move(tag);
     queue_.push_back(std::move(s));
+    return popped_slots_ + queue_.size() - 1;
+}
+
+FilterBase::Slot* FilterBase::slot_at(uint64_t seq) {
+    if (seq < popped_slots_ || seq - popped_slots_ >= queue_.size()) {
+        return nullptr;
+    }
+    return &queue_[static_cast<size_t>(seq - popped_slots_)];
+}
+
+void FilterBase::pop_front_slot() {
+    queue_.pop_front();
+    ++popped_slots_;
+}
+
+void FilterBase::clear_queue() {
+    popped_slots_ += queue_.size();
+    queue_.clear();
+}
+
+size_t FilterBase::pause_point() const {
+    // Above the longest line the filter may still have to take whole (a paused filter that
+    // waits for the end of a line would never get it).
+    return std::max(kMaxHeldClientBytes, 2 * settings_.max_line + 16384);
+}
+
+bool FilterBase::wants_client_input() const {
+    if (transparent_ || closing_ || closed_ || starttls_accepted_) {
+        return true; // relayed as is, or dropped: nothing accumulates here
+    }
+    return !pending_full() && cin_.size() < pause_point();
 }
 
 FilterBase::Slot* FilterBase::front_backend_slot() {
@@ -138,7 +169,7 @@ void FilterBase::reply_and_close(Actions& out, std::string text, std::string rea
             out.to_client += s.text;
         }
     }
-    queue_.clear();
+    clear_queue();
     out.to_client += text;
     out.close = true;
     out.close_reason = std::move(reason);
@@ -164,19 +195,19 @@ void FilterBase::flush_queue(Actions& out) {
             return; // never inside a backend line the client has only partly received
         }
         if (!s.local) {
-            queue_.pop_front();
+            pop_front_slot();
             continue;
         }
         out.to_client += s.text;
         bool start = s.start_tls;
         bool close = s.close;
         std::string reason = std::move(s.close_reason);
-        queue_.pop_front();
+        pop_front_slot();
         if (close) {
             out.close = true;
             out.close_reason = reason;
             closed_ = true;
-            queue_.clear();
+            clear_queue();
             return;
         }
         if (start) {

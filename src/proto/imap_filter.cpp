@@ -90,11 +90,47 @@ constexpr ProtocolReplies kImapReplies = {
 
 ImapFilter::ImapFilter(const FilterSettings& settings) : FilterBase(settings, kImapReplies) {}
 
-ImapFilter::LiteralSpec ImapFilter::scan_segment(std::string_view content) {
+namespace {
+
+// `{N}` / `{N+}` exactly, from `open` (the "{") to the end of `s`.
+bool literal_announcement(std::string_view s, size_t open, uint64_t& size, bool& sync,
+                          bool& too_big) {
+    if (s.back() != '}' || s.size() - open < 3) {
+        return false;
+    }
+    std::string_view inner = s.substr(open + 1, s.size() - open - 2);
+    sync = true;
+    if (inner.back() == '+') {
+        sync = false;
+        inner.remove_suffix(1);
+    }
+    if (inner.empty() ||
+        !std::all_of(inner.begin(), inner.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return false;
+    }
+    too_big = false;
+    uint64_t v = 0;
+    for (char c : inner) {
+        if (v > (UINT64_MAX - 9) / 10) {
+            too_big = true;
+            v = UINT64_MAX;
+            break;
+        }
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    size = v;
+    return true;
+}
+
+} // namespace
+
+ImapFilter::LiteralSpec ImapFilter::scan_segment(std::string_view content, SegmentStart start) {
+    using Shape = LiteralSpec::Shape;
     LiteralSpec r;
     bool in_quote = false;
     bool escaped = false;
-    for (char c : content) {
+    for (size_t i = 0; i < content.size(); ++i) {
+        const char c = content[i];
         if (in_quote) {
             if (escaped) {
                 escaped = false;
@@ -103,39 +139,55 @@ ImapFilter::LiteralSpec ImapFilter::scan_segment(std::string_view content) {
             } else if (c == '"') {
                 in_quote = false;
             }
-        } else if (c == '"') {
-            in_quote = true;
+            continue;
         }
-    }
-    if (in_quote) {
-        r.balanced = false;
+        if (c == '"') {
+            in_quote = true;
+            continue;
+        }
+        if (c != '{') {
+            continue;
+        }
+        // Outside a quoted string a "{" may only open the line's final literal.
+        const bool at_end = literal_announcement(content, i, r.size, r.sync, r.too_big_number);
+        if (!at_end) {
+            r.shape = content.back() == '}' ? Shape::malformed_literal : Shape::stray_brace;
+            return r;
+        }
+        size_t token = (i > 0 && content[i - 1] == '~') ? i - 1 : i; // literal8: ~{N}
+        char before =
+            token > 0 ? content[token - 1] : (start == SegmentStart::token_start ? ' ' : '}');
+        r.shape = (before == ' ' || before == '(') ? Shape::literal : Shape::malformed_literal;
         return r;
     }
-    r.has_literal = trailing_literal(content, r.size, r.sync, r.too_big_number);
+    if (in_quote) {
+        r.shape = Shape::unbalanced_quote;
+    }
     return r;
+}
+
+std::string_view ImapFilter::as_synchronizing(std::string_view content, const LiteralSpec& lit,
+                                              std::string& storage) {
+    if (!lit.has_literal() || lit.sync) {
+        return content;
+    }
+    storage.assign(content.substr(0, content.size() - 2)); // drop "+}"
+    storage += '}';
+    return storage;
 }
 
 bool ImapFilter::literal_acceptable(const LiteralSpec& lit) const {
     uint64_t limit = authenticated_ ? kMaxLiteralAfterAuth : kMaxLiteralBeforeAuth;
-    if (lit.too_big_number || lit.size > limit) {
-        return false;
-    }
-    if (!lit.sync) {
-        // A backend without LITERAL+ would read the literal as commands: never let the two
-        // hops disagree about where a command starts.
-        return backend_literal_plus_ || (backend_literal_minus_ && lit.size <= 4096);
-    }
-    return true;
+    return !lit.too_big_number && lit.size <= limit;
 }
 
 bool ImapFilter::tag_pending(std::string_view tag) const {
-    return std::any_of(queue_.begin(), queue_.end(),
-                       [&](const Slot& s) { return !s.local && !s.done && s.tag == tag; });
+    return pending_tags_.find(std::string(tag)) != pending_tags_.end();
 }
 
 void ImapFilter::skip_refused_literal(const LiteralSpec& lit, Actions& out) {
     mode_ = Mode::command;
-    if (!lit.has_literal || lit.sync) {
+    if (!lit.has_literal() || lit.sync) {
         // No "+" is ever sent, so the client sends no literal: the command is over.
         return;
     }
@@ -184,6 +236,9 @@ void ImapFilter::process_client(Actions& out) {
         case Mode::command:
         case Mode::continuation:
         case Mode::skip_continuation: {
+            if (mode_ == Mode::command && pending_full()) {
+                return; // no new command until the backend has answered some
+            }
             std::string line;
             if (!take_client_line(out, settings_.max_line, line)) {
                 return;
@@ -203,11 +258,21 @@ void ImapFilter::process_client(Actions& out) {
 }
 
 void ImapFilter::handle_command(std::string_view content, Actions& out) {
+    using Shape = LiteralSpec::Shape;
     if (content.empty()) {
         invalid(out, "* BAD Empty command line.\r\n", "empty line");
         return;
     }
-    LiteralSpec lit = scan_segment(content);
+    LiteralSpec lit = scan_segment(content, SegmentStart::token_start);
+    if (lit.shape == Shape::malformed_literal) {
+        // Dovecot reads such a brace as part of an atom (or, glued to a quoted string, as a
+        // literal): what the client sends next is data to one reader and commands to the other.
+        // Nothing of it is relayed; the connection ends.
+        ++counters_.commands_refused;
+        log(out, config::LogLevel::warning, "malformed literal announcement, closing");
+        reply_and_close(out, "* BYE Invalid literal announcement.\r\n", "malformed literal");
+        return;
+    }
     Words w = split_first_word(content);
     std::string tag(w.first);
     if (has_forbidden_octets(content) || !valid_tag(tag)) {
@@ -221,8 +286,12 @@ void ImapFilter::handle_command(std::string_view content, Actions& out) {
         skip_refused_literal(lit, out);
         return;
     }
-    if (!lit.balanced) {
+    if (lit.shape == Shape::unbalanced_quote) {
         invalid(out, fmt::format("{} BAD Unterminated quoted string.\r\n", tag), "bad quoting");
+        return;
+    }
+    if (lit.shape == Shape::stray_brace) {
+        invalid(out, fmt::format("{} BAD Invalid characters in atom.\r\n", tag), "stray brace");
         return;
     }
     std::string verb = to_upper(v.first);
@@ -266,20 +335,16 @@ void ImapFilter::handle_command(std::string_view content, Actions& out) {
         skip_refused_literal(lit, out);
         return;
     }
-    if (lit.has_literal && !literal_acceptable(lit)) {
-        if (lit.sync) {
-            refuse(out, verb, fmt::format("{} NO [TOOBIG] Literal too large.\r\n", tag), false,
-                   "literal too large");
-        } else {
-            refuse(out, verb, fmt::format("{} BAD Non-synchronizing literal refused.\r\n", tag),
-                   false, "non-synchronizing literal refused");
-        }
+    if (lit.has_literal() && !literal_acceptable(lit)) {
+        refuse(out, verb, fmt::format("{} NO [TOOBIG] Literal too large.\r\n", tag), false,
+               "literal too large");
         skip_refused_literal(lit, out);
         return;
     }
 
-    forward_command(out, verb, content);
-    expect(auth_cmd ? k_login : k_normal, tag);
+    std::string storage;
+    forward_command(out, verb, as_synchronizing(content, lit, storage));
+    pending_tags_.emplace(tag, expect(auth_cmd ? k_login : k_normal, tag));
     cur_tag_ = tag;
     cur_exchange_ = verb == "AUTHENTICATE" || verb == "IDLE";
     conts_ = 0;
@@ -287,36 +352,52 @@ void ImapFilter::handle_command(std::string_view content, Actions& out) {
 }
 
 void ImapFilter::enter_mode_after(const LiteralSpec& lit) {
-    if (lit.has_literal) {
-        if (lit.sync) {
-            mode_ = Mode::await_continuation;
-            pending_literal_ = lit.size;
-        } else {
-            mode_ = Mode::literal;
-            literal_left_ = lit.size;
-        }
+    if (lit.has_literal()) {
+        // Always the backend's "+" first (the literal went out as synchronizing).
+        mode_ = Mode::await_continuation;
+        pending_literal_ = lit.size;
+        pending_literal_sync_ = lit.sync;
     } else {
         mode_ = cur_exchange_ ? Mode::exchange : Mode::command;
     }
 }
 
+void ImapFilter::literal_refused_by_backend() {
+    if (pending_literal_sync_) {
+        mode_ = Mode::command; // the client waits for a "+" that never comes: nothing follows
+        return;
+    }
+    // LITERAL+: the client sent the octets anyway; they were never the backend's.
+    mode_ = Mode::skip_literal;
+    literal_left_ = pending_literal_;
+}
+
 void ImapFilter::handle_continuation(std::string_view content, Actions& out) {
-    LiteralSpec lit = scan_segment(content);
-    if (has_forbidden_octets(content) || !lit.balanced ||
-        (lit.has_literal && !literal_acceptable(lit))) {
+    LiteralSpec lit = scan_segment(content, SegmentStart::after_literal);
+    const bool acceptable =
+        lit.shape == LiteralSpec::Shape::plain || (lit.has_literal() && literal_acceptable(lit));
+    if (has_forbidden_octets(content) || !acceptable) {
         // The backend already has the start of this command: nothing sensible can follow.
         ++counters_.commands_refused;
         log(out, config::LogLevel::warning, "invalid continuation of a command, closing");
         reply_and_close(out, "* BYE Invalid command continuation.\r\n", "invalid command");
         return;
     }
-    out.to_backend += content;
+    std::string storage;
+    std::string_view line = as_synchronizing(content, lit, storage);
+    out.to_backend += line; // the rest of a command already counted as forwarded
     out.to_backend += "\r\n";
     enter_mode_after(lit);
 }
 
 void ImapFilter::handle_skipped_continuation(std::string_view content, Actions& out) {
-    skip_refused_literal(scan_segment(content), out);
+    LiteralSpec lit = scan_segment(content, SegmentStart::after_literal);
+    if (lit.shape == LiteralSpec::Shape::malformed_literal) {
+        log(out, config::LogLevel::warning, "malformed literal announcement, closing");
+        reply_and_close(out, "* BYE Invalid literal announcement.\r\n", "malformed literal");
+        return;
+    }
+    skip_refused_literal(lit, out);
 }
 
 void ImapFilter::process_backend(Actions& out) {
@@ -389,6 +470,18 @@ void ImapFilter::handle_backend_line(std::string_view line, Actions& out) {
     if (!greeting_done_) {
         greeting_done_ = true;
         if (istarts_with(content, "* PREAUTH")) {
+            if (!tls_ && settings_.starttls_policy == config::StarttlsPolicy::encrypt) {
+                // An authenticated session in plaintext is exactly what "encrypt" forbids:
+                // the backend is misconfigured, and nothing of it may reach the client.
+                ++counters_.commands_refused;
+                log(out, config::LogLevel::error,
+                    "backend greeted with PREAUTH before TLS (a plaintext session already "
+                    "logged in); closing: disable preauthentication in the backend for this "
+                    "service");
+                reply_and_close(out, "* BYE [UNAVAILABLE] Server misconfigured.\r\n",
+                                "backend PREAUTH before TLS");
+                return;
+            }
             authenticated_ = true;
         }
         out.to_client += whole ? rewrite_capability_code(content) : std::string(content);
@@ -396,11 +489,18 @@ void ImapFilter::handle_backend_line(std::string_view line, Actions& out) {
         return;
     }
     if (content.starts_with("+")) {
-        out.to_client += line;
         if (mode_ == Mode::await_continuation) {
+            // The backend takes the literal: only now do its octets go. A LITERAL+ client
+            // sent them already and expects no "+".
+            if (pending_literal_sync_) {
+                out.to_client += line;
+            }
             mode_ = Mode::literal;
             literal_left_ = pending_literal_;
-        } else if (mode_ == Mode::exchange) {
+            return;
+        }
+        out.to_client += line;
+        if (mode_ == Mode::exchange) {
             ++conts_;
         }
         return;
@@ -435,20 +535,35 @@ void ImapFilter::handle_backend_line(std::string_view line, Actions& out) {
 
 void ImapFilter::complete_tagged(std::string_view content, Actions& out) {
     Words w = split_first_word(content);
-    std::string status = to_upper(split_first_word(w.rest).first);
-    for (auto& s : queue_) {
-        if (s.local || s.done || s.tag != w.first) {
-            continue;
+    auto it = pending_tags_.find(std::string(w.first));
+    if (it != pending_tags_.end()) {
+        Slot* slot = slot_at(it->second);
+        pending_tags_.erase(it);
+        if (slot != nullptr) {
+            std::string status = to_upper(split_first_word(w.rest).first);
+            if (slot->kind == k_login && status == "OK") {
+                authenticated_ = true;
+            }
+            slot->done = true;
+            if (slot->tag == cur_tag_) {
+                if (mode_ == Mode::literal || mode_ == Mode::continuation) {
+                    // The backend ended a command the client is still sending: the rest would
+                    // be data to us and commands to it.
+                    ++counters_.commands_refused;
+                    log(out, config::LogLevel::warning,
+                        "backend completed a command before its end, closing");
+                    reply_and_close(out, "* BYE Server ended a command before its end.\r\n",
+                                    "backend ended a command early");
+                    return;
+                }
+                if (mode_ == Mode::await_continuation) {
+                    literal_refused_by_backend();
+                } else if (mode_ == Mode::exchange) {
+                    mode_ = Mode::command; // exchange over
+                    conts_ = 0;
+                }
+            }
         }
-        if (s.kind == k_login && status == "OK") {
-            authenticated_ = true;
-        }
-        s.done = true;
-        if (s.tag == cur_tag_ && (mode_ == Mode::await_continuation || mode_ == Mode::exchange)) {
-            mode_ = Mode::command; // literal refused / exchange over
-            conts_ = 0;
-        }
-        break;
     }
     flush_queue(out);
 }
@@ -480,8 +595,6 @@ std::string ImapFilter::rewrite_capability_code(std::string_view content) {
 }
 
 std::string ImapFilter::rewrite_capability_list(std::string_view caps) {
-    backend_literal_plus_ = false;
-    backend_literal_minus_ = false;
     std::vector<std::string_view> kept;
     size_t i = 0;
     while (i < caps.size()) {
@@ -493,11 +606,6 @@ std::string ImapFilter::rewrite_capability_list(std::string_view caps) {
         i = j + 1;
         if (tok.empty()) {
             continue;
-        }
-        if (iequals(tok, "LITERAL+")) {
-            backend_literal_plus_ = true;
-        } else if (iequals(tok, "LITERAL-")) {
-            backend_literal_minus_ = true;
         }
         if (iequals(tok, "STARTTLS") || iequals(tok, "LOGINDISABLED")) {
             continue; // ours to decide

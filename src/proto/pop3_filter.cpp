@@ -35,6 +35,9 @@ void Pop3Filter::process_client(Actions& out) {
         if (mode_ == Mode::exchange && conts_ == 0) {
             return; // the client waits for "+" as well
         }
+        if (mode_ != Mode::exchange && pending_full()) {
+            return; // no new command until the backend has answered some
+        }
         size_t limit = mode_ == Mode::exchange ? kMaxSaslLine : kMaxCommandLine;
         std::string line;
         if (!take_client_line(out, limit, line)) {

@@ -75,6 +75,9 @@ void SmtpFilter::process_client(Actions& out) {
             if (mode_ == Mode::sasl && conts_ == 0) {
                 return; // the client waits for 334 too
             }
+            if (mode_ == Mode::command && pending_full()) {
+                return; // no new command until the backend has answered some
+            }
             size_t limit = mode_ == Mode::sasl ? kMaxSaslLine : kMaxCommandLine;
             std::string line;
             if (!take_client_line(out, limit, line)) {

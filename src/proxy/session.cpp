@@ -737,7 +737,9 @@ void Session::apply(proto::Actions& actions) {
     if (actions.close) {
         fail(actions.close_reason.empty() ? "closed by protocol filter" : actions.close_reason,
              false);
+        return;
     }
+    update_backpressure(); // the filter may have filled up, or made room
 }
 
 void Session::apply(proto::ClientActions& actions) {
@@ -801,9 +803,13 @@ void Session::update_backpressure() {
     }
     // Bytes waiting for one end bound how much is read from the other; nothing is read from
     // one end while the other is in its TLS handshake (there is nowhere to put it).
+    // A filter that holds all the client input it may (pipelined commands the backend has
+    // not answered yet) stops the client's reads too: its memory is bounded, not the
+    // client's to grow.
     const size_t to_backend = backend_.stream.pending_write_bytes() + pending_to_backend_.size();
+    const bool filter_full = filtering() && !filter_->wants_client_input();
     if (!client_.input_done) {
-        if (!client_may_read_ || to_backend > kHighWater ||
+        if (!client_may_read_ || to_backend > kHighWater || filter_full ||
             (backend_.in_handshake() && !client_.in_handshake())) {
             client_.stream.stop_reading();
         } else if (to_backend <= net::Stream::kLowWater) {

@@ -87,6 +87,11 @@ public:
     // relay both directions without calling the filter.
     virtual bool transparent() const = 0;
     virtual bool tls_active() const = 0;
+    // False while the filter holds as much client input as it may (replies owed for
+    // kMaxPendingCommands commands, or unprocessed bytes it cannot consume yet): the session
+    // stops reading the client until a call makes it true again. This bounds a connection's
+    // memory whatever the client sends without reading.
+    virtual bool wants_client_input() const = 0;
 
     const FilterCounters& counters() const { return counters_; }
 

@@ -37,6 +37,7 @@ public:
     void on_tls_established(Actions& out) final;
 
     bool transparent() const override { return transparent_; }
+    bool wants_client_input() const override;
     bool tls_active() const override { return tls_; }
 
     // Largest backend line parsed as a line; longer ones are passed through unparsed.
@@ -44,6 +45,13 @@ public:
     // Client bytes held while the filter may not process them yet (before the greeting,
     // while a command waits for a backend continuation) beyond this close the connection.
     static constexpr size_t kMaxHeldClientBytes = 64 * 1024;
+    // Commands forwarded whose replies are still owed (plus replies of our own waiting their
+    // turn): beyond this no new command is taken until the backend catches up.
+    static constexpr size_t kMaxPendingCommands = 128;
+    // What a session may still deliver after wants_client_input() turned false (the rest of
+    // one socket read, decrypted). Held input beyond the pause point plus this closes the
+    // connection: the session did not stop reading.
+    static constexpr size_t kClientReadAhead = 128 * 1024;
 
 protected:
     FilterBase(const FilterSettings& settings, const ProtocolReplies& replies);
@@ -75,8 +83,14 @@ protected:
     // it in out.commands when tracing. Every command the filter forwards goes through here;
     // data (literals, SASL responses, message bodies) never does.
     void forward_command(Actions& out, std::string_view verb, std::string_view line);
-    // A command went to the backend; its reply is awaited.
-    void expect(int kind, std::string tag = {});
+    // A command went to the backend; its reply is awaited. Returns the slot's sequence number
+    // (see slot_at).
+    uint64_t expect(int kind, std::string tag = {});
+    // The queued slot with sequence number `seq`, or nullptr once it has left the queue.
+    // Sequence numbers count every slot ever queued, so a lookup is O(1).
+    Slot* slot_at(uint64_t seq);
+    // No new command may be taken now: kMaxPendingCommands slots are queued.
+    bool pending_full() const { return queue_.size() >= kMaxPendingCommands; }
     // The backend slot at the front is complete.
     void finish_front(Actions& out);
     // Reply of our own, in order.
@@ -123,6 +137,11 @@ protected:
     std::deque<Slot> queue_;
 
 private:
+    void pop_front_slot();
+    void clear_queue();
+    // Held client input from which the session is asked to stop reading.
+    size_t pause_point() const;
+
     void run(Actions& out);
     void step_aside(Actions& out);
 
@@ -133,6 +152,7 @@ private:
     bool transparent_ = false;
     bool after_refused_auth_ = false;
     unsigned errors_ = 0;
+    uint64_t popped_slots_ = 0; // slots that have left the queue: queue_[i] has this + i
 };
 
 } // namespace tlsgate::proto

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace tlsgate::proto {
 
@@ -13,6 +14,10 @@ namespace tlsgate::proto {
 // here (RFC 2595, RFC 9051 section 6.2.1), LOGIN/AUTHENTICATE refused before TLS on the
 // command line itself (never a "+" first), capabilities rewritten in CAPABILITY responses and
 // [CAPABILITY] response codes, literals ({n}, {n+}, ~{n}) tracked in both directions.
+// A client literal reaches the backend only after the backend's own "+" (a LITERAL+ one is
+// forwarded as synchronizing), so the filter and the daemon cannot disagree about which
+// octets are data: a literal the daemon does not take is dropped, never relayed. A line the
+// two could read differently (a brace glued to a token, a malformed literal) is refused.
 //
 // Before TLS under starttls_policy "encrypt" the commands served are CAPABILITY, NOOP,
 // LOGOUT and STARTTLS, as the spec lists them.
@@ -38,14 +43,32 @@ private:
         exchange,           // AUTHENTICATE / IDLE: one client line per backend "+"
     };
 
+    // How a command line (or the rest of one after a literal) ends, read token by token as
+    // RFC 9051 and Dovecot both read it. A literal is announced only by a whole `{N}`,
+    // `{N+}`, `~{N}` or `~{N+}` at the very end, after SP or "(" (Dovecot also takes one
+    // right after a quoted string or ")", RFC 9051 does not: such a line is malformed here).
     struct LiteralSpec {
-        bool balanced = true; // quotes closed by the end of the line
-        bool has_literal = false;
+        enum class Shape {
+            plain,             // no literal follows
+            literal,           // a literal follows
+            unbalanced_quote,  // a quoted string runs past the end of the line
+            stray_brace,       // "{" outside a quoted string, not at the line's end
+            malformed_literal, // the line ends like a literal that is not one
+        };
+        Shape shape = Shape::plain;
         bool sync = true;
         bool too_big_number = false;
         uint64_t size = 0;
+        bool has_literal() const { return shape == Shape::literal; }
     };
-    static LiteralSpec scan_segment(std::string_view content);
+    // Where a segment starts: a command line starts a token; the rest of a line after a
+    // literal continues one, so a "{" right there is glued to the literal.
+    enum class SegmentStart { token_start, after_literal };
+    static LiteralSpec scan_segment(std::string_view content, SegmentStart start);
+    // The segment as the backend gets it: a non-synchronizing literal becomes a synchronizing
+    // one, so its octets go only after the backend's own "+".
+    static std::string_view as_synchronizing(std::string_view content, const LiteralSpec& lit,
+                                             std::string& storage);
 
     void process_client(Actions& out) override;
     void process_backend(Actions& out) override;
@@ -62,6 +85,9 @@ private:
     void skip_refused_literal(const LiteralSpec& lit, Actions& out);
     // Announced literal of a forwarded command: size and LITERAL+ support checked.
     bool literal_acceptable(const LiteralSpec& lit) const;
+    // The backend ended the current command before taking its announced literal: the octets
+    // a LITERAL+ client sent anyway are dropped.
+    void literal_refused_by_backend();
     void handle_backend_line(std::string_view line, Actions& out);
     void handle_backend_line_end(std::string_view tail);
     void complete_tagged(std::string_view content, Actions& out);
@@ -71,16 +97,18 @@ private:
 
     Mode mode_ = Mode::command;
     uint64_t literal_left_ = 0;
-    uint64_t pending_literal_ = 0; // {n} awaiting the backend's "+"
-    std::string cur_tag_;          // command spanning several lines / the exchange
-    bool cur_exchange_ = false;    // the current command continues as an exchange
-    unsigned conts_ = 0;           // exchange: "+" lines not yet answered by the client
+    uint64_t pending_literal_ = 0;     // literal awaiting the backend's "+"
+    bool pending_literal_sync_ = true; // ... which the client announced as synchronizing
+    std::string cur_tag_;              // command spanning several lines / the exchange
+    bool cur_exchange_ = false;        // the current command continues as an exchange
+    unsigned conts_ = 0;               // exchange: "+" lines not yet answered by the client
+    // Tags of forwarded commands whose tagged reply is owed, with their queue slot: a reply
+    // finds its command in O(1) however many are pipelined.
+    std::unordered_map<std::string, uint64_t> pending_tags_;
     uint64_t backend_literal_left_ = 0;
     bool backend_after_literal_ = false;         // next backend line continues a response
     std::string backend_tail_;                   // last octets of an overlong backend line
     std::optional<std::string> deferred_tagged_; // overlong tagged line, acted on at its end
-    bool backend_literal_plus_ = false;
-    bool backend_literal_minus_ = false;
 };
 
 } // namespace tlsgate::proto

@@ -257,7 +257,7 @@ TEST_CASE("smtp: overlong backend reply lines pass through", "[smtp]") {
 
 TEST_CASE("smtp: held client input is bounded", "[smtp]") {
     // Body bytes sent without waiting for 354 wait for DATA's reply, but not without limit.
-    std::string flood(FilterBase::kMaxHeldClientBytes + 1, 'x');
+    std::string flood(FilterBase::kMaxHeldClientBytes + FilterBase::kClientReadAhead + 1, 'x');
     auto r = run_both(smtp(true), {B("220 mx\r\n"), C("DATA\r\n"), C(flood)});
     CHECK(r.close);
     CHECK(r.to_backend == "DATA\r\n");
