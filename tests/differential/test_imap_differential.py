@@ -602,6 +602,23 @@ def test_fixed(name, probe_path, dovecot):
     assert not failures, "filter and Dovecot disagree:\n" + fail_report(failures)
 
 
+def test_tag_octets(probe_path, dovecot):
+    """Every octet inside a tag and as its first octet: the filter must take as a tag exactly
+    what Dovecot does (a tag only the filter accepts is a TAG finding)."""
+    streams = []
+    for c in range(256):
+        if c in (0x0a, 0x0d):
+            continue
+        o = bytes([c])
+        for data, where in ((b"t" + o + b"1 NOOP\r\n", "inside"), (o + b"t1 NOOP\r\n", "first")):
+            streams.append(Stream([data], "encrypt", f"tag octet 0x{c:02x} {where}"))
+    done, failures, _ = run_all(probe_path, dovecot, streams, concurrency=16,
+                                max_failures=len(streams))
+    assert len(done) == len(streams)
+    assert not failures, (f"{len(failures)} tag octets read differently: "
+                          f"{sorted(f.stream.label for f in failures)}\n" + fail_report(failures))
+
+
 def test_generated(probe_path, dovecot):
     budget = float(os.environ.get("DIFF_BUDGET_SECONDS", "30"))
     seed = int(os.environ.get("DIFF_SEED", str(random.SystemRandom().randrange(1 << 32))))
