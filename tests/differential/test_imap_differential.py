@@ -19,6 +19,8 @@ untagged "* BAD" when it cannot even read a tag). So the sequence of Dovecot's t
   TAG        Dovecot answered a forwarded command with an untagged BAD: it cannot read the
              tag the filter accepted (and never answers that tag).
   UNANSWERED Dovecot still open and quiet, yet forwarded commands got no reply.
+  STUCK      the filter, still open, never forwarded the sentinel nor the drain (it waits for
+             something Dovecot will not send, or a literal longer than the drain is open).
   POLICY     a command executed before TLS that the policy forbids (LOGIN/AUTHENTICATE always;
              under starttls_policy=encrypt anything but CAPABILITY/NOOP/LOGOUT/STARTTLS), or
              Dovecot logged a user in.
@@ -297,8 +299,10 @@ async def run_stream(addr, probe, sid, stream: Stream) -> Outcome:
             await wait_for(lambda: stopped() or forwarded(SENTINEL), HOLD_WAIT)
         if not stopped() and not forwarded(SENTINEL):
             # The filter is inside a command (an open literal or a continuation): close it.
+            # (If it only waited for a late "+", the drain is a refused line and a NOOP.)
             o.ending = "drain"
             await send("C", b"x" * DRAIN_FILL + b"\r\n" + DRAIN + b" NOOP\r\n")
+        await wait_for(lambda: stopped() or forwarded(SENTINEL) or forwarded(DRAIN), REPLY_WAIT)
         if o.dovecot_closed:
             o.ending = o.ending or "dovecot closed"
         elif forwarded(SENTINEL) or forwarded(DRAIN):
@@ -306,8 +310,8 @@ async def run_stream(addr, probe, sid, stream: Stream) -> Outcome:
             last = SENTINEL if forwarded(SENTINEL) else DRAIN
             o.ending = o.ending or "sentinel"
             await wait_for(lambda: o.dovecot_closed or last in o.replies, REPLY_WAIT)
-        else:
-            # The filter closed or took STARTTLS: ask Dovecot itself for a last reply.
+        elif o.filter_closed or o.start_tls:
+            # Ask Dovecot itself for a last reply (the filter takes no more).
             o.ending = o.ending + "+post" if o.ending else "post"
             post_sent = True
             writer.write(POST + b" NOOP\r\n")
@@ -316,6 +320,10 @@ async def run_stream(addr, probe, sid, stream: Stream) -> Outcome:
             except ConnectionError:
                 pass
             await wait_for(lambda: o.dovecot_closed or POST in o.replies, POST_WAIT)
+        else:
+            o.ending = o.ending + "+stuck" if o.ending else "stuck"
+            o.problems.append(f"STUCK: after {REPLY_WAIT}s the filter had forwarded neither "
+                              f"the sentinel nor the drain, and is still open")
     finally:
         writer.close()
         reader_task.cancel()
@@ -384,7 +392,8 @@ ATOMS = [b"x", b"INBOX", b"NIL", b"1:*", b"a%", b"foo*", b"\xc3\xa9t\xc3\xa9", b
 QUOTED = [b'"abc"', b'"a\\"b"', b'"a\\\\"', b'"a\\x"', b'""', b'"{5+}"', b'"x{5+}"',
           b'"a b"', b'"\\\\"', b'"a\\"', b'"\x80"', b'"a\x00"']
 LISTS = [b"(a b)", b"()", b'("x" NIL)', b"(", b")", b"((x)", b"(x))", b"(NIL {3}"]
-GLUES = [b"", b"", b"", b"", b"x", b"NIL", b'"q"', b"(x)", b"]", b"[", b"(", b"~", b"\\",
+# What a literal's brace is glued to (half the literals stand after a space instead).
+GLUES = [b"x", b"NIL", b'"q"', b"(x)", b"]", b"[", b"(", b"~", b"\\",
          b"%", b"*", b")", b'"x', b"x[", b"(~", b"+", b"1"]
 BRACES = ["{%d}", "{%d+}", "{%d}", "{%d+}", "{0%d+}", "{0%d}", "{ %d}", "{%d +}", "{+%d}",
           "{%d++}", "{%d-}", "{%d", "%d}", "{%d+ }", "{-%d}", "{%dx}", "{%d}}", "{{%d}"]
@@ -455,7 +464,7 @@ class Generator:
         brace = rng.choice(BRACES) % size
         if rng.random() < 0.1:
             brace = "~" + brace
-        announce = rng.choice(GLUES) + brace.encode()
+        announce = (b"" if rng.random() < 0.5 else rng.choice(GLUES)) + brace.encode()
         if rng.random() < 0.05:
             announce += rng.choice([b" ", b"x", b"\t"])
         rest = rng.choice([b"\r\n", b"\r\n", b"", b" x\r\n", b")\r\n", b" {3+}\r\nabc\r\n"])
