@@ -32,9 +32,10 @@ def free_port():
 class Dovecot:
     """tests/tools/legacy-dovecot.sh on two ephemeral ports (plaintext only), or with
     tls=(cert_chain, key) a TLS-enabled Dovecot: STARTTLS/STLS required on imap/pop3 and
-    implicit TLS on two more ephemeral ports (imaps/pop3s)."""
+    implicit TLS on two more ephemeral ports (imaps/pop3s). extra_conf: text appended to
+    dovecot.conf (legacy-dovecot.sh's LEGACY_DOVECOT_EXTRA_CONF)."""
 
-    def __init__(self, workdir: Path, tls=None):
+    def __init__(self, workdir: Path, tls=None, extra_conf=None):
         self.dir = Path(workdir)
         self.imap_port = free_port()
         self.pop3_port = free_port()
@@ -46,11 +47,15 @@ class Dovecot:
                      str(self.pop3s_port)]
         # Output to a file, not a pipe: the daemon inherits it and would hold a pipe open.
         out = self.dir.parent / (self.dir.name + ".start.log")
+        env = dict(os.environ)
+        env.pop("LEGACY_DOVECOT_EXTRA_CONF", None)
+        if extra_conf:
+            env["LEGACY_DOVECOT_EXTRA_CONF"] = extra_conf
         with open(out, "w") as f:
             r = subprocess.run(["bash", str(LEGACY_DOVECOT), "start", str(self.dir),
                                 str(self.imap_port), str(self.pop3_port), *extra],
                                stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
-                               timeout=60)
+                               timeout=60, env=env)
         text = out.read_text(errors="replace")
         out.unlink()
         if r.returncode != 0:

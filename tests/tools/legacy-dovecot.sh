@@ -9,6 +9,8 @@
 # ports, LOGINDISABLED before TLS), implicit TLS on IMAPS_PORT/POP3S_PORT, CERT (chain PEM) and
 # KEY read by the config parser ("<file"). Without it (the default), no TLS at all.
 # Users: alice/alicepass and bob/bobpass, each with one message in INBOX.
+# LEGACY_DOVECOT_EXTRA_CONF, when set, is appended to dovecot.conf (Dovecot merges a repeated
+# section into the first), e.g. the differential test's long-lived login processes.
 set -euo pipefail
 cmd=${1:?start|stop}
 dir=$(realpath -m "${2:?directory}")
@@ -121,6 +123,9 @@ service stats {
   }
 }
 CONF
+if [ -n "${LEGACY_DOVECOT_EXTRA_CONF:-}" ]; then
+    printf '%s\n' "$LEGACY_DOVECOT_EXTRA_CONF" >> "$dir/dovecot.conf"
+fi
 dovecot -c "$dir/dovecot.conf"
 for _ in $(seq 50); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$imap_port") 2>/dev/null; then

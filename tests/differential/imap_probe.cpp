@@ -1,0 +1,143 @@
+// imap_probe: the IMAP server filter on stdin/stdout, no sockets. The differential test
+// (test_imap_differential.py) sends it what a client and a real Dovecot say, relays the
+// filter's to_backend to that Dovecot, and compares what Dovecot executed with the command
+// lines the filter says it forwarded (Actions::commands).
+//
+// One process serves many filters at once, each named by a number, so that the test can run
+// many connections concurrently through a single probe. Requests (stdin), one per event:
+//   N <id> <encrypt|may>[,<max_errors>]\n
+//                                 a new filter (plaintext start, auth_requires_tls); without
+//                                 max_errors the filter's default
+//   C <id> <len>\n<len bytes>     client data
+//   B <id> <len>\n<len bytes>     backend data
+//   T <id>\n                      TLS established
+//   D <id>\n                      forget the filter
+// Every request is answered with one frame (stdout, flushed):
+//   A <id> <close 0|1> <start_tls 0|1> <to_backend len> <to_client len> <commands>\n
+//   <to_backend bytes><to_client bytes>
+//   then per forwarded command: <offset into to_backend> <verb len> <verb>\n
+// A malformed request ends the probe with exit status 2 and a message on stderr.
+#include "tlsgate/proto/filter.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace {
+
+using tlsgate::config::Protocol;
+using tlsgate::config::StarttlsPolicy;
+using tlsgate::proto::Actions;
+using tlsgate::proto::FilterSettings;
+using tlsgate::proto::ServerFilter;
+
+[[noreturn]] void die(const std::string& why) {
+    std::fprintf(stderr, "imap_probe: %s\n", why.c_str());
+    std::exit(2);
+}
+
+bool read_header(std::string& line) {
+    line.clear();
+    int c;
+    while ((c = std::getc(stdin)) != EOF) {
+        if (c == '\n') {
+            return true;
+        }
+        line += static_cast<char>(c);
+        if (line.size() > 256) {
+            die("request header too long");
+        }
+    }
+    if (!line.empty()) {
+        die("truncated request header");
+    }
+    return false;
+}
+
+std::string read_bytes(size_t n) {
+    std::string s(n, '\0');
+    if (n > 0 && std::fread(s.data(), 1, n, stdin) != n) {
+        die("truncated request body");
+    }
+    return s;
+}
+
+void write_frame(unsigned long id, const Actions& a) {
+    std::printf("A %lu %d %d %zu %zu %zu\n", id, a.close ? 1 : 0, a.start_tls ? 1 : 0,
+                a.to_backend.size(), a.to_client.size(), a.commands.size());
+    std::fwrite(a.to_backend.data(), 1, a.to_backend.size(), stdout);
+    std::fwrite(a.to_client.data(), 1, a.to_client.size(), stdout);
+    for (const auto& c : a.commands) {
+        std::printf("%zu %zu ", c.offset, c.verb.size());
+        std::fwrite(c.verb.data(), 1, c.verb.size(), stdout);
+        std::fputc('\n', stdout);
+    }
+    std::fflush(stdout);
+}
+
+} // namespace
+
+int main() {
+    std::map<unsigned long, std::unique_ptr<ServerFilter>> filters;
+    std::string header;
+    while (read_header(header)) {
+        char kind = 0;
+        unsigned long id = 0;
+        char arg[32] = {0};
+        int fields = std::sscanf(header.c_str(), "%c %lu %31s", &kind, &id, arg);
+        if (fields < 2) {
+            die("malformed request header: " + header);
+        }
+        Actions out;
+        if (kind == 'N') {
+            FilterSettings s;
+            s.protocol = Protocol::imap;
+            s.tls_active_from_start = false;
+            s.auth_requires_tls = true;
+            s.trace_commands = true;
+            std::string policy = fields == 3 ? arg : "encrypt";
+            if (auto comma = policy.find(','); comma != std::string::npos) {
+                s.max_errors =
+                    static_cast<unsigned>(std::strtoul(policy.c_str() + comma + 1, nullptr, 10));
+                if (s.max_errors == 0) {
+                    die("max_errors must be at least 1: " + header);
+                }
+                policy.resize(comma);
+            }
+            if (policy == "encrypt") {
+                s.starttls_policy = StarttlsPolicy::encrypt;
+            } else if (policy == "may") {
+                s.starttls_policy = StarttlsPolicy::may;
+            } else {
+                die("unknown policy: " + policy);
+            }
+            filters[id] = tlsgate::proto::make_server_filter(s);
+        } else if (kind == 'D') {
+            filters.erase(id);
+        } else {
+            auto it = filters.find(id);
+            if (it == filters.end()) {
+                die("no filter " + std::to_string(id));
+            }
+            if (kind == 'C' || kind == 'B') {
+                if (fields != 3) {
+                    die("missing length: " + header);
+                }
+                std::string data = read_bytes(std::strtoull(arg, nullptr, 10));
+                if (kind == 'C') {
+                    it->second->on_client_data(data, out);
+                } else {
+                    it->second->on_backend_data(data, out);
+                }
+            } else if (kind == 'T') {
+                it->second->on_tls_established(out);
+            } else {
+                die("unknown request: " + header);
+            }
+        }
+        write_frame(id, out);
+    }
+    return 0;
+}
