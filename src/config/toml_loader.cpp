@@ -1033,12 +1033,16 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
         svc.early_talker =
             svc.starttls_policy == StarttlsPolicy::may ? EarlyTalker::reject : EarlyTalker::hold;
     }
-    if ((svc.allow_xclient || have_early) && (svc.protocol != Protocol::smtp || svc.client)) {
-        const char* what = svc.allow_xclient ? "allow_xclient" : "early_talker";
-        error(svc.locate(what).line, prefix + "." + what,
-              fmt::format("{} applies to server-side SMTP services only (protocol = \"smtp\", "
-                          "client = false); remove it",
-                          what));
+    if (svc.allow_xclient &&
+        (svc.client || (svc.protocol != Protocol::smtp && svc.protocol != Protocol::pop3))) {
+        error(svc.locate("allow_xclient").line, prefix + ".allow_xclient",
+              "allow_xclient applies to server-side SMTP and POP3 services only (protocol = "
+              "\"smtp\" or \"pop3\", client = false); remove it");
+    }
+    if (have_early && (svc.protocol != Protocol::smtp || svc.client)) {
+        error(svc.locate("early_talker").line, prefix + ".early_talker",
+              "early_talker applies to server-side SMTP services only (protocol = \"smtp\", "
+              "client = false); remove it");
     }
     if (svc.client && svc.tls.verify == VerifyMode::none) {
         warning(svc.tls.locate("verify").line, prefix + ".verify",

@@ -146,8 +146,8 @@ struct Service {
     bool client = false; // client mode (issue 4): plaintext listener, TLS toward the backend
     StarttlsPolicy starttls_policy = StarttlsPolicy::encrypt;
     bool auth_requires_tls = true;
-    // SMTP: "allow_xclient": let clients send XCLIENT/XFORWARD (and see them in EHLO). The
-    // backend trusts tlsgate's address, so by default they are refused and hidden.
+    // SMTP, POP3: "allow_xclient": let clients send XCLIENT (SMTP also XFORWARD) and see it in
+    // EHLO/CAPA. The backend trusts tlsgate's address, so by default refused and hidden.
     bool allow_xclient = false;
     // SMTP: "early_talker"; the loader defaults it to reject under starttls_policy "may" (MX),
     // hold otherwise.

@@ -65,7 +65,7 @@ struct FilterSettings {
     bool auth_requires_tls = true;
     size_t max_line = 8192; // IMAP only; POP3 and SMTP use their RFC limits
     unsigned max_errors = 5;
-    bool allow_xclient = false; // SMTP: XCLIENT/XFORWARD pass (refused and hidden otherwise)
+    bool allow_xclient = false; // SMTP, POP3: XCLIENT (XFORWARD) pass; else refused, hidden
     config::EarlyTalker early_talker = config::EarlyTalker::hold; // SMTP
     bool trace_commands = false; // fill Actions::commands (tests only)
 };

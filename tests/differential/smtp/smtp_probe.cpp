@@ -103,8 +103,8 @@ FilterSettings parse_options(std::string_view options) {
         } else if (o == "xclient") {
             s.allow_xclient = true;
         } else if (o.starts_with("errors=")) {
-            s.max_errors = static_cast<unsigned>(std::strtoul(std::string(o.substr(7)).c_str(),
-                                                              nullptr, 10));
+            s.max_errors =
+                static_cast<unsigned>(std::strtoul(std::string(o.substr(7)).c_str(), nullptr, 10));
             if (s.max_errors == 0) {
                 die("errors= must be at least 1");
             }

@@ -894,5 +894,16 @@ allow_xclient = true
     CHECK_THAT(text, Contains("t.toml:17: service[imap].early_talker: early_talker applies to "
                               "server-side SMTP services only"));
     CHECK_THAT(text, Contains("t.toml:24: service[out].allow_xclient: allow_xclient applies to "
-                              "server-side SMTP services only"));
+                              "server-side SMTP and POP3 services only"));
+}
+
+TEST_CASE("allow_xclient on a POP3 service", "[config]") {
+    auto r = load(tls_head + R"([[service]]
+name = "pop3s"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:110"
+protocol = "pop3"
+allow_xclient = true
+)");
+    CHECK(ok(r).services[0].allow_xclient);
 }
