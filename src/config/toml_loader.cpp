@@ -1028,10 +1028,12 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
                                   : StarttlsPolicy::encrypt;
     }
     if (!have_early) {
-        // Port 25 (opportunistic TLS) is where bots talk first; submission clients may be
-        // sloppy about waiting and are held instead.
+        // Port 25 (plaintext listener, opportunistic STARTTLS) is where bots talk first;
+        // submission clients (587 "encrypt", 465 implicit TLS) are held instead.
         svc.early_talker =
-            svc.starttls_policy == StarttlsPolicy::may ? EarlyTalker::reject : EarlyTalker::hold;
+            svc.tls_mode == TlsMode::starttls && svc.starttls_policy == StarttlsPolicy::may
+                ? EarlyTalker::reject
+                : EarlyTalker::hold;
     }
     if (svc.allow_xclient &&
         (svc.client || (svc.protocol != Protocol::smtp && svc.protocol != Protocol::pop3))) {

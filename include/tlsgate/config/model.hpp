@@ -149,8 +149,8 @@ struct Service {
     // SMTP, POP3: "allow_xclient": let clients send XCLIENT (SMTP also XFORWARD) and see it in
     // EHLO/CAPA. The backend trusts tlsgate's address, so by default refused and hidden.
     bool allow_xclient = false;
-    // SMTP: "early_talker"; the loader defaults it to reject under starttls_policy "may" (MX),
-    // hold otherwise.
+    // SMTP: "early_talker"; the loader defaults it to reject for tls = "starttls" with
+    // starttls_policy "may" (an MX), hold otherwise.
     EarlyTalker early_talker = EarlyTalker::hold;
     Duration handshake_timeout{std::chrono::seconds(10)};
     Duration connect_timeout{std::chrono::seconds(5)};

@@ -856,8 +856,14 @@ backend = "127.0.0.1:587"
 protocol = "smtp"
 early_talker = "reject"
 allow_xclient = true
+[[service]]
+name = "smtps-default"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:587"
+protocol = "smtp"
 )");
     const Config& c = ok(r);
+    CHECK(c.services[3].early_talker == EarlyTalker::hold);   // implicit TLS: submission
     CHECK(c.services[0].early_talker == EarlyTalker::reject); // starttls_policy "may"
     CHECK_FALSE(c.services[0].allow_xclient);
     CHECK(c.services[1].early_talker == EarlyTalker::hold);
