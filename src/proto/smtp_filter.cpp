@@ -265,6 +265,11 @@ void SmtpFilter::handle_command(std::string_view content, Actions& out) {
             mode_ = Mode::bdat;
             chunk_left_ = bdat_size;
         }
+    } else if (verb == "XCLIENT") {
+        // Allowed: the backend starts a new session (Postfix answers with a new greeting);
+        // what it offered before no longer holds.
+        backend_chunking_ = false;
+        expect(k_normal);
     } else if (verb == "AUTH") {
         expect(k_auth);
         mode_ = Mode::sasl;

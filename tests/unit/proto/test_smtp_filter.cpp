@@ -314,6 +314,12 @@ TEST_CASE("smtp: allow_xclient forwards XCLIENT and keeps it advertised", "[smtp
                           B("220 mx ESMTP\r\n250 ok\r\n")});
     CHECK(r.to_client == "220 mx\r\n" + kEhloX + "220 mx ESMTP\r\n250 ok\r\n");
     CHECK(r.to_backend == "EHLO c\r\nXCLIENT ADDR=10.0.0.1\r\nXFORWARD NAME=x\r\n");
+
+    // After XCLIENT the backend starts over: CHUNKING must be offered again before BDAT.
+    auto b = run_both(s, {B("220 mx\r\n"), C("EHLO c\r\n"), B("250-mx\r\n250 CHUNKING\r\n"),
+                          C("XCLIENT ADDR=10.0.0.1\r\n"), B("220 mx\r\n"),
+                          C("BDAT 4 LAST\r\nNOOPNOOP\r\n"), B("250 ok\r\n")});
+    CHECK(b.to_backend == "EHLO c\r\nXCLIENT ADDR=10.0.0.1\r\nNOOP\r\n");
 }
 
 TEST_CASE("smtp: AUTH command line with an initial response may be 12,288 octets",
