@@ -108,6 +108,16 @@ const char* to_string(StarttlsPolicy v) {
     return "?";
 }
 
+const char* to_string(EarlyTalker v) {
+    switch (v) {
+    case EarlyTalker::hold:
+        return "hold";
+    case EarlyTalker::reject:
+        return "reject";
+    }
+    return "?";
+}
+
 const char* to_string(VerifyMode v) {
     switch (v) {
     case VerifyMode::peer:

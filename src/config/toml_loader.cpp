@@ -100,6 +100,8 @@ constexpr Choice<TlsMode> tls_modes[] = {{"implicit", TlsMode::implicit},
                                          {"starttls", TlsMode::starttls}};
 constexpr Choice<StarttlsPolicy> starttls_policies[] = {{"may", StarttlsPolicy::may},
                                                         {"encrypt", StarttlsPolicy::encrypt}};
+constexpr Choice<EarlyTalker> early_talkers[] = {{"hold", EarlyTalker::hold},
+                                                 {"reject", EarlyTalker::reject}};
 constexpr Choice<VerifyMode> verify_modes[] = {{"peer", VerifyMode::peer},
                                                {"none", VerifyMode::none}};
 // The first name of each version is the canonical one used in messages.
@@ -818,7 +820,7 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
     }
 
     std::set<std::string> overridden;
-    bool have_listen = false, have_backend = false, have_policy = false;
+    bool have_listen = false, have_backend = false, have_policy = false, have_early = false;
     std::optional<int> tls_mode_line;
     for (auto&& [k, v] : t) {
         std::string name(k.str());
@@ -937,6 +939,22 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
                             "STARTTLS, in cleartext");
                 }
             }
+        } else if (name == "allow_xclient") {
+            if (auto b = get_bool(v, key)) {
+                svc.allow_xclient = *b;
+                ok = true;
+                if (*b) {
+                    warning(line_of(v), key,
+                            "allow_xclient = true lets every client of this service tell the "
+                            "backend which address and name to believe");
+                }
+            }
+        } else if (name == "early_talker") {
+            have_early = true;
+            if (auto e = get_enum<EarlyTalker>(v, key, early_talkers)) {
+                svc.early_talker = *e;
+                ok = true;
+            }
         } else if (name == "handshake_timeout" || name == "connect_timeout" ||
                    name == "idle_timeout" || name == "plaintext_timeout" ||
                    name == "close_timeout") {
@@ -1008,6 +1026,25 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
         svc.starttls_policy = svc.protocol == Protocol::smtp && !svc.client
                                   ? StarttlsPolicy::may
                                   : StarttlsPolicy::encrypt;
+    }
+    if (!have_early) {
+        // Port 25 (plaintext listener, opportunistic STARTTLS) is where bots talk first;
+        // submission clients (587 "encrypt", 465 implicit TLS) are held instead.
+        svc.early_talker =
+            svc.tls_mode == TlsMode::starttls && svc.starttls_policy == StarttlsPolicy::may
+                ? EarlyTalker::reject
+                : EarlyTalker::hold;
+    }
+    if (svc.allow_xclient &&
+        (svc.client || (svc.protocol != Protocol::smtp && svc.protocol != Protocol::pop3))) {
+        error(svc.locate("allow_xclient").line, prefix + ".allow_xclient",
+              "allow_xclient applies to server-side SMTP and POP3 services only (protocol = "
+              "\"smtp\" or \"pop3\", client = false); remove it");
+    }
+    if (have_early && (svc.protocol != Protocol::smtp || svc.client)) {
+        error(svc.locate("early_talker").line, prefix + ".early_talker",
+              "early_talker applies to server-side SMTP services only (protocol = \"smtp\", "
+              "client = false); remove it");
     }
     if (svc.client && svc.tls.verify == VerifyMode::none) {
         warning(svc.tls.locate("verify").line, prefix + ".verify",

@@ -184,6 +184,12 @@ void write_service(Writer& w, const Service& s) {
     w.line("client", boolean(s.client));
     w.line("starttls_policy", quote(to_string(s.starttls_policy)));
     w.line("auth_requires_tls", boolean(s.auth_requires_tls));
+    if ((s.protocol == Protocol::smtp || s.protocol == Protocol::pop3) && !s.client) {
+        w.line("allow_xclient", boolean(s.allow_xclient));
+    }
+    if (s.protocol == Protocol::smtp && !s.client) {
+        w.line("early_talker", quote(to_string(s.early_talker)));
+    }
     w.line("handshake_timeout", duration(s.handshake_timeout));
     w.line("connect_timeout", duration(s.connect_timeout));
     w.line("idle_timeout", duration(s.idle_timeout));

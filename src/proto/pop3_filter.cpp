@@ -57,9 +57,9 @@ void Pop3Filter::process_client(Actions& out) {
 namespace {
 
 bool known_verb(std::string_view verb) {
-    static constexpr std::string_view kVerbs[] = {"USER", "PASS", "APOP", "AUTH", "STLS",
-                                                  "CAPA", "QUIT", "STAT", "LIST", "RETR",
-                                                  "DELE", "NOOP", "RSET", "TOP",  "UIDL"};
+    static constexpr std::string_view kVerbs[] = {"USER", "PASS", "APOP", "AUTH",   "STLS", "CAPA",
+                                                  "QUIT", "STAT", "LIST", "RETR",   "DELE", "NOOP",
+                                                  "RSET", "TOP",  "UIDL", "XCLIENT"};
     return std::find(std::begin(kVerbs), std::end(kVerbs), verb) != std::end(kVerbs);
 }
 
@@ -98,6 +98,12 @@ void Pop3Filter::handle_command(std::string_view content, Actions& out) {
         } else {
             accept_starttls(out, "+OK Begin TLS negotiation\r\n");
         }
+        return;
+    }
+    if (verb == "XCLIENT" && !settings_.allow_xclient) {
+        // Dovecot takes XCLIENT from login_trusted_networks, i.e. from tlsgate's address:
+        // the client would choose the address and name Dovecot believes.
+        refuse(out, verb, "-ERR Command not permitted\r\n", false, "not allowed for this service");
         return;
     }
     bool auth_cmd = verb == "USER" || verb == "PASS" || verb == "APOP" || verb == "AUTH";
@@ -210,6 +216,9 @@ void Pop3Filter::handle_capa_line(std::string_view line, Actions& out) {
     std::string keyword = to_upper(split_first_word(content).first);
     if (keyword == "STLS") {
         return; // ours to offer: re-added at the end before TLS, never after
+    }
+    if (keyword == "XCLIENT" && !settings_.allow_xclient) {
+        return;
     }
     if (!tls_ && settings_.auth_requires_tls && (keyword == "SASL" || keyword == "USER")) {
         return;

@@ -19,6 +19,26 @@ bool allowed_before_tls(std::string_view verb) {
            verb == "STARTTLS";
 }
 
+// XCLIENT and XFORWARD (Postfix) make the backend believe another client address and name;
+// it trusts tlsgate's address for them, so clients may use them only where a service says so.
+bool is_xclient(std::string_view verb) {
+    return verb == "XCLIENT" || verb == "XFORWARD";
+}
+
+// A line the client meant as BDAT, however malformed ("BDAT\t5", "bdat"): its chunk follows
+// without waiting for a reply.
+bool looks_like_bdat(std::string_view content) {
+    if (!istarts_with(content, "BDAT")) {
+        return false;
+    }
+    if (content.size() == 4) {
+        return true;
+    }
+    char c = content[4];
+    return !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '_');
+}
+
 bool allowed_before_ehlo(std::string_view verb) {
     return verb == "NOOP" || verb == "EHLO" || verb == "HELO" || verb == "RSET" || verb == "QUIT";
 }
@@ -50,6 +70,9 @@ constexpr ProtocolReplies kSmtpReplies = {
 SmtpFilter::SmtpFilter(const FilterSettings& settings) : FilterBase(settings, kSmtpReplies) {}
 
 void SmtpFilter::process_client(Actions& out) {
+    if (!greeting_done_ && !cin_.empty()) {
+        early_talker(out);
+    }
     while (!client_stopped() && greeting_done_ && !cin_.empty()) {
         switch (mode_) {
         case Mode::data_wait:
@@ -78,7 +101,10 @@ void SmtpFilter::process_client(Actions& out) {
             if (mode_ == Mode::command && pending_full()) {
                 return; // no new command until the backend has answered some
             }
-            size_t limit = mode_ == Mode::sasl ? kMaxSaslLine : kMaxCommandLine;
+            // RFC 4954 section 4: SASL responses and the AUTH command line itself (its
+            // initial response) may be 12,288 octets; every other command 512.
+            size_t limit =
+                mode_ == Mode::sasl || istarts_with(cin_, "AUTH ") ? kMaxSaslLine : kMaxCommandLine;
             std::string line;
             if (!take_client_line(out, limit, line)) {
                 return;
@@ -95,6 +121,29 @@ void SmtpFilter::process_client(Actions& out) {
         }
         }
     }
+}
+
+void SmtpFilter::early_talker(Actions& out) {
+    if (early_seen_) {
+        return;
+    }
+    early_seen_ = true;
+    ++counters_.early_talkers;
+    if (settings_.early_talker == config::EarlyTalker::hold) {
+        log(out, config::LogLevel::notice,
+            "client talked before the greeting (early talker); holding its input");
+        return;
+    }
+    log(out, config::LogLevel::notice,
+        "client talked before the greeting (early talker); refusing");
+    cin_.clear();
+    greeting_held_.clear();
+    // Part of an overlong greeting already went out: a reply now would land inside it.
+    reply_and_close(out,
+                    greeting_partly_sent_
+                        ? std::string()
+                        : std::string("554 5.5.1 Protocol error: talked before the greeting\r\n"),
+                    "early talker");
 }
 
 void SmtpFilter::refuse_bdat(Actions& out, uint64_t size, std::string text, std::string_view why) {
@@ -118,6 +167,20 @@ bool known_verb(std::string_view verb) {
 } // namespace
 
 void SmtpFilter::handle_command(std::string_view content, Actions& out) {
+    if (looks_like_bdat(content)) {
+        uint64_t size = 0;
+        Words b = split_first_word(content);
+        if (b.first.size() != 4 || !parse_bdat(b.rest, size)) {
+            // Its chunk follows at once and its size is unknown: whatever the filter read next
+            // as commands would be message content. Neither relay nor guess.
+            ++counters_.commands_refused;
+            log(out, config::LogLevel::notice, "refused BDAT: malformed, closing");
+            cin_.clear();
+            reply_and_close(out, "421 4.7.0 Error: malformed BDAT command, closing connection\r\n",
+                            "malformed BDAT");
+            return;
+        }
+    }
     if (content.empty() || content.find('\r') != std::string_view::npos ||
         content.find('\0') != std::string_view::npos) {
         invalid(out, "500 5.5.2 Error: bad syntax\r\n", "bad line");
@@ -134,10 +197,13 @@ void SmtpFilter::handle_command(std::string_view content, Actions& out) {
     }
     bool has_args = w.has_rest && !w.rest.empty();
     uint64_t bdat_size = 0;
-    bool bdat_ok = verb == "BDAT" && parse_bdat(w.rest, bdat_size);
+    if (verb == "BDAT") {
+        parse_bdat(w.rest, bdat_size); // malformed ones were refused above
+    }
 
-    if (verb == "BDAT" && !bdat_ok) {
-        invalid(out, "501 5.5.4 Syntax: BDAT <size> [LAST]\r\n", "bad BDAT");
+    if (is_xclient(verb) && !settings_.allow_xclient) {
+        std::string text = "550 5.7.0 Error: insufficient authorization\r\n";
+        refuse(out, verb, std::move(text), false, "not allowed for this service");
         return;
     }
     if (verb == "STARTTLS") {
@@ -202,6 +268,11 @@ void SmtpFilter::handle_command(std::string_view content, Actions& out) {
             mode_ = Mode::bdat;
             chunk_left_ = bdat_size;
         }
+    } else if (verb == "XCLIENT") {
+        // Allowed: the backend starts a new session (Postfix answers with a new greeting);
+        // what it offered before no longer holds.
+        backend_chunking_ = false;
+        expect(k_normal);
     } else if (verb == "AUTH") {
         expect(k_auth);
         mode_ = Mode::sasl;
@@ -339,7 +410,22 @@ void SmtpFilter::handle_backend_line(std::string_view line, bool whole, Actions&
     std::string_view content = whole ? line_content(line) : line;
     bool final = content.size() < 4 || content[3] != '-';
     if (!greeting_done_) {
+        if (settings_.early_talker == config::EarlyTalker::reject && whole &&
+            greeting_held_.size() < kMaxBackendLine) {
+            // Held until its last line: a client talking before then is refused, and must
+            // not have seen any of it.
+            greeting_held_ += line;
+            if (final) {
+                out.to_client += greeting_held_;
+                greeting_held_.clear();
+                greeting_done_ = true;
+            }
+            return;
+        }
+        out.to_client += greeting_held_;
+        greeting_held_.clear();
         out.to_client += line;
+        greeting_partly_sent_ = true;
         if (final) {
             if (whole) {
                 greeting_done_ = true;
@@ -390,8 +476,10 @@ void SmtpFilter::ehlo_line(std::string_view content, bool first, bool final, Act
         ehlo_held_ = std::string(text); // the greeting line is always kept
     } else {
         std::string keyword = to_upper(split_first_word(text).first);
-        bool drop = keyword == "STARTTLS" || (!tls_ && settings_.auth_requires_tls &&
-                                              (keyword == "AUTH" || keyword.starts_with("AUTH=")));
+        bool drop = keyword == "STARTTLS" ||
+                    (!tls_ && settings_.auth_requires_tls &&
+                     (keyword == "AUTH" || keyword.starts_with("AUTH="))) ||
+                    (is_xclient(keyword) && !settings_.allow_xclient);
         if (keyword == "CHUNKING") {
             ehlo_chunking_ = true;
         }
@@ -442,9 +530,8 @@ void SmtpFilter::end_of_reply(Actions& out) {
         mode_ = Mode::command;
         break;
     case k_ehlo:
-        if (reply_code_ == "250") {
-            backend_chunking_ = ehlo_chunking_;
-        }
+        // A refused EHLO leaves the backend's idea of the session unknown to us: no BDAT.
+        backend_chunking_ = reply_code_ == "250" && ehlo_chunking_;
         break;
     default:
         break;

@@ -27,11 +27,12 @@ void log_totals(const Service& service, std::string_view when) {
     }
     log::notice("service={} {}totals: accepted={} handshakes={} handshake_failures={} "
                 "backend_failures={} starttls={} auth_refused_before_tls={} "
-                "commands_refused={} injected_bytes_discarded={} overlong_lines={}",
+                "commands_refused={} injected_bytes_discarded={} overlong_lines={} "
+                "early_talkers={}",
                 service.settings.name, when, c.accepted.load(), c.handshakes_completed.load(),
                 c.handshakes_failed.load(), c.backend_failures.load(), c.starttls_completed.load(),
                 c.auth_refused_before_tls.load(), c.commands_refused.load(),
-                c.injected_bytes_discarded.load(), c.overlong_lines.load());
+                c.injected_bytes_discarded.load(), c.overlong_lines.load(), c.early_talkers.load());
 }
 
 // [global] keys that shape the process itself (threads, identity, files opened at start):

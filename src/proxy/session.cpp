@@ -192,6 +192,8 @@ void Session::make_filter() {
     filter_settings.auth_requires_tls = settings().auth_requires_tls;
     filter_settings.max_line = settings().max_line;
     filter_settings.max_errors = settings().max_errors;
+    filter_settings.allow_xclient = settings().allow_xclient;
+    filter_settings.early_talker = settings().early_talker;
     filter_ = proto::make_server_filter(filter_settings);
 }
 
@@ -1111,6 +1113,7 @@ void Session::add_filter_counters() {
     totals.commands_refused += counters.commands_refused;
     totals.injected_bytes_discarded += counters.injected_bytes_discarded;
     totals.overlong_lines += counters.overlong_lines;
+    totals.early_talkers += counters.early_talkers;
 }
 
 void Session::release_if_closed() {

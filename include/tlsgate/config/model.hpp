@@ -34,6 +34,9 @@ enum class TlsProfile { bettercrypto_b, bettercrypto_a, opportunistic, custom };
 enum class Protocol { raw, imap, pop3, smtp };
 enum class TlsMode { implicit, starttls };
 enum class StarttlsPolicy { may, encrypt };
+// SMTP client that sends before the greeting (a bot signature, Postfix postscreen's pregreet
+// test): hold its bytes until the greeting, or refuse with 554 and close.
+enum class EarlyTalker { hold, reject };
 enum class VerifyMode { peer, none };
 enum class Failover { prio, rr }; // stunnel's "failover": first that answers, or round robin
 
@@ -143,6 +146,12 @@ struct Service {
     bool client = false; // client mode (issue 4): plaintext listener, TLS toward the backend
     StarttlsPolicy starttls_policy = StarttlsPolicy::encrypt;
     bool auth_requires_tls = true;
+    // SMTP, POP3: "allow_xclient": let clients send XCLIENT (SMTP also XFORWARD) and see it in
+    // EHLO/CAPA. The backend trusts tlsgate's address, so by default refused and hidden.
+    bool allow_xclient = false;
+    // SMTP: "early_talker"; the loader defaults it to reject for tls = "starttls" with
+    // starttls_policy "may" (an MX), hold otherwise.
+    EarlyTalker early_talker = EarlyTalker::hold;
     Duration handshake_timeout{std::chrono::seconds(10)};
     Duration connect_timeout{std::chrono::seconds(5)};
     Duration idle_timeout{std::chrono::minutes(30)};
@@ -198,6 +207,7 @@ const char* to_string(TlsProfile);
 const char* to_string(Protocol);
 const char* to_string(TlsMode);
 const char* to_string(StarttlsPolicy);
+const char* to_string(EarlyTalker);
 const char* to_string(VerifyMode);
 const char* to_string(Failover);
 

@@ -32,6 +32,7 @@ struct FilterCounters {
     uint64_t commands_refused = 0;
     uint64_t injected_bytes_discarded = 0;
     uint64_t overlong_lines = 0;
+    uint64_t early_talkers = 0; // SMTP clients that sent before the greeting
 };
 
 // One command line the filter passed to the backend as a command: where it starts in
@@ -64,6 +65,8 @@ struct FilterSettings {
     bool auth_requires_tls = true;
     size_t max_line = 8192; // IMAP only; POP3 and SMTP use their RFC limits
     unsigned max_errors = 5;
+    bool allow_xclient = false; // SMTP, POP3: XCLIENT (XFORWARD) pass; else refused, hidden
+    config::EarlyTalker early_talker = config::EarlyTalker::hold; // SMTP
     bool trace_commands = false; // fill Actions::commands (tests only)
 };
 

@@ -39,6 +39,7 @@ private:
     void handle_backend_line(std::string_view line, bool whole, Actions& out);
     void ehlo_line(std::string_view content, bool first, bool final, Actions& out);
     void end_of_reply(Actions& out);
+    void early_talker(Actions& out);
     void refuse_bdat(Actions& out, uint64_t size, std::string text, std::string_view why);
 
     Mode mode_ = Mode::command;
@@ -46,6 +47,11 @@ private:
     unsigned conts_ = 0;      // AUTH exchange: 334 lines not yet answered
     bool need_ehlo_ = false;  // after STARTTLS: a new EHLO/HELO must come first
     bool backend_chunking_ = false;
+
+    // Greeting state (early talkers, see early_talker()).
+    bool early_seen_ = false;
+    std::string greeting_held_;         // complete greeting lines not yet relayed (reject mode)
+    bool greeting_partly_sent_ = false; // the client has seen part of the greeting
 
     // DATA body state (see process_body()).
     Body body_ = Body::line_start;

@@ -26,6 +26,7 @@ struct ServiceCounters {
     std::atomic<uint64_t> commands_refused{0};
     std::atomic<uint64_t> injected_bytes_discarded{0};
     std::atomic<uint64_t> overlong_lines{0};
+    std::atomic<uint64_t> early_talkers{0};
 
     // Adds every total (not the `active` gauge) of `other`.
     void add(const ServiceCounters& other) {
@@ -38,6 +39,7 @@ struct ServiceCounters {
         commands_refused += other.commands_refused.load();
         injected_bytes_discarded += other.injected_bytes_discarded.load();
         overlong_lines += other.overlong_lines.load();
+        early_talkers += other.early_talkers.load();
     }
 };
 

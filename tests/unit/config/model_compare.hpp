@@ -75,6 +75,8 @@ inline void check_same_service(const config::Service& a, const config::Service& 
     CHECK(a.client == b.client);
     CHECK(a.starttls_policy == b.starttls_policy);
     CHECK(a.auth_requires_tls == b.auth_requires_tls);
+    CHECK(a.allow_xclient == b.allow_xclient);
+    CHECK(a.early_talker == b.early_talker);
     CHECK(a.handshake_timeout == b.handshake_timeout);
     CHECK(a.connect_timeout == b.connect_timeout);
     CHECK(a.idle_timeout == b.idle_timeout);

@@ -834,3 +834,82 @@ verify = "sometimes"
 )"),
                Contains("t.toml:6: service[x].verify") && Contains("\"peer\""));
 }
+
+TEST_CASE("SMTP early_talker and allow_xclient: defaults, values, errors", "[config][smtp]") {
+    auto r = load(tls_head + R"([[service]]
+name = "mx"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:25"
+protocol = "smtp"
+tls = "starttls"
+[[service]]
+name = "submission"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:587"
+protocol = "smtp"
+tls = "starttls"
+starttls_policy = "encrypt"
+[[service]]
+name = "smtps"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:587"
+protocol = "smtp"
+early_talker = "reject"
+allow_xclient = true
+[[service]]
+name = "smtps-default"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:587"
+protocol = "smtp"
+)");
+    const Config& c = ok(r);
+    CHECK(c.services[3].early_talker == EarlyTalker::hold);   // implicit TLS: submission
+    CHECK(c.services[0].early_talker == EarlyTalker::reject); // starttls_policy "may"
+    CHECK_FALSE(c.services[0].allow_xclient);
+    CHECK(c.services[1].early_talker == EarlyTalker::hold);
+    CHECK(c.services[2].early_talker == EarlyTalker::reject);
+    CHECK(c.services[2].allow_xclient);
+    REQUIRE(r.warnings.size() == 1);
+    CHECK_THAT(r.warnings[0].to_string(), Contains("t.toml:23: service[smtps].allow_xclient: "));
+
+    auto text = errors_of(tls_head + R"([[service]]
+name = "mx"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:25"
+protocol = "smtp"
+tls = "starttls"
+early_talker = "drop"
+allow_xclient = "yes"
+[[service]]
+name = "imap"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:143"
+protocol = "imap"
+early_talker = "hold"
+[[service]]
+name = "out"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:25"
+protocol = "smtp"
+client = true
+allow_xclient = true
+)");
+    CHECK_THAT(text, Contains("t.toml:10: service[mx].early_talker: invalid value \"drop\"; "
+                              "allowed values: \"hold\", \"reject\""));
+    CHECK_THAT(text, Contains("t.toml:11: service[mx].allow_xclient: "));
+    CHECK_THAT(text, Contains("t.toml:17: service[imap].early_talker: early_talker applies to "
+                              "server-side SMTP services only"));
+    CHECK_THAT(text, Contains("t.toml:24: service[out].allow_xclient: allow_xclient applies to "
+                              "server-side SMTP and POP3 services only"));
+}
+
+TEST_CASE("allow_xclient on a POP3 service", "[config]") {
+    auto r = load(tls_head + R"([[service]]
+name = "pop3s"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:110"
+protocol = "pop3"
+allow_xclient = true
+)");
+    CHECK(ok(r).services[0].allow_xclient);
+}

@@ -85,6 +85,15 @@ starttls_policy = "may"
 verify = "none"
 sni = "mail.example.org"
 close_timeout = 0
+
+[[service]]
+name = "mx"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:25"
+protocol = "smtp"
+tls = "starttls"
+allow_xclient = true
+early_talker = "hold"
 )",
                                    "/etc/t/t.toml");
     INFO(joined(loaded.errors));

@@ -156,3 +156,22 @@ TEST_CASE("pop3: a SASL response pipelined behind a refused AUTH is never forwar
     filter->on_client_data("AUTH PLAIN\r\nYWxpY2VwYXNz\r\nCAPA\r\n", out);
     CHECK(out.to_backend == "CAPA\r\n");
 }
+
+TEST_CASE("pop3: XCLIENT refused and hidden from CAPA unless allowed", "[pop3][xclient]") {
+    // Dovecot's pop3-login takes XCLIENT from login_trusted_networks, which would be
+    // tlsgate's address: a client must not be able to choose the address Dovecot believes.
+    std::string capa = "+OK\r\nTOP\r\nXCLIENT\r\nPIPELINING\r\n.\r\n";
+    auto r = run_both(pop3(true), {B(kGreeting), C("CAPA\r\nXCLIENT ADDR=10.0.0.1\r\nNOOP\r\n"),
+                                   B(capa + "+OK\r\n")});
+    CHECK(r.to_backend == "CAPA\r\nNOOP\r\n");
+    CHECK(r.to_client == kGreeting + "+OK\r\nTOP\r\nPIPELINING\r\n.\r\n" +
+                             "-ERR Command not permitted\r\n+OK\r\n");
+    CHECK(r.counters.commands_refused == 1);
+
+    auto s = pop3(true);
+    s.allow_xclient = true;
+    auto a =
+        run_both(s, {B(kGreeting), C("CAPA\r\nXCLIENT ADDR=10.0.0.1\r\n"), B(capa + "+OK\r\n")});
+    CHECK(a.to_backend == "CAPA\r\nXCLIENT ADDR=10.0.0.1\r\n");
+    CHECK(a.to_client == kGreeting + capa + "+OK\r\n");
+}

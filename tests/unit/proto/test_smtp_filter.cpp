@@ -208,7 +208,9 @@ TEST_CASE("smtp: BDAT chunks relayed as exact octets", "[smtp]") {
     CHECK(no.to_client == "220 mx\r\n250 mx\r\n502 5.5.1 Error: command not implemented\r\n"
                           "250 ok\r\n");
     auto bad = run_both(smtp(true), {B("220 mx\r\n"), C("BDAT x\r\n")});
-    CHECK(bad.to_client == "220 mx\r\n501 5.5.4 Syntax: BDAT <size> [LAST]\r\n");
+    CHECK(bad.to_client ==
+          "220 mx\r\n421 4.7.0 Error: malformed BDAT command, closing connection\r\n");
+    CHECK(bad.close);
 }
 
 TEST_CASE("smtp: line limits", "[smtp]") {
@@ -275,4 +277,139 @@ TEST_CASE("smtp: a SASL response pipelined behind a refused AUTH is never forwar
     filter->on_client_data("AUTH LOGIN\r\nYWxpY2U=\r\nYWxpY2VwYXNz\r\nNOOP\r\n", out);
     CHECK(out.to_backend == "NOOP\r\n");
     CHECK(out.to_backend.find("YWxp") == std::string::npos);
+}
+
+// --------------------------------------------------------------------------- issue 12
+
+namespace {
+const std::string kEhloX = "250-mx.example.org\r\n250-PIPELINING\r\n250-XCLIENT NAME ADDR PROTO "
+                           "HELO\r\n250-xforward NAME ADDR\r\n250 8BITMIME\r\n";
+const std::string k550x = "550 5.7.0 Error: insufficient authorization\r\n";
+} // namespace
+
+TEST_CASE("smtp: XCLIENT and XFORWARD hidden from EHLO and refused", "[smtp][xclient]") {
+    for (bool implicit : {false, true}) {
+        auto s = smtp(implicit, config::StarttlsPolicy::may);
+        auto r = run_both(s, {B("220 mx\r\n"), C("EHLO c\r\n"), B(kEhloX),
+                              C("XCLIENT ADDR=10.0.0.1 NAME=trusted.example\r\n"
+                                "xforward ADDR=10.0.0.1\r\nNOOP\r\n"),
+                              B("250 ok\r\n")});
+        std::string ehlo = "250-mx.example.org\r\n250-PIPELINING\r\n";
+        ehlo += implicit ? "250 8BITMIME\r\n" : "250-8BITMIME\r\n250 STARTTLS\r\n";
+        CHECK(r.to_client == "220 mx\r\n" + ehlo + k550x + k550x + "250 ok\r\n");
+        CHECK(r.to_backend == "EHLO c\r\nNOOP\r\n");
+        CHECK(r.counters.commands_refused == 2);
+    }
+    // XCLIENT as the last EHLO line: the reply stays well-formed.
+    auto last = run_both(smtp(true), {B("220 mx\r\n"), C("EHLO c\r\n"),
+                                      B("250-mx\r\n250-SIZE 1000\r\n250 XCLIENT ADDR\r\n")});
+    CHECK(last.to_client == "220 mx\r\n250-mx\r\n250 SIZE 1000\r\n");
+}
+
+TEST_CASE("smtp: allow_xclient forwards XCLIENT and keeps it advertised", "[smtp][xclient]") {
+    auto s = smtp(true);
+    s.allow_xclient = true;
+    auto r = run_both(s, {B("220 mx\r\n"), C("EHLO c\r\n"), B(kEhloX),
+                          C("XCLIENT ADDR=10.0.0.1\r\nXFORWARD NAME=x\r\n"),
+                          B("220 mx ESMTP\r\n250 ok\r\n")});
+    CHECK(r.to_client == "220 mx\r\n" + kEhloX + "220 mx ESMTP\r\n250 ok\r\n");
+    CHECK(r.to_backend == "EHLO c\r\nXCLIENT ADDR=10.0.0.1\r\nXFORWARD NAME=x\r\n");
+
+    // After XCLIENT the backend starts over: CHUNKING must be offered again before BDAT.
+    auto b = run_both(s, {B("220 mx\r\n"), C("EHLO c\r\n"), B("250-mx\r\n250 CHUNKING\r\n"),
+                          C("XCLIENT ADDR=10.0.0.1\r\n"), B("220 mx\r\n"),
+                          C("BDAT 4 LAST\r\nNOOPNOOP\r\n"), B("250 ok\r\n")});
+    CHECK(b.to_backend == "EHLO c\r\nXCLIENT ADDR=10.0.0.1\r\nNOOP\r\n");
+}
+
+TEST_CASE("smtp: AUTH command line with an initial response may be 12,288 octets",
+          "[smtp][limits]") {
+    // RFC 4954 section 4: the AUTH line itself, initial response included.
+    std::string ir(12288 - 13, 'A'); // "AUTH PLAIN " + ir + CRLF = 12,288
+    auto s = run_both(smtp(true), {B("220 mx\r\n"), C("AUTH PLAIN " + ir + "\r\n"),
+                                   B("235 2.7.0 ok\r\n"), C("NOOP\r\n")});
+    CHECK(!s.close);
+    CHECK(s.to_backend == "AUTH PLAIN " + ir + "\r\nNOOP\r\n");
+    auto lower = run_both(smtp(true), {B("220 mx\r\n"), C("auth PLAIN " + ir + "\r\n")});
+    CHECK(lower.to_backend == "auth PLAIN " + ir + "\r\n");
+    auto big = run_both(smtp(true), {B("220 mx\r\n"), C("AUTH PLAIN " + ir + "A\r\n")});
+    CHECK(big.close);
+    CHECK(big.to_backend.empty());
+    CHECK(big.to_client == "220 mx\r\n500 5.5.6 Line too long\r\n");
+    // Other commands keep the 512-octet limit, even when longer than 512 and short of 12,288.
+    auto mail =
+        run_both(smtp(true), {B("220 mx\r\n"), C("MAIL FROM:<" + std::string(600, 'a') + ">\r\n")});
+    CHECK(mail.close);
+    CHECK(mail.to_backend.empty());
+    auto authish = run_both(smtp(true), {B("220 mx\r\n"), C("AUTHX " + ir + "\r\n")});
+    CHECK(authish.close);
+    CHECK(authish.to_backend.empty());
+}
+
+TEST_CASE("smtp: early talker rejected", "[smtp][early]") {
+    auto s = smtp(false, config::StarttlsPolicy::may);
+    s.early_talker = config::EarlyTalker::reject;
+    auto r = run_both(s, {C("EHLO early\r\n"), B(kGreeting), B(kEhlo)});
+    CHECK(r.close);
+    CHECK(r.to_backend.empty());
+    CHECK(r.to_client == "554 5.5.1 Protocol error: talked before the greeting\r\n");
+    CHECK(r.counters.early_talkers == 1);
+    bool logged = false;
+    for (const auto& e : r.log) {
+        logged = logged || (e.level == config::LogLevel::notice &&
+                            e.message.find("before the greeting") != std::string::npos);
+    }
+    CHECK(logged);
+
+    // Talking after the first line of a multi-line greeting is talking before it, and the
+    // greeting's first line is not relayed ahead of the refusal.
+    auto mid =
+        run_both(s, {B("220-mx.example.org ESMTP\r\n"), C("EHLO early\r\n"), B("220 no UCE\r\n")});
+    CHECK(mid.close);
+    CHECK(mid.to_client == "554 5.5.1 Protocol error: talked before the greeting\r\n");
+    CHECK(mid.to_backend.empty());
+
+    // A client that waits is served as before.
+    auto ok = run_both(s, {B(kGreeting), C("EHLO c\r\n"), B(kEhlo)});
+    CHECK(!ok.close);
+    CHECK(ok.to_client == kGreeting + kEhloPlain);
+    CHECK(ok.counters.early_talkers == 0);
+}
+
+TEST_CASE("smtp: early talker held", "[smtp][early]") {
+    auto s = smtp();
+    s.early_talker = config::EarlyTalker::hold;
+    auto r = run_both(s, {C("EHLO early\r\n"), B(kGreeting), B(kEhlo)});
+    CHECK(!r.close);
+    CHECK(r.to_backend == "EHLO early\r\n");
+    CHECK(r.to_client == kGreeting + kEhloPlain);
+    CHECK(r.counters.early_talkers == 1);
+}
+
+TEST_CASE("smtp: malformed BDAT closes: its chunk must not be read as commands", "[smtp][bdat]") {
+    // The filter cannot know how many octets follow, and the backend never saw the BDAT:
+    // reading the chunk as commands would execute message content.
+    for (std::string cmd : {"BDAT 99999999999999999999", "BDAT -1", "BDAT 5  LAST", "BDAT 5 ",
+                            "BDAT 0x10", "BDAT", "BDAT 5 LAST x"}) {
+        auto r =
+            run_both(smtp(true), {B("220 mx\r\n"), C("EHLO c\r\n"), B("250-mx\r\n250 CHUNKING\r\n"),
+                                  C(cmd + "\r\nRCPT TO:<victim@y>\r\n")});
+        CHECK(r.close);
+        CHECK(r.to_backend == "EHLO c\r\n");
+        CHECK(r.to_client == "220 mx\r\n250-mx\r\n250 CHUNKING\r\n"
+                             "421 4.7.0 Error: malformed BDAT command, closing connection\r\n");
+    }
+    // Leading zeros are a number like any other.
+    auto z =
+        run_both(smtp(true), {B("220 mx\r\n"), C("EHLO c\r\n"), B("250-mx\r\n250 CHUNKING\r\n"),
+                              C("BDAT 003 LAST\r\nabcNOOP\r\n")});
+    CHECK(z.to_backend == "EHLO c\r\nBDAT 003 LAST\r\nabcNOOP\r\n");
+}
+
+TEST_CASE("smtp: a failed EHLO forgets CHUNKING", "[smtp][bdat]") {
+    auto r =
+        run_both(smtp(true), {B("220 mx\r\n"), C("EHLO c\r\n"), B("250-mx\r\n250 CHUNKING\r\n"),
+                              C("EHLO\r\n"), B("501 5.5.4 Syntax: EHLO hostname\r\n"),
+                              C("BDAT 4 LAST\r\nNOOPNOOP\r\n"), B("250 ok\r\n")});
+    CHECK(r.to_backend == "EHLO c\r\nEHLO\r\nNOOP\r\n");
 }
