@@ -275,8 +275,14 @@ void Session::begin_tls(End& end) {
         const std::string host = backend.kind == net::Address::Kind::tcp ? backend.host : "";
         // SNI carries host names only, never an IP literal (RFC 6066).
         std::string sni = tls.sni.value_or(backend.host_is_ip ? "" : host);
-        std::string check_host =
-            tls.verify == config::VerifyMode::peer ? tls.check_host.value_or(host) : "";
+        // A configured check_host always applies; the backend's name is the default only
+        // when the certificate is verified. check_ip/check_email (the context) apply as well.
+        std::string check_host;
+        if (tls.check_host) {
+            check_host = *tls.check_host;
+        } else if (tls.verify == config::VerifyMode::peer) {
+            check_host = host;
+        }
         end.tls->set_peer_name(sni, check_host);
     }
     tls_started_ms_ = now();
