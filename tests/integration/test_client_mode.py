@@ -495,3 +495,48 @@ def test_raw_implicit_wrong_check_host_refused(tlsgate, certs, tls_echo):
     wait_for(lambda: tls_echo.handshake_errors, "the server saw no failed handshake")
     assert "alert" in tls_echo.handshake_errors[0].lower(), tls_echo.handshake_errors
     assert b"secret" not in bytes(tls_echo.received)
+
+
+def _refused_by_name_check(gate, echo, log_pattern):
+    s = support.tcp_connect(gate.address("raw"))
+    try:
+        s.sendall(b"secret plaintext\n")
+        try:
+            out = support.read_to_eof(s)
+        except ConnectionResetError:
+            out = b""  # closed with our unread bytes in its buffer: a reset is a close too
+    finally:
+        s.close()
+    assert out == b"", out
+    gate.wait_for_log(log_pattern)
+    assert b"secret" not in bytes(echo.received)
+
+
+def test_raw_implicit_check_ip_not_replaced_by_backend_ip(tlsgate, certs, tls_echo):
+    """The backend is 127.0.0.1 and the certificate carries 127.0.0.1, but not the configured
+    check_ip: the default host check must not replace check_ip (issue 12)."""
+    gate = tlsgate([client_service(certs, "raw", tls_echo.address, check_ip="192.0.2.1")])
+    _refused_by_name_check(gate, tls_echo,
+                           r"service=raw .*certificate verify failed: IP address mismatch")
+
+
+@pytest.mark.parametrize("check", [{"check_ip": "192.0.2.1"},
+                                   {"check_host": "wrong.example"}],
+                         ids=["check_ip", "check_host"])
+def test_raw_implicit_verify_none_still_enforces_configured_checks(tlsgate, certs, tls_echo,
+                                                                   check):
+    gate = tlsgate([client_service(certs, "raw", tls_echo.address, verify="none", **check)])
+    _refused_by_name_check(gate, tls_echo,
+                           r"service=raw .*certificate verify failed: "
+                           r"(IP address|hostname) mismatch")
+
+
+def test_raw_implicit_matching_check_ip_with_verify_none(tlsgate, certs, tls_echo):
+    gate = tlsgate([client_service(certs, "raw", tls_echo.address, verify="none",
+                                   check_ip="127.0.0.1")])
+    s = support.tcp_connect(gate.address("raw"))
+    try:
+        s.sendall(b"checked\n")
+        assert support.recv_exact(s, 8) == b"checked\n"
+    finally:
+        s.close()
