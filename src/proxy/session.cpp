@@ -286,7 +286,10 @@ void Session::begin_tls(End& end) {
         end.tls->set_peer_name(sni, check_host);
     }
     tls_started_ms_ = now();
-    handshake_deadline_ = tls_started_ms_ + to_ms(settings().handshake_timeout);
+    // After a client-mode STARTTLS prelude the limit set at the backend connect still runs.
+    if (server_role || !prelude_) {
+        handshake_deadline_ = tls_started_ms_ + to_ms(settings().handshake_timeout);
+    }
     plaintext_deadline_ = 0;
     update_backpressure(); // the other end waits until the handshake is done
     arm_timer();
@@ -392,6 +395,16 @@ void Session::handshake_failed(End& end, const std::string& reason) {
         send(client_, reply.data(), reply.size());
     }
     fail(reason == "timed out" ? "handshake timeout" : "handshake failed: " + reason, false);
+}
+
+void Session::prelude_timed_out() {
+    log(config::LogLevel::notice,
+        "conn={} service={} STARTTLS prelude with {} timed out: no TLS within handshake_timeout "
+        "({} ms) of the connect",
+        id_, settings().name, backend_name(), to_ms(settings().handshake_timeout));
+    const std::string reply = failure_reply("STARTTLS with the server timed out");
+    send(client_, reply.data(), reply.size());
+    fail("STARTTLS prelude timeout", false);
 }
 
 bool Session::flush_ciphertext(End& end) {
@@ -603,6 +616,12 @@ void Session::on_backend_connected() {
     }
     if (settings().client && !prelude_) {
         begin_tls(backend_); // client mode, implicit TLS
+    } else if (prelude_) {
+        // Client-mode STARTTLS: the prelude and the handshake after it share one limit, from
+        // now. Bytes from the server count as activity, so without this a server that is
+        // mute, stalls after its greeting or trickles bytes holds the local program until
+        // idle_timeout.
+        handshake_deadline_ = now() + to_ms(settings().handshake_timeout);
     }
     if (!pending_to_backend_.empty()) {
         std::string pending;
@@ -766,6 +785,7 @@ void Session::apply(proto::ClientActions& actions) {
     } else if (actions.start_tls) {
         begin_tls(backend_);
     } else if (actions.plaintext_fallback) {
+        handshake_deadline_ = 0; // no TLS: the prelude is over
         backend_ready();
     }
 }
@@ -987,6 +1007,10 @@ void Session::on_timer(core::Timer&) {
         return;
     }
     if (handshake_deadline_ != 0 && current >= handshake_deadline_) {
+        if (in_prelude() && !backend_.tls) {
+            prelude_timed_out();
+            return;
+        }
         handshake_failed(client_.in_handshake() ? client_ : backend_, "timed out");
         return;
     }

@@ -540,3 +540,66 @@ def test_raw_implicit_matching_check_ip_with_verify_none(tlsgate, certs, tls_ech
         assert support.recv_exact(s, 8) == b"checked\n"
     finally:
         s.close()
+
+
+# --------------------------------------------------------------------------- slow servers
+
+GREETINGS = {"imap": b"* OK ready\r\n", "pop3": b"+OK ready\r\n", "smtp": b"220 ready\r\n"}
+FAILURES = {"imap": "* BYE [UNAVAILABLE]", "pop3": "-ERR [SYS/TEMP]", "smtp": "421 4.7.0"}
+
+
+def _until_closed(conn):
+    """Reads (and drops) whatever tlsgate sends until it closes the connection."""
+    try:
+        while conn.recv(65536):
+            pass
+    except OSError:
+        pass
+
+
+def _slow_server(protocol, behaviour):
+    """A server that never finishes the STARTTLS prelude: `mute` (says nothing), `stall`
+    (greets, then never answers), `trickle` (one byte every 200 ms, never a whole line)."""
+    def handle(conn, backend):
+        if behaviour == "stall":
+            conn.sendall(GREETINGS[protocol])
+        if behaviour == "trickle":
+            conn.settimeout(0.2)
+            prefix = GREETINGS[protocol][:4]
+            i = 0
+            try:
+                while not backend.stopped:
+                    conn.sendall(prefix[i:i + 1] if i < len(prefix) else b"x")
+                    i += 1
+                    try:
+                        if conn.recv(65536) == b"":
+                            return  # tlsgate closed
+                    except socket.timeout:
+                        pass
+            except OSError:
+                return
+        _until_closed(conn)
+    return handle
+
+
+@pytest.mark.parametrize("behaviour", ["mute", "stall", "trickle"])
+@pytest.mark.parametrize("protocol", ["imap", "pop3", "smtp"])
+def test_starttls_prelude_bounded_by_handshake_timeout(mailgate, certs, backend, protocol,
+                                                       behaviour):
+    """The whole prelude (backend connect to TLS handshake start) plus the handshake is bounded
+    by handshake_timeout, however the server stalls; idle_timeout (30 min) never comes into
+    it. The local program gets the protocol's failure reply, then the close."""
+    srv = backend(_slow_server(protocol, behaviour))
+    gate = mailgate([client_service(certs, protocol, srv.address, protocol, "starttls",
+                                    handshake_timeout="1s")])
+    c = LineClient(gate.address(protocol))
+    try:
+        # Liveness only: 1 s is the limit; 20 s of margin before calling it hung.
+        out = c.read_to_eof(timeout=20)
+    finally:
+        c.close()
+    # One line, tlsgate's own: nothing the server said reaches the local program.
+    assert out.startswith(FAILURES[protocol]) and out.count("\n") == 1, out
+    assert "ready" not in out, out
+    gate.wait_for_log(rf"service={protocol} STARTTLS prelude with .* timed out")
+    gate.wait_for_log(rf"service={protocol} .*reason=STARTTLS prelude timeout")
