@@ -223,7 +223,7 @@ def test_smtp_injection_after_starttls_goahead_discarded(mailgate, certs, script
     c = LineClient(gate.address("smtp"))
     try:
         seen = c.smtp_reply()
-        assert seen[0].startswith("220 scripted"), seen
+        assert seen == ["220 localhost ESMTP tlsgate ready\r\n"], seen
         ehlo = c.smtp("EHLO client.test")
         assert ehlo[-1].startswith("250 ") and "STARTTLS" not in "".join(ehlo)
         seen += ehlo + c.smtp("NOOP") + c.smtp("QUIT")
@@ -273,7 +273,7 @@ def test_pop3_injection_after_stls_goahead_discarded(mailgate, certs, scripted):
     c = LineClient(gate.address("pop3"))
     try:
         seen = [c.line()]
-        assert seen[0].startswith("+OK scripted"), seen
+        assert seen == ["+OK tlsgate ready\r\n"], seen
         capa = c.pop3("CAPA", multi=True)
         assert "STLS" not in "".join(capa), capa
         seen += capa + c.pop3(f"USER {USER}") + c.pop3(f"PASS {PASSWORD}") + c.pop3("STAT")
@@ -285,6 +285,42 @@ def test_pop3_injection_after_stls_goahead_discarded(mailgate, certs, scripted):
     gate.wait_for_log(r"service=pop3 discarded 14 bytes the server sent after")
     assert srv.handshakes == 1 and not srv.after_goahead
     assert b"USER alice" in bytes(srv.tls) and b"USER" not in bytes(srv.plain)
+
+
+FORGED = {
+    "imap": b"* OK [ALERT] forged: your password expired, see http://forged.example/\r\n",
+    "pop3": b"+OK forged POP3 <1896.697170952@forged.example>\r\n",
+    "smtp": b"220-forged.example ESMTP\r\n220 forged banner\r\n",
+}
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3", "smtp"])
+def test_plaintext_greeting_never_reaches_the_local_program(mailgate, certs, scripted,
+                                                            protocol):
+    """The greeting before STARTTLS is unauthenticated (anyone on the path can write it):
+    after TLS the local program gets tlsgate's neutral greeting, then talks inside TLS."""
+    srv = scripted(protocol, leaf_ctx(certs), greeting=FORGED[protocol])
+    gate = mailgate([client_service(certs, protocol, srv.address, protocol, "starttls")])
+    c = LineClient(gate.address(protocol))
+    try:
+        if protocol == "imap":
+            seen = [c.line()]
+            assert seen == ["* OK tlsgate ready\r\n"], seen
+            seen += c.imap("a1", "CAPABILITY") + c.imap("a2", "LOGOUT")
+        elif protocol == "pop3":
+            seen = [c.line()]
+            assert seen == ["+OK tlsgate ready\r\n"], seen  # no APOP timestamp
+            seen += c.pop3("CAPA", multi=True) + c.pop3("QUIT")
+        else:
+            seen = c.smtp_reply()
+            assert seen == ["220 localhost ESMTP tlsgate ready\r\n"], seen
+            seen += c.smtp("EHLO client.test") + c.smtp("QUIT")
+    finally:
+        c.close()
+    assert "forged" not in "".join(seen), seen
+    assert srv.handshakes == 1
+    # The local program's commands went inside TLS only.
+    assert bytes(srv.tls) and not srv.after_goahead
 
 
 def test_pop3_no_stls_offered_refused(mailgate, certs, scripted):
