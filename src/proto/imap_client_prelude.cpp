@@ -71,7 +71,6 @@ void ImapClientPrelude::on_greeting(std::string_view content, ClientActions& out
         fail(out, fmt::format("unexpected greeting: {}", content));
         return;
     }
-    greeting_ = content;
     note_code_capabilities(status.rest);
     if (starttls_) {
         ask_starttls(out);
@@ -156,26 +155,6 @@ void ImapClientPrelude::note_code_capabilities(std::string_view resp_text) {
 void ImapClientPrelude::ask_starttls(ClientActions& out) {
     send(out, fmt::format("{} STARTTLS\r\n", kStarttlsTag));
     stage_ = Stage::starttls;
-}
-
-std::string ImapClientPrelude::greeting_after_tls() const {
-    // greeting_ is "* OK <resp-text>" (checked in on_greeting).
-    std::string_view g = greeting_;
-    Words star = split_first_word(g);
-    Words status = split_first_word(star.rest);
-    if (!status.has_rest) {
-        return greeting_ + "\r\n";
-    }
-    size_t text_at = g.size() - status.rest.size();
-    CodeSpan span = capability_code(status.rest);
-    if (span.length == std::string_view::npos) {
-        return greeting_ + "\r\n";
-    }
-    std::string_view text = status.rest.substr(span.length);
-    if (text.empty()) {
-        text = "Server ready.";
-    }
-    return fmt::format("{}{}\r\n", g.substr(0, text_at), text);
 }
 
 } // namespace tlsgate::proto

@@ -16,7 +16,6 @@ void Pop3ClientPrelude::on_line(std::string_view content, ClientActions& out) {
             fail(out, fmt::format("unexpected greeting: {}", content));
             return;
         }
-        greeting_ = content;
         send(out, "CAPA\r\n");
         stage_ = Stage::capa_status;
         return;

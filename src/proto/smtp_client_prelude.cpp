@@ -113,6 +113,10 @@ void SmtpClientPrelude::on_ehlo_reply(ClientActions& out) {
     no_starttls(out);
 }
 
+std::string SmtpClientPrelude::greeting_after_tls() const {
+    return fmt::format("220 {} ESMTP tlsgate ready\r\n", ehlo_name_);
+}
+
 void SmtpClientPrelude::no_starttls(ClientActions& out) {
     if (settings().starttls_policy != config::StarttlsPolicy::may) {
         fail(out, "server offers no STARTTLS");

@@ -277,12 +277,21 @@ void Session::begin_tls(End& end) {
         const std::string host = backend.kind == net::Address::Kind::tcp ? backend.host : "";
         // SNI carries host names only, never an IP literal (RFC 6066).
         std::string sni = tls.sni.value_or(backend.host_is_ip ? "" : host);
-        std::string check_host =
-            tls.verify == config::VerifyMode::peer ? tls.check_host.value_or(host) : "";
+        // A configured check_host always applies; the backend's name is the default only
+        // when the certificate is verified. check_ip/check_email (the context) apply as well.
+        std::string check_host;
+        if (tls.check_host) {
+            check_host = *tls.check_host;
+        } else if (tls.verify == config::VerifyMode::peer) {
+            check_host = host;
+        }
         end.tls->set_peer_name(sni, check_host);
     }
     tls_started_ms_ = now();
-    handshake_deadline_ = tls_started_ms_ + to_ms(settings().handshake_timeout);
+    // After a client-mode STARTTLS prelude the limit set at the backend connect still runs.
+    if (server_role || !prelude_) {
+        handshake_deadline_ = tls_started_ms_ + to_ms(settings().handshake_timeout);
+    }
     plaintext_deadline_ = 0;
     update_backpressure(); // the other end waits until the handshake is done
     arm_timer();
@@ -388,6 +397,16 @@ void Session::handshake_failed(End& end, const std::string& reason) {
         send(client_, reply.data(), reply.size());
     }
     fail(reason == "timed out" ? "handshake timeout" : "handshake failed: " + reason, false);
+}
+
+void Session::prelude_timed_out() {
+    log(config::LogLevel::notice,
+        "conn={} service={} STARTTLS prelude with {} timed out: no TLS within handshake_timeout "
+        "({} ms) of the connect",
+        id_, settings().name, backend_name(), to_ms(settings().handshake_timeout));
+    const std::string reply = failure_reply("STARTTLS with the server timed out");
+    send(client_, reply.data(), reply.size());
+    fail("STARTTLS prelude timeout", false);
 }
 
 bool Session::flush_ciphertext(End& end) {
@@ -599,6 +618,12 @@ void Session::on_backend_connected() {
     }
     if (settings().client && !prelude_) {
         begin_tls(backend_); // client mode, implicit TLS
+    } else if (prelude_) {
+        // Client-mode STARTTLS: the prelude and the handshake after it share one limit, from
+        // now. Bytes from the server count as activity, so without this a server that is
+        // mute, stalls after its greeting or trickles bytes holds the local program until
+        // idle_timeout.
+        handshake_deadline_ = now() + to_ms(settings().handshake_timeout);
     }
     if (!pending_to_backend_.empty()) {
         std::string pending;
@@ -764,6 +789,7 @@ void Session::apply(proto::ClientActions& actions) {
     } else if (actions.start_tls) {
         begin_tls(backend_);
     } else if (actions.plaintext_fallback) {
+        handshake_deadline_ = 0; // no TLS: the prelude is over
         backend_ready();
     }
 }
@@ -989,6 +1015,10 @@ void Session::on_timer(core::Timer&) {
         return;
     }
     if (handshake_deadline_ != 0 && current >= handshake_deadline_) {
+        if (in_prelude() && !backend_.tls) {
+            prelude_timed_out();
+            return;
+        }
         handshake_failed(client_.in_handshake() ? client_ : backend_, "timed out");
         return;
     }

@@ -1,6 +1,7 @@
 #include "tlsgate/tls/engine.hpp"
 
 #include "tlsgate/tls/context_data.hpp"
+#include "tlsgate/tls/peer_checks.hpp"
 
 #include <climits>
 #include <openssl/buffer.h>
@@ -58,9 +59,17 @@ void TlsEngine::set_peer_name(const std::string& sni, const std::string& check_h
     }
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl_.get());
     // An IP address is matched against the certificate's IP SANs, a name against its DNS SANs.
-    if (X509_VERIFY_PARAM_set1_ip_asc(param, check_host.c_str()) != 1) {
-        ERR_clear_error();
+    // OpenSSL keeps one IP per check: setting ours would silently drop a configured check_ip,
+    // so a configured one stays and is the IP check.
+    if (ip_address_bytes(check_host).empty()) {
         SSL_set1_host(ssl_.get(), check_host.c_str());
+        return;
+    }
+    char* configured_ip = X509_VERIFY_PARAM_get1_ip_asc(param);
+    const bool keep_configured = configured_ip != nullptr;
+    OPENSSL_free(configured_ip);
+    if (!keep_configured) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, check_host.c_str());
     }
 }
 

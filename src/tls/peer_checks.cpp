@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 #include <sys/stat.h>
 
 namespace tlsgate::tls {
@@ -133,7 +134,17 @@ void set_names(SSL_CTX* ctx, const config::TlsSettings& s, bool server, const Co
     if (s.check_email && X509_VERIFY_PARAM_set1_email(param, s.check_email->c_str(), 0) != 1) {
         fail("check_email", "cannot use this address: " + take_openssl_errors());
     }
-    // Client mode checks the server's name per connection (TlsEngine::set_peer_name).
+    // Client mode checks the server's name per connection (TlsEngine::set_peer_name). OpenSSL
+    // checks one IP: a check_host that is another IP than check_ip could not be enforced too.
+    if (!server && s.check_host && s.check_ip) {
+        const std::string host_ip = ip_address_bytes(*s.check_host);
+        if (!host_ip.empty() && host_ip != ip_address_bytes(*s.check_ip)) {
+            fail("check_host",
+                 fmt::format("\"{}\" is an IP address other than check_ip \"{}\": a certificate "
+                             "is checked against one IP address; keep one of the two",
+                             *s.check_host, *s.check_ip));
+        }
+    }
     if (server && s.check_host &&
         X509_VERIFY_PARAM_set1_host(param, s.check_host->c_str(), 0) != 1) {
         fail("check_host", "cannot use this name: " + take_openssl_errors());
@@ -163,10 +174,26 @@ void send_ca_names(SSL_CTX* ctx, const config::TlsSettings& s, const ContextFail
 
 } // namespace
 
+std::string ip_address_bytes(const std::string& text) {
+    ASN1_OCTET_STRING* ip = a2i_IPADDRESS(text.c_str());
+    ERR_clear_error(); // "not an address" leaves an error behind
+    if (ip == nullptr) {
+        return {};
+    }
+    std::string bytes(reinterpret_cast<const char*>(ASN1_STRING_get0_data(ip)),
+                      static_cast<size_t>(ASN1_STRING_length(ip)));
+    ASN1_OCTET_STRING_free(ip);
+    return bytes;
+}
+
 void apply_peer_checks(SSL_CTX* ctx, const config::TlsSettings& s, bool server,
                        const ContextFail& fail) {
     const bool verify_any = s.verify_chain || s.verify_peer;
-    const bool ask = verify_any || (server && (s.request_cert || s.require_cert));
+    // Client mode: a configured name check is enforced even with verify = "none" (the chain
+    // is then not checked, the names are: verify_callback).
+    const bool names = s.check_host || s.check_ip || s.check_email;
+    const bool ask =
+        verify_any || (server && (s.request_cert || s.require_cert)) || (!server && names);
     if (!ask) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
         return;

@@ -82,10 +82,13 @@ class ScriptedServer:
                      client's next bytes are a ClientHello, which the handshake consumes;
                      after a failed handshake, anything readable is recorded here)
       tls          - bytes read inside TLS
-      handshake_errors, handshakes (count), messages (SMTP DATA bodies)"""
+      handshake_errors, handshakes (count), messages (SMTP DATA bodies)
+    `greeting` replaces the plaintext greeting (a forged one, say)."""
 
-    def __init__(self, protocol, ctx, offer_starttls=True, inject=b"", inject_later=b""):
+    def __init__(self, protocol, ctx, offer_starttls=True, inject=b"", inject_later=b"",
+                 greeting=None):
         self.protocol = protocol
+        self.greeting = greeting
         self.inject_later = inject_later  # sent 0.3 s after the go-ahead, before the handshake
         self.ctx = ctx
         self.offer_starttls = offer_starttls
@@ -150,7 +153,7 @@ class ScriptedServer:
     # ---------------------------------------------------------------- IMAP
     def _imap(self, c):
         caps = "IMAP4rev1 STARTTLS LOGINDISABLED" if self.offer_starttls else "IMAP4rev1"
-        c.send(f"* OK [CAPABILITY {caps}] scripted IMAP ready\r\n")
+        c.send(self.greeting or f"* OK [CAPABILITY {caps}] scripted IMAP ready\r\n")
         in_tls = False
         while True:
             line = c.line()
@@ -187,7 +190,7 @@ class ScriptedServer:
 
     # ---------------------------------------------------------------- POP3
     def _pop3(self, c):
-        c.send("+OK scripted POP3 ready\r\n")
+        c.send(self.greeting or "+OK scripted POP3 ready\r\n")
         in_tls = False
         while True:
             line = c.line()
@@ -220,7 +223,7 @@ class ScriptedServer:
 
     # ---------------------------------------------------------------- SMTP
     def _smtp(self, c):
-        c.send("220 scripted ESMTP ready\r\n")
+        c.send(self.greeting or "220 scripted ESMTP ready\r\n")
         in_tls = False
         while True:
             line = c.line()

@@ -43,11 +43,18 @@ def proc_stat(pid):
 
 
 def alive(pid):
+    """Running: neither gone nor a zombie. A detached daemon is not our child: once it has
+    exited, reaping it is its parent's (init's) business, so a zombie counts as exited."""
+    state = support.process_state(pid)
+    return state is not None and state != "Z"
+
+
+def send_signal(pid, sig):
+    """os.kill, where a process that already exited (ESRCH) is no error."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def processes_with_arg(text):
@@ -175,7 +182,7 @@ class FileLogGate:
         daemon, which is not our child)."""
         if self.pid is None or not alive(self.pid):
             return self.proc.wait() if self.proc else None
-        os.kill(self.pid, signal.SIGTERM)
+        send_signal(self.pid, signal.SIGTERM)  # it may exit between the check and the kill
         if self.proc:
             try:
                 return self.proc.wait(timeout)
@@ -186,17 +193,14 @@ class FileLogGate:
         try:
             wait_until(lambda: not alive(self.pid), timeout, what="the daemon to exit")
         except AssertionError:
-            os.kill(self.pid, signal.SIGKILL)
+            send_signal(self.pid, signal.SIGKILL)
             raise
         return None
 
     def kill(self):
         """Teardown: make sure nothing is left running."""
         for pid in processes_with_arg(str(self.config_path)) if self.config_path else []:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            send_signal(pid, signal.SIGKILL)
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()

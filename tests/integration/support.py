@@ -19,6 +19,19 @@ from pathlib import Path
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
+def process_state(pid):
+    """The state letter of pid from /proc/PID/stat ("R", "S", "Z" for a zombie, ...), or None
+    once no such process exists (exited and reaped). A process that is reaped between the
+    open and the read makes the read fail with ESRCH (ProcessLookupError): gone as well."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name in parentheses may itself hold ") ": the state follows the last ")".
+    return text.rsplit(")", 1)[1].split()[0]
+
+
 def raise_nofile_limit():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:

@@ -156,17 +156,17 @@ def exec_service(name, program, **extra):
     return svc
 
 
-def pid_gone(pid, timeout=10):
-    """True once pid is neither running nor a zombie (reaped)."""
+def assert_reaped(pid, what, timeout=10):
+    """Waits until the exec'd program pid is gone and reaped. A zombie is a failure: tlsgate
+    is its parent and must wait for it (a defect the message names as such); so is a program
+    still running at the deadline (liveness bound, not a timing measure)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return True
+    state = support.process_state(pid)
+    while state is not None and time.monotonic() < deadline:
         time.sleep(0.05)
-    return False
+        state = support.process_state(pid)
+    assert state != "Z", f"{what}: pid {pid} exited but tlsgate never reaped it (zombie)"
+    assert state is None, f"{what}: pid {pid} still there after {timeout} s (state {state})"
 
 
 def test_exec_relays_and_leaks_no_descriptor(tlsgate):
@@ -181,7 +181,7 @@ def test_exec_relays_and_leaks_no_descriptor(tlsgate):
         s.sendall(payload)
         assert recv_exact(s, len(payload)) == payload
         s.unwrap()
-    assert pid_gone(pid), f"exec'd program {pid} not reaped after a clean end"
+    assert_reaped(pid, "exec'd program after a clean end")
     gate.wait_for_log(r"service=ex close .*backend=exec:\S+python3\S* .*in=200000 "
                       r"out=\d+ .*reason=done")
 
@@ -196,7 +196,7 @@ def test_exec_program_gets_eof_when_the_client_closes(tlsgate):
     s = tls_connect(gate.address("ex"))
     pid = int(first_line(s).split()[-1])
     s.close()  # FIN without close_notify: the program reads EOF and exits on its own
-    assert pid_gone(pid), f"exec'd program {pid} still there after the client left"
+    assert_reaped(pid, "exec'd program after the client left")
     gate.wait_for_log(rf"pid {pid}\) exited with status 0")
 
 
@@ -205,7 +205,7 @@ def test_exec_program_is_terminated_when_the_connection_breaks(tlsgate):
     s = tls_connect(gate.address("ex"))
     pid = int(first_line(s))
     reset_close(s)
-    assert pid_gone(pid), f"exec'd program {pid} still there after the client reset"
+    assert_reaped(pid, "exec'd program after the client reset")
     gate.wait_for_log(rf"pid {pid}\) ended by signal 15")
 
 
@@ -214,7 +214,7 @@ def test_exec_program_ignoring_sigterm_gets_sigkill(tlsgate):
     s = tls_connect(gate.address("ex"))
     pid = int(first_line(s))
     reset_close(s)
-    assert pid_gone(pid, timeout=8), f"exec'd program {pid} survived"
+    assert_reaped(pid, "exec'd program ignoring SIGTERM", timeout=8)
     gate.wait_for_log(rf"pid {pid}\) ignored SIGTERM: SIGKILL")
     gate.wait_for_log(r"service=ex close ")
 
@@ -235,7 +235,7 @@ def test_exec_retry_starts_the_program_again(tlsgate):
         # legitimately follow our close_notify (half-close), which unwrap() treats as an error.
     gate.wait_for_log(r"service=ex \S+ ended; retry: starting it again")
     for line in (first, second):
-        assert pid_gone(int(line.split()[1]))
+        assert_reaped(int(line.split()[1]), "exec'd program that ended (retry)")
 
 
 def test_exec_without_retry_ends_the_connection_with_the_program(tlsgate):

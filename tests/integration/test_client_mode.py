@@ -223,7 +223,7 @@ def test_smtp_injection_after_starttls_goahead_discarded(mailgate, certs, script
     c = LineClient(gate.address("smtp"))
     try:
         seen = c.smtp_reply()
-        assert seen[0].startswith("220 scripted"), seen
+        assert seen == ["220 localhost ESMTP tlsgate ready\r\n"], seen
         ehlo = c.smtp("EHLO client.test")
         assert ehlo[-1].startswith("250 ") and "STARTTLS" not in "".join(ehlo)
         seen += ehlo + c.smtp("NOOP") + c.smtp("QUIT")
@@ -273,7 +273,7 @@ def test_pop3_injection_after_stls_goahead_discarded(mailgate, certs, scripted):
     c = LineClient(gate.address("pop3"))
     try:
         seen = [c.line()]
-        assert seen[0].startswith("+OK scripted"), seen
+        assert seen == ["+OK tlsgate ready\r\n"], seen
         capa = c.pop3("CAPA", multi=True)
         assert "STLS" not in "".join(capa), capa
         seen += capa + c.pop3(f"USER {USER}") + c.pop3(f"PASS {PASSWORD}") + c.pop3("STAT")
@@ -285,6 +285,42 @@ def test_pop3_injection_after_stls_goahead_discarded(mailgate, certs, scripted):
     gate.wait_for_log(r"service=pop3 discarded 14 bytes the server sent after")
     assert srv.handshakes == 1 and not srv.after_goahead
     assert b"USER alice" in bytes(srv.tls) and b"USER" not in bytes(srv.plain)
+
+
+FORGED = {
+    "imap": b"* OK [ALERT] forged: your password expired, see http://forged.example/\r\n",
+    "pop3": b"+OK forged POP3 <1896.697170952@forged.example>\r\n",
+    "smtp": b"220-forged.example ESMTP\r\n220 forged banner\r\n",
+}
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3", "smtp"])
+def test_plaintext_greeting_never_reaches_the_local_program(mailgate, certs, scripted,
+                                                            protocol):
+    """The greeting before STARTTLS is unauthenticated (anyone on the path can write it):
+    after TLS the local program gets tlsgate's neutral greeting, then talks inside TLS."""
+    srv = scripted(protocol, leaf_ctx(certs), greeting=FORGED[protocol])
+    gate = mailgate([client_service(certs, protocol, srv.address, protocol, "starttls")])
+    c = LineClient(gate.address(protocol))
+    try:
+        if protocol == "imap":
+            seen = [c.line()]
+            assert seen == ["* OK tlsgate ready\r\n"], seen
+            seen += c.imap("a1", "CAPABILITY") + c.imap("a2", "LOGOUT")
+        elif protocol == "pop3":
+            seen = [c.line()]
+            assert seen == ["+OK tlsgate ready\r\n"], seen  # no APOP timestamp
+            seen += c.pop3("CAPA", multi=True) + c.pop3("QUIT")
+        else:
+            seen = c.smtp_reply()
+            assert seen == ["220 localhost ESMTP tlsgate ready\r\n"], seen
+            seen += c.smtp("EHLO client.test") + c.smtp("QUIT")
+    finally:
+        c.close()
+    assert "forged" not in "".join(seen), seen
+    assert srv.handshakes == 1
+    # The local program's commands went inside TLS only.
+    assert bytes(srv.tls) and not srv.after_goahead
 
 
 def test_pop3_no_stls_offered_refused(mailgate, certs, scripted):
@@ -495,3 +531,111 @@ def test_raw_implicit_wrong_check_host_refused(tlsgate, certs, tls_echo):
     wait_for(lambda: tls_echo.handshake_errors, "the server saw no failed handshake")
     assert "alert" in tls_echo.handshake_errors[0].lower(), tls_echo.handshake_errors
     assert b"secret" not in bytes(tls_echo.received)
+
+
+def _refused_by_name_check(gate, echo, log_pattern):
+    s = support.tcp_connect(gate.address("raw"))
+    try:
+        s.sendall(b"secret plaintext\n")
+        try:
+            out = support.read_to_eof(s)
+        except ConnectionResetError:
+            out = b""  # closed with our unread bytes in its buffer: a reset is a close too
+    finally:
+        s.close()
+    assert out == b"", out
+    gate.wait_for_log(log_pattern)
+    assert b"secret" not in bytes(echo.received)
+
+
+def test_raw_implicit_check_ip_not_replaced_by_backend_ip(tlsgate, certs, tls_echo):
+    """The backend is 127.0.0.1 and the certificate carries 127.0.0.1, but not the configured
+    check_ip: the default host check must not replace check_ip (issue 12)."""
+    gate = tlsgate([client_service(certs, "raw", tls_echo.address, check_ip="192.0.2.1")])
+    _refused_by_name_check(gate, tls_echo,
+                           r"service=raw .*certificate verify failed: IP address mismatch")
+
+
+@pytest.mark.parametrize("check", [{"check_ip": "192.0.2.1"},
+                                   {"check_host": "wrong.example"}],
+                         ids=["check_ip", "check_host"])
+def test_raw_implicit_verify_none_still_enforces_configured_checks(tlsgate, certs, tls_echo,
+                                                                   check):
+    gate = tlsgate([client_service(certs, "raw", tls_echo.address, verify="none", **check)])
+    _refused_by_name_check(gate, tls_echo,
+                           r"service=raw .*certificate verify failed: "
+                           r"(IP address|hostname) mismatch")
+
+
+def test_raw_implicit_matching_check_ip_with_verify_none(tlsgate, certs, tls_echo):
+    gate = tlsgate([client_service(certs, "raw", tls_echo.address, verify="none",
+                                   check_ip="127.0.0.1")])
+    s = support.tcp_connect(gate.address("raw"))
+    try:
+        s.sendall(b"checked\n")
+        assert support.recv_exact(s, 8) == b"checked\n"
+    finally:
+        s.close()
+
+
+# --------------------------------------------------------------------------- slow servers
+
+GREETINGS = {"imap": b"* OK ready\r\n", "pop3": b"+OK ready\r\n", "smtp": b"220 ready\r\n"}
+FAILURES = {"imap": "* BYE [UNAVAILABLE]", "pop3": "-ERR [SYS/TEMP]", "smtp": "421 4.7.0"}
+
+
+def _until_closed(conn):
+    """Reads (and drops) whatever tlsgate sends until it closes the connection."""
+    try:
+        while conn.recv(65536):
+            pass
+    except OSError:
+        pass
+
+
+def _slow_server(protocol, behaviour):
+    """A server that never finishes the STARTTLS prelude: `mute` (says nothing), `stall`
+    (greets, then never answers), `trickle` (one byte every 200 ms, never a whole line)."""
+    def handle(conn, backend):
+        if behaviour == "stall":
+            conn.sendall(GREETINGS[protocol])
+        if behaviour == "trickle":
+            conn.settimeout(0.2)
+            prefix = GREETINGS[protocol][:4]
+            i = 0
+            try:
+                while not backend.stopped:
+                    conn.sendall(prefix[i:i + 1] if i < len(prefix) else b"x")
+                    i += 1
+                    try:
+                        if conn.recv(65536) == b"":
+                            return  # tlsgate closed
+                    except socket.timeout:
+                        pass
+            except OSError:
+                return
+        _until_closed(conn)
+    return handle
+
+
+@pytest.mark.parametrize("behaviour", ["mute", "stall", "trickle"])
+@pytest.mark.parametrize("protocol", ["imap", "pop3", "smtp"])
+def test_starttls_prelude_bounded_by_handshake_timeout(mailgate, certs, backend, protocol,
+                                                       behaviour):
+    """The whole prelude (backend connect to TLS handshake start) plus the handshake is bounded
+    by handshake_timeout, however the server stalls; idle_timeout (30 min) never comes into
+    it. The local program gets the protocol's failure reply, then the close."""
+    srv = backend(_slow_server(protocol, behaviour))
+    gate = mailgate([client_service(certs, protocol, srv.address, protocol, "starttls",
+                                    handshake_timeout="1s")])
+    c = LineClient(gate.address(protocol))
+    try:
+        # Liveness only: 1 s is the limit; 20 s of margin before calling it hung.
+        out = c.read_to_eof(timeout=20)
+    finally:
+        c.close()
+    # One line, tlsgate's own: nothing the server said reaches the local program.
+    assert out.startswith(FAILURES[protocol]) and out.count("\n") == 1, out
+    assert "ready" not in out, out
+    gate.wait_for_log(rf"service={protocol} STARTTLS prelude with .* timed out")
+    gate.wait_for_log(rf"service={protocol} .*reason=STARTTLS prelude timeout")

@@ -53,10 +53,13 @@ public:
 
     // Plaintext bytes from the server, before TLS. Called only while !done().
     virtual void on_server_data(std::string_view bytes, ClientActions& out) = 0;
-    // The handshake succeeded: `to_local` gets what the local program must see first — the
-    // server's greeting, with STARTTLS (and IMAP's LOGINDISABLED, and any capability code
-    // from before TLS) removed, so the program sees a normal plaintext server and asks for
-    // capabilities itself. The prelude is done after this.
+    // The handshake succeeded: `to_local` gets what the local program must see first — a
+    // neutral greeting made by tlsgate ("* OK tlsgate ready", "+OK tlsgate ready", "220
+    // <ehlo_name> ESMTP tlsgate ready"), so the program sees a normal plaintext server and
+    // asks for capabilities itself. Nothing from the plaintext phase reaches the program:
+    // anyone on the path could have written it ([ALERT] text, a banner, an APOP timestamp,
+    // which would let a forger choose the APOP challenge; so APOP is not offered through
+    // client-mode STARTTLS). The prelude is done after this.
     virtual void on_tls_established(ClientActions& out) = 0;
     // True after on_tls_established(), plaintext_fallback or fail.
     virtual bool done() const = 0;

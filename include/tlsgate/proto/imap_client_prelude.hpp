@@ -9,8 +9,8 @@ namespace tlsgate::proto {
 
 // IMAP (RFC 3501, RFC 9051) toward a remote server: greeting "* OK", CAPABILITY unless the
 // greeting's [CAPABILITY ...] code already lists STARTTLS, then STARTTLS. A server without
-// STARTTLS fails whatever the policy. After TLS the local program sees the greeting without
-// its capability code and asks for capabilities itself.
+// STARTTLS fails whatever the policy. After TLS the local program sees tlsgate's neutral
+// greeting (never the server's plaintext one) and asks for capabilities itself.
 class ImapClientPrelude final : public ClientPreludeBase {
 public:
     explicit ImapClientPrelude(const ClientPreludeSettings& settings)
@@ -23,7 +23,7 @@ private:
     enum class Stage { greeting, capability, starttls };
 
     void on_line(std::string_view content, ClientActions& out) override;
-    std::string greeting_after_tls() const override;
+    std::string greeting_after_tls() const override { return "* OK tlsgate ready\r\n"; }
     std::string_view failure_prefix() const override { return "* BYE [UNAVAILABLE] "; }
 
     void on_greeting(std::string_view content, ClientActions& out);
@@ -34,7 +34,6 @@ private:
     void ask_starttls(ClientActions& out);
 
     Stage stage_ = Stage::greeting;
-    std::string greeting_;
     bool starttls_ = false;
 };
 

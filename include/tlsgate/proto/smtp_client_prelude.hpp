@@ -10,8 +10,10 @@ namespace tlsgate::proto {
 
 // SMTP (RFC 5321, RFC 3207) toward a remote server: greeting 220 (possibly multi-line), EHLO,
 // STARTTLS. Without STARTTLS (or when EHLO is refused with 5xx) starttls_policy "may"
-// continues in plaintext, "encrypt" fails. After TLS the local program sees the greeting
-// and sends its own EHLO.
+// continues in plaintext, "encrypt" fails. After TLS the local program sees tlsgate's
+// neutral "220 <ehlo_name> ESMTP" greeting (the server's came in plaintext) and sends its
+// own EHLO. Under "may" without STARTTLS the whole session is plaintext: the server's
+// greeting is passed on.
 class SmtpClientPrelude final : public ClientPreludeBase {
 public:
     explicit SmtpClientPrelude(const ClientPreludeSettings& settings);
@@ -20,7 +22,7 @@ private:
     enum class Stage { greeting, ehlo, starttls };
 
     void on_line(std::string_view content, ClientActions& out) override;
-    std::string greeting_after_tls() const override { return greeting_; }
+    std::string greeting_after_tls() const override;
     std::string_view failure_prefix() const override { return "421 4.7.0 "; }
 
     void on_reply(ClientActions& out);
@@ -29,7 +31,7 @@ private:
 
     Stage stage_ = Stage::greeting;
     std::string ehlo_name_;
-    std::string greeting_; // all its lines, CRLF-terminated
+    std::string greeting_; // all its lines, CRLF-terminated; for the plaintext fallback
     // The reply being read: its code and lines (without CRLF).
     int code_ = 0;
     std::vector<std::string> lines_;

@@ -123,6 +123,8 @@ private:
     void drive_tls(End& end);
     void on_handshake_complete(End& end);
     void handshake_failed(End& end, const std::string& reason);
+    // Client-mode STARTTLS: handshake_timeout ran out before the server's go-ahead.
+    void prelude_timed_out();
     bool flush_ciphertext(End& end);
 
     // Backend.

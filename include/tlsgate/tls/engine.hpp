@@ -29,8 +29,10 @@ public:
     bool is_server() const { return is_server_; }
 
     // Client side: the name sent as SNI (empty: none) and the name or IP address the
-    // certificate must match (empty: no name check). With session_resume, also offers the
-    // service's last session with a server of that SNI.
+    // certificate must match (empty: no name check), in addition to the context's check_ip
+    // and check_email. An IP address never replaces the context's check_ip: that one is the
+    // IP check then (a configured check_host that is another IP is refused at load). With
+    // session_resume, also offers the service's last session with a server of that SNI.
     void set_peer_name(const std::string& sni, const std::string& check_host);
 
     // Ciphertext received from the peer.

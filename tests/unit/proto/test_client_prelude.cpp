@@ -168,6 +168,11 @@ const auto smtp_may = settings_for(config::Protocol::smtp, config::StarttlsPolic
 const std::string kDovecot = "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE "
                              "LITERAL+ STARTTLS LOGINDISABLED] Dovecot ready.\r\n";
 const std::string kA2Ok = "A2 OK Begin TLS negotiation now.\r\n";
+// After TLS the local program gets tlsgate's own greeting, never the server's plaintext one
+// (anyone on the path could have written it: [ALERT] text, an APOP timestamp, a banner).
+const std::string kImapAfterTls = "* OK tlsgate ready\r\n";
+const std::string kPop3AfterTls = "+OK tlsgate ready\r\n";
+const std::string kSmtpAfterTls = "220 mx.example.org ESMTP tlsgate ready\r\n";
 
 } // namespace
 
@@ -178,7 +183,7 @@ TEST_CASE("client prelude imap: greeting with CAPABILITY code skips CAPABILITY",
     auto r = run_all(imap, {S(kDovecot), S(kA2Ok), TLS()});
     CHECK(r.to_server == "A2 STARTTLS\r\n");
     CHECK(r.to_local_before_tls.empty());
-    CHECK(r.to_local == "* OK Dovecot ready.\r\n");
+    CHECK(r.to_local == kImapAfterTls);
     CHECK(r.start_tls == 1);
     CHECK(r.fail == 0);
     CHECK(r.discarded == 0);
@@ -191,7 +196,7 @@ TEST_CASE("client prelude imap: greeting without code asks CAPABILITY", "[client
                               "A1 OK Pre-login capabilities listed.\r\n"),
                             S("* OK still here\r\n" + kA2Ok), TLS()});
     CHECK(r.to_server == "A1 CAPABILITY\r\nA2 STARTTLS\r\n");
-    CHECK(r.to_local == "* OK IMAP server ready\r\n");
+    CHECK(r.to_local == kImapAfterTls);
     CHECK(r.start_tls == 1);
     CHECK(r.done);
 }
@@ -201,23 +206,24 @@ TEST_CASE("client prelude imap: capability code without STARTTLS, STARTTLS in ta
     auto r = run_all(imap, {S("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] [ALERT] ready\r\n"),
                             S("A1 ok [CAPABILITY IMAP4rev1 starttls] done\r\n"), S(kA2Ok), TLS()});
     CHECK(r.to_server == "A1 CAPABILITY\r\nA2 STARTTLS\r\n");
-    CHECK(r.to_local == "* OK [ALERT] ready\r\n");
+    CHECK(r.to_local == kImapAfterTls);
     CHECK(r.start_tls == 1);
 }
 
-TEST_CASE("client prelude imap: other response codes in the greeting are kept",
+TEST_CASE("client prelude imap: nothing from the plaintext greeting reaches the local program",
           "[client_prelude][imap]") {
-    auto r =
-        run_all(imap, {S("* OK [ALERT] maintenance tonight\r\n"),
-                       S("* CAPABILITY IMAP4rev1 STARTTLS\r\nA1 OK done\r\n"), S(kA2Ok), TLS()});
-    CHECK(r.to_local == "* OK [ALERT] maintenance tonight\r\n");
+    auto r = run_all(imap, {S("* OK [ALERT] Password expired: log in at http://evil.example/\r\n"),
+                            S("* CAPABILITY IMAP4rev1 STARTTLS\r\nA1 OK [ALERT] forged\r\n"),
+                            S(kA2Ok), TLS()});
+    CHECK(r.to_local == kImapAfterTls);
+    CHECK(r.to_local.find("evil") == std::string::npos);
 }
 
 TEST_CASE("client prelude imap: bare LF lines are accepted, greeting sent with CRLF",
           "[client_prelude][imap]") {
     auto r =
         run_all(imap, {S("* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\n"), S("A2 OK go\n"), TLS()});
-    CHECK(r.to_local == "* OK hi\r\n");
+    CHECK(r.to_local == kImapAfterTls);
     CHECK(r.start_tls == 1);
 }
 
@@ -267,7 +273,7 @@ TEST_CASE("client prelude imap: bytes after A2 OK in the same chunk are discarde
     auto r = run_all(imap, {S(kDovecot), S(kA2Ok + injected), TLS()});
     CHECK(r.start_tls == 1);
     CHECK(r.discarded == injected.size());
-    CHECK(r.to_local == "* OK Dovecot ready.\r\n");
+    CHECK(r.to_local == kImapAfterTls);
     CHECK(r.to_local.find("fake") == std::string::npos);
     CHECK(has_log(r, config::LogLevel::warning,
                   "discarded " + std::to_string(injected.size()) +
@@ -279,7 +285,7 @@ TEST_CASE("client prelude imap: bytes after A2 OK in a later chunk are discarded
     auto r = run_all(imap, {S(kDovecot), S(kA2Ok), S("* OK injected\r\n"), S("more"), TLS()});
     CHECK(r.start_tls == 1);
     CHECK(r.discarded == 19);
-    CHECK(r.to_local == "* OK Dovecot ready.\r\n");
+    CHECK(r.to_local == kImapAfterTls);
     CHECK(has_log(r, config::LogLevel::warning, "discarded 15 bytes"));
     CHECK(has_log(r, config::LogLevel::warning, "discarded 4 bytes"));
 }
@@ -375,11 +381,15 @@ const std::string kCapaStls = "+OK Capability list follows\r\nTOP\r\nUSER\r\nSAS
                               "STLS\r\nPIPELINING\r\n.\r\n";
 } // namespace
 
-TEST_CASE("client prelude pop3: CAPA, STLS, greeting kept", "[client_prelude][pop3]") {
+TEST_CASE("client prelude pop3: CAPA, STLS, a neutral greeting without the APOP timestamp",
+          "[client_prelude][pop3]") {
+    // APOP over a timestamp from the plaintext phase would let a forger pick the challenge:
+    // the local program gets none, so it cannot offer APOP.
     auto r = run_all(pop3, {S(kPopGreeting), S(kCapaStls), S("+OK Begin TLS\r\n"), TLS()});
     CHECK(r.to_server == "CAPA\r\nSTLS\r\n");
     CHECK(r.to_local_before_tls.empty());
-    CHECK(r.to_local == kPopGreeting);
+    CHECK(r.to_local == kPop3AfterTls);
+    CHECK(r.to_local.find('<') == std::string::npos);
     CHECK(r.start_tls == 1);
     CHECK(r.done);
 }
@@ -419,7 +429,7 @@ TEST_CASE("client prelude pop3: bytes after STLS +OK are discarded", "[client_pr
                             S("-ERR more\r\n"), TLS()});
     CHECK(r.start_tls == 1);
     CHECK(r.discarded == injected.size() + 11);
-    CHECK(r.to_local == kPopGreeting);
+    CHECK(r.to_local == kPop3AfterTls);
     CHECK(has_log(r, config::LogLevel::warning, "(response injection)"));
 }
 
@@ -440,7 +450,7 @@ TEST_CASE("client prelude smtp: multi-line greeting, EHLO, STARTTLS", "[client_p
                      {S(kSmtpGreeting), S(kEhloTls), S("220 2.0.0 Ready to start TLS\r\n"), TLS()});
     CHECK(r.to_server == "EHLO mx.example.org\r\nSTARTTLS\r\n");
     CHECK(r.to_local_before_tls.empty());
-    CHECK(r.to_local == kSmtpGreeting);
+    CHECK(r.to_local == kSmtpAfterTls);
     CHECK(r.start_tls == 1);
     CHECK(r.plaintext_fallback == 0);
     CHECK(r.done);
@@ -450,7 +460,7 @@ TEST_CASE("client prelude smtp: whole conversation in one read, split at every b
           "[client_prelude][smtp]") {
     auto r = run_all(smtp, {S(kSmtpGreeting + kEhloTls + "220 go ahead\r\n"), TLS()});
     CHECK(r.to_server == "EHLO mx.example.org\r\nSTARTTLS\r\n");
-    CHECK(r.to_local == kSmtpGreeting);
+    CHECK(r.to_local == kSmtpAfterTls);
     CHECK(r.start_tls == 1);
 }
 
@@ -528,7 +538,7 @@ TEST_CASE("client prelude smtp: bytes after the 220 go-ahead are discarded",
         smtp, {S(kSmtpGreeting), S(kEhloTls), S("220 go ahead\r\n" + injected), S("x"), TLS()});
     CHECK(r.start_tls == 1);
     CHECK(r.discarded == injected.size() + 1);
-    CHECK(r.to_local == kSmtpGreeting);
+    CHECK(r.to_local == kSmtpAfterTls);
     CHECK(has_log(r, config::LogLevel::warning,
                   "discarded " + std::to_string(injected.size()) +
                       " bytes the server sent after its STARTTLS go-ahead (response injection)"));

@@ -282,6 +282,59 @@ TEST_CASE("client mode: CRLs and chain checks on the server certificate") {
     CHECK_THAT(outcome.client_error, Catch::Contains("revoked"));
 }
 
+// Issue 12: the per-connection host check (the backend's address, often an IP) must never
+// replace a configured check_ip; and a configured check is enforced with verify = "none" too.
+TEST_CASE("client mode: a configured check_ip is enforced next to the per-connection name") {
+    auto server = build_server(server_settings()); // DNS:localhost, IP:127.0.0.1
+    config::TlsSettings settings;
+    settings.ca_file = pki().root_cert;
+    settings.session_resume = false; // every connection verifies afresh
+    SECTION("verify_chain: the backend IP as default does not replace check_ip") {
+        settings.verify_chain = true;
+        settings.check_ip = "192.0.2.9";
+        auto client = tls::build_client_context(settings, "service[c]");
+        REQUIRE(client.errors.empty());
+        auto outcome = connect(server.get(), client.ctx.get(), "", "127.0.0.1");
+        CHECK_FALSE(outcome.ok);
+        CHECK_THAT(outcome.client_error, Catch::Contains("IP address mismatch"));
+        // A default host name adds to check_ip as well.
+        CHECK_FALSE(connect(server.get(), client.ctx.get(), "localhost", "localhost").ok);
+    }
+    SECTION("verify_chain: check_ip matching, with the default name or IP") {
+        settings.verify_chain = true;
+        settings.check_ip = "127.0.0.1";
+        auto client = tls::build_client_context(settings, "service[c]");
+        REQUIRE(client.errors.empty());
+        CHECK(connect(server.get(), client.ctx.get(), "", "127.0.0.1").ok);
+        CHECK(connect(server.get(), client.ctx.get(), "localhost", "localhost").ok);
+        CHECK_FALSE(connect(server.get(), client.ctx.get(), "", "wrong.example").ok);
+    }
+    SECTION("verify = none: check_ip and check_host are still enforced") {
+        settings.verify = config::VerifyMode::none;
+        settings.check_ip = "192.0.2.9";
+        auto client = tls::build_client_context(settings, "service[c]");
+        REQUIRE(client.errors.empty());
+        auto outcome = connect(server.get(), client.ctx.get(), "", "");
+        CHECK_FALSE(outcome.ok);
+        CHECK_THAT(outcome.client_error, Catch::Contains("IP address mismatch"));
+        settings.check_ip = "127.0.0.1";
+        auto matching = tls::build_client_context(settings, "service[c]");
+        REQUIRE(matching.errors.empty());
+        CHECK(connect(server.get(), matching.ctx.get(), "", "").ok);
+        CHECK_FALSE(connect(server.get(), matching.ctx.get(), "", "wrong.example").ok);
+    }
+    SECTION("check_host as an IP other than check_ip is a config error") {
+        settings.verify_chain = true;
+        settings.check_ip = "192.0.2.9";
+        settings.check_host = "192.0.2.10";
+        settings.where["check_host"] = {"test.toml", 9};
+        auto client = tls::build_client_context(settings, "service[c]");
+        REQUIRE(client.errors.size() == 1);
+        CHECK_THAT(client.errors[0].to_string(),
+                   Catch::StartsWith("test.toml:9: service[c].check_host"));
+    }
+}
+
 TEST_CASE("dual certificates: ECDSA for clients that can use it, RSA for the others") {
     auto settings = server_settings();
     settings.cert = {pki().rsa_chain, pki().ec_chain};
