@@ -80,7 +80,7 @@ void FilterBase::step_aside(Actions& out) {
     transparent_ = true;
     // Nothing buffered may be lost: a partial client line goes on, as does whatever the
     // backend sent that was not handed out yet.
-    out.to_backend += cin_;
+    out.to_backend += cin_.view();
     cin_.clear();
     out.to_client += bin_.take_all();
     log(out, config::LogLevel::debug, "authenticated over TLS: relaying transparently");
@@ -287,7 +287,7 @@ bool FilterBase::refuse_sasl_response(Actions& out, bool known_verb, std::string
 }
 
 bool FilterBase::take_client_line(Actions& out, size_t limit, std::string& line) {
-    LineScan scan = scan_line(cin_, limit);
+    LineScan scan = scan_line(cin_.view(), limit);
     if (scan.status == LineScan::Status::overlong) {
         line_too_long(out);
         return false;
@@ -295,8 +295,8 @@ bool FilterBase::take_client_line(Actions& out, size_t limit, std::string& line)
     if (scan.status == LineScan::Status::incomplete) {
         return false;
     }
-    line = cin_.substr(0, scan.length);
-    cin_.erase(0, scan.length);
+    line.assign(cin_.view().substr(0, scan.length));
+    cin_.consume(scan.length);
     return true;
 }
 

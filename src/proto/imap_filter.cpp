@@ -211,9 +211,9 @@ void ImapFilter::process_client(Actions& out) {
         case Mode::skip_literal: {
             size_t n = static_cast<size_t>(std::min<uint64_t>(literal_left_, cin_.size()));
             if (mode_ == Mode::literal) {
-                out.to_backend.append(cin_, 0, n);
+                out.to_backend += cin_.view().substr(0, n);
             }
-            cin_.erase(0, n);
+            cin_.consume(n);
             literal_left_ -= n;
             if (literal_left_ == 0) {
                 mode_ = mode_ == Mode::literal ? Mode::continuation : Mode::skip_continuation;

@@ -81,6 +81,26 @@ std::string loggable_verb(std::string_view verb) {
     return r.empty() ? std::string("(empty)") : r;
 }
 
+void InputBuffer::append(std::string_view bytes) {
+    if (head_ > 0 && head_ * 2 >= buf_.size()) {
+        buf_.erase(0, head_);
+        head_ = 0;
+    }
+    buf_.append(bytes);
+}
+
+void InputBuffer::consume(size_t n) {
+    head_ += std::min(n, size());
+    if (head_ == buf_.size()) {
+        clear();
+    }
+}
+
+void InputBuffer::clear() {
+    buf_.clear();
+    head_ = 0;
+}
+
 void BoundedLines::append(std::string_view bytes) {
     compact();
     buf_.append(bytes);

@@ -84,9 +84,9 @@ void SmtpFilter::process_client(Actions& out) {
         case Mode::bdat_skip: {
             size_t n = static_cast<size_t>(std::min<uint64_t>(chunk_left_, cin_.size()));
             if (mode_ == Mode::bdat) {
-                out.to_backend.append(cin_, 0, n); // exact octets, never parsed
+                out.to_backend += cin_.view().substr(0, n); // exact octets, never parsed
             }
-            cin_.erase(0, n);
+            cin_.consume(n);
             chunk_left_ -= n;
             if (chunk_left_ == 0) {
                 mode_ = Mode::command;
@@ -103,8 +103,9 @@ void SmtpFilter::process_client(Actions& out) {
             }
             // RFC 4954 section 4: SASL responses and the AUTH command line itself (its
             // initial response) may be 12,288 octets; every other command 512.
-            size_t limit =
-                mode_ == Mode::sasl || istarts_with(cin_, "AUTH ") ? kMaxSaslLine : kMaxCommandLine;
+            size_t limit = mode_ == Mode::sasl || istarts_with(cin_.view(), "AUTH ")
+                               ? kMaxSaslLine
+                               : kMaxCommandLine;
             std::string line;
             if (!take_client_line(out, limit, line)) {
                 return;
@@ -309,11 +310,11 @@ void SmtpFilter::process_body(Actions& out) {
             }
             break;
         case Body::mid: {
-            size_t j = cin_.find_first_of("\r\n", i);
+            size_t j = cin_.view().find_first_of("\r\n", i);
             if (j == std::string::npos) {
                 j = n;
             }
-            o.append(cin_, i, j - i);
+            o += cin_.view().substr(i, j - i);
             i = j;
             if (i < n) {
                 if (cin_[i] == '\r') {
@@ -370,7 +371,7 @@ void SmtpFilter::process_body(Actions& out) {
             break;
         }
     }
-    cin_.erase(0, i);
+    cin_.consume(i);
     if (ended) {
         mode_ = Mode::command;
         expect(k_normal); // the reply to the message

@@ -132,7 +132,7 @@ protected:
     bool tls_ = false;
     bool greeting_done_ = false;
     bool authenticated_ = false;
-    std::string cin_; // client bytes not yet consumed
+    InputBuffer cin_; // client bytes not yet consumed
     BoundedLines bin_{kMaxBackendLine};
     std::deque<Slot> queue_;
 

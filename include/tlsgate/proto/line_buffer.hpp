@@ -38,6 +38,25 @@ std::string loggable_verb(std::string_view verb);
 // Bounded line splitter for the backend direction. Complete lines up to max_line octets are
 // returned whole; beyond that the buffered bytes are handed out as pass-through fragments so
 // the filter never buffers a backend line without limit.
+// Bytes received and not consumed yet. Consuming from the front is O(1) amortised: the
+// consumed prefix is dropped only once it is at least half of what is stored, where a string
+// erase would move every held byte again for each pipelined command taken off the front.
+class InputBuffer {
+public:
+    void append(std::string_view bytes);
+    std::string_view view() const { return std::string_view(buf_).substr(head_); }
+    size_t size() const { return buf_.size() - head_; }
+    bool empty() const { return size() == 0; }
+    char operator[](size_t i) const { return buf_[head_ + i]; }
+    // Drops the first `n` bytes (n <= size()).
+    void consume(size_t n);
+    void clear();
+
+private:
+    std::string buf_;
+    size_t head_ = 0;
+};
+
 class BoundedLines {
 public:
     explicit BoundedLines(size_t max_line) : max_line_(max_line) {}

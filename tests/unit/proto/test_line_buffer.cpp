@@ -1,6 +1,7 @@
 #include "tlsgate/proto/line_buffer.hpp"
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 using namespace tlsgate::proto;
 
@@ -28,4 +29,29 @@ TEST_CASE("line_buffer: BoundedLines splits and passes overlong lines through", 
     CHECK((p.text == "89abc\r\n" && !p.starts_line && p.ends_line));
     CHECK(!b.next(p));
     CHECK(b.take_all() == "xy");
+}
+
+TEST_CASE("line_buffer: InputBuffer consumes from the front without losing order", "[proto]") {
+    InputBuffer in;
+    std::string expected;
+    size_t taken = 0;
+    // Many small appends and consumes, as pipelined commands arrive and are taken.
+    for (int round = 0; round < 1000; ++round) {
+        std::string piece = fmt::format("c{} NOOP\r\n", round);
+        in.append(piece);
+        expected += piece;
+        size_t n = static_cast<size_t>(round % 3 == 0 ? 0 : std::min<size_t>(7, in.size()));
+        CHECK(in.view().substr(0, n) == std::string_view(expected).substr(taken, n));
+        in.consume(n);
+        taken += n;
+        REQUIRE(in.view() == std::string_view(expected).substr(taken));
+        REQUIRE(in.size() == expected.size() - taken);
+    }
+    CHECK(in[0] == expected[taken]);
+    in.consume(in.size());
+    CHECK(in.empty());
+    in.append("x");
+    CHECK(in.view() == "x");
+    in.clear();
+    CHECK(in.empty());
 }
