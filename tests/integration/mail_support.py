@@ -2,6 +2,7 @@
 recording TCP tap, and an aiosmtpd SMTP backend with AUTH that records what it receives."""
 
 import asyncio
+import os
 import socket
 import subprocess
 import threading
