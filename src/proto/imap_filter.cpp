@@ -16,7 +16,10 @@ constexpr std::string_view kPrivacyRequired =
 // (resp-specials "]" among them). Dovecot refuses exactly these (it takes DEL, which is
 // refused here: a command refused by the filter never reaches it).
 bool valid_tag(std::string_view tag) {
-    if (tag.empty()) {
+    // Dovecot answers a longer tag with an untagged BAD only (IMAP_TAG_MAX_LEN): a command
+    // forwarded with one would never get the reply the filter waits for.
+    constexpr size_t kMaxTag = 126;
+    if (tag.empty() || tag.size() > kMaxTag) {
         return false;
     }
     for (char c : tag) {
@@ -42,6 +45,27 @@ bool valid_verb(std::string_view verb) {
 bool has_forbidden_octets(std::string_view content) {
     return content.find('\r') != std::string_view::npos ||
            content.find('\0') != std::string_view::npos;
+}
+
+bool auth_verb(std::string_view word) {
+    return iequals(word, "LOGIN") || iequals(word, "AUTHENTICATE");
+}
+
+// Commands of RFC 9051 and the extensions daemons commonly offer. After an authentication
+// refused before TLS, a line with any other verb is taken for the credentials a client sent
+// anyway (a literal it was never asked for, a SASL response) and is not forwarded.
+bool known_verb(std::string_view verb) {
+    static constexpr std::string_view kVerbs[] = {
+        "CAPABILITY", "NOOP",        "LOGOUT",       "STARTTLS",    "AUTHENTICATE", "LOGIN",
+        "ENABLE",     "SELECT",      "EXAMINE",      "CREATE",      "DELETE",       "RENAME",
+        "SUBSCRIBE",  "UNSUBSCRIBE", "LIST",         "LSUB",        "NAMESPACE",    "STATUS",
+        "APPEND",     "IDLE",        "CLOSE",        "UNSELECT",    "EXPUNGE",      "SEARCH",
+        "FETCH",      "STORE",       "COPY",         "MOVE",        "UID",          "ID",
+        "CHECK",      "GETQUOTA",    "GETQUOTAROOT", "SETQUOTA",    "GETACL",       "SETACL",
+        "DELETEACL",  "LISTRIGHTS",  "MYRIGHTS",     "GETMETADATA", "SETMETADATA",  "SORT",
+        "THREAD",     "COMPRESS",    "NOTIFY",       "URLFETCH",    "GENURLAUTH",   "RESETKEY",
+        "ESEARCH",    "XLIST"};
+    return std::find(std::begin(kVerbs), std::end(kVerbs), verb) != std::end(kVerbs);
 }
 
 bool allowed_before_tls(std::string_view verb) {
@@ -283,6 +307,14 @@ void ImapFilter::handle_command(std::string_view content, Actions& out) {
         skip_refused_literal(lit, out);
         return;
     }
+    if (!tls_ && settings_.auth_requires_tls && auth_verb(tag)) {
+        // "LOGIN user pass" without a tag: the backend would refuse it, but only after the
+        // password crossed in plaintext.
+        refuse(out, tag, "* BAD Missing tag.\r\n", true, "authentication before TLS");
+        auth_refused();
+        skip_refused_literal(lit, out);
+        return;
+    }
     Words v = split_first_word(w.rest);
     if (!w.has_rest || !valid_verb(v.first)) {
         invalid(out, fmt::format("{} BAD Missing or invalid command.\r\n", tag), "no command");
@@ -300,6 +332,11 @@ void ImapFilter::handle_command(std::string_view content, Actions& out) {
     std::string verb = to_upper(v.first);
     bool has_args = v.has_rest && !v.rest.empty();
     bool auth_cmd = verb == "LOGIN" || verb == "AUTHENTICATE";
+    if (refuse_sasl_response(out, known_verb(verb),
+                             fmt::format("{} BAD Unknown command.\r\n", tag))) {
+        skip_refused_literal(lit, out);
+        return;
+    }
 
     if (tag_pending(tag)) {
         invalid(out, fmt::format("{} BAD Tag already in use.\r\n", tag), "duplicate tag");
@@ -327,6 +364,7 @@ void ImapFilter::handle_command(std::string_view content, Actions& out) {
         // Refused on the command line itself: no "+" ever goes out, so no secret comes in.
         refuse(out, verb, fmt::format("{} {}", tag, kPrivacyRequired), true,
                "authentication before TLS");
+        auth_refused();
         skip_refused_literal(lit, out);
         return;
     }

@@ -173,3 +173,26 @@ TEST_CASE("imap hostile: a tag with a resp-special is refused", "[imap][hostile]
     CHECK(r.to_backend == "b NOOP\r\n");
     CHECK(r.to_client == kGreetingOut + "* BAD Invalid tag or characters in command line.\r\n");
 }
+
+// Found by review: Dovecot answers a tag over 126 octets with an untagged BAD only, so the
+// filter waited for ever for its reply, and STARTTLS behind it never came.
+TEST_CASE("imap hostile: a tag Dovecot cannot take is refused", "[imap][hostile]") {
+    auto r = run_both(imap(), {B(kGreeting), C(std::string(127, 't') + " NOOP\r\nv STARTTLS\r\n")});
+    CHECK(r.to_backend.empty());
+    CHECK(r.start_tls == 1);
+    auto ok = run_both(imap(), {B(kGreeting), C(std::string(126, 't') + " NOOP\r\n")});
+    CHECK(ok.to_backend == std::string(126, 't') + " NOOP\r\n");
+}
+
+// Found by review: under "may", "LOGIN alice alicepass" without a tag was forwarded (tag
+// LOGIN, verb alice): the backend refused it, but the password had crossed in plaintext. So
+// had a password a client sent as a literal nobody asked for after its LOGIN was refused.
+TEST_CASE("imap hostile: no credentials cross before TLS under may", "[imap][hostile]") {
+    auto may = imap(config::StarttlsPolicy::may);
+    auto r = run_both(may, {B(kGreeting), C("LOGIN alice alicepass\r\n"),
+                            C("a login \"alice\" {10}\r\n"), C("my secret!\r\n"), C("b NOOP\r\n")});
+    CHECK(r.to_backend == "b NOOP\r\n");
+    CHECK(logs_free_of(r, "alicepass"));
+    CHECK(logs_free_of(r, "secret"));
+    CHECK(r.counters.auth_refused_before_tls == 2);
+}
