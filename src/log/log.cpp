@@ -128,6 +128,30 @@ bool enabled(LogLevel level) {
     return static_cast<int>(level) >= g_min_level.load();
 }
 
+std::string escape(std::string_view text, size_t max) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    const bool cut = text.size() > max;
+    if (cut) {
+        text = text.substr(0, max);
+    }
+    std::string out;
+    out.reserve(text.size() + 3);
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte >= 0x20 && byte < 0x7f && c != '"' && c != '\\') {
+            out += c;
+        } else {
+            out += "\\x";
+            out += kHex[byte >> 4];
+            out += kHex[byte & 0x0f];
+        }
+    }
+    if (cut) {
+        out += "...";
+    }
+    return out;
+}
+
 void write(LogLevel level, std::string_view message) {
     if (g_use_syslog) {
         syslog(syslog_priority(level), "%.*s", static_cast<int>(message.size()), message.data());

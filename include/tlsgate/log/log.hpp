@@ -27,6 +27,12 @@ void set_level(LogLevel level);
 // lines go to stderr as well as to the log file.
 void echo_errors_to_stderr(bool on);
 bool enabled(LogLevel level);
+// Peer-controlled text (server names, certificate subjects, ALPN names, anything a client or
+// backend chose) made safe for one log line: printable ASCII stays as it is; every other
+// byte (control characters such as CR, LF and ESC, DEL, bytes past ASCII) and the quote and
+// backslash that would make the result ambiguous inside "..." become \xNN. Longer input is
+// cut at `max` bytes and marked with "...".
+std::string escape(std::string_view text, size_t max = 256);
 // Writes one whole line; safe to call from any worker thread.
 void write(LogLevel level, std::string_view message);
 
