@@ -26,3 +26,10 @@ TEST_CASE("log escape: long text is cut and marked", "[log]") {
     CHECK(escape("abcdef", 3) == "abc...");
     CHECK(escape("\n\n\n\n", 2) == "\\x0a\\x0a...");
 }
+
+TEST_CASE("log escape: a whole line keeps quotes and backslashes", "[log]") {
+    using tlsgate::log::Escape;
+    CHECK(escape("SNI \"a\\b\"", 100, Escape::line) == "SNI \"a\\b\"");
+    CHECK(escape("one\r\ntwo\x1b", 100, Escape::line) == "one\\x0d\\x0atwo\\x1b");
+    CHECK(escape("caf\xc3\xa9", 100, Escape::line) == "caf\\xc3\\xa9");
+}
