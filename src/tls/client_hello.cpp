@@ -82,7 +82,48 @@ int on_client_hello(SSL* ssl, int* alert, void*) {
     return SSL_CLIENT_HELLO_SUCCESS;
 }
 
+// The client's ALPN list (wire format, as OpenSSL checked it) as "a", "b" for the log.
+std::string describe_alpn(const unsigned char* in, unsigned int size) {
+    std::string out;
+    for (unsigned int at = 0; at < size && in[at] <= size - at - 1; at += 1u + in[at]) {
+        out += fmt::format(
+            "{}\"{}\"", out.empty() ? "" : ", ",
+            log::escape(std::string_view(reinterpret_cast<const char*>(in + at + 1), in[at]), 64));
+    }
+    return out;
+}
+
+int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* out_size, const unsigned char* in,
+            unsigned int in_size, void*) {
+    const ContextData* data = context_data(SSL_get_SSL_CTX(ssl));
+    if (data == nullptr || data->alpn.empty()) {
+        return SSL_TLSEXT_ERR_NOACK; // an SNI child without a protocol of its own
+    }
+    const std::string& want = data->alpn;
+    for (unsigned int at = 0; at < in_size && in[at] <= in_size - at - 1; at += 1u + in[at]) {
+        if (std::string_view(reinterpret_cast<const char*>(in + at + 1), in[at]) == want) {
+            *out = in + at + 1;
+            *out_size = in[at];
+            return SSL_TLSEXT_ERR_OK;
+        }
+    }
+    int alert = 0;
+    refuse(ssl, &alert, SSL_AD_NO_APPLICATION_PROTOCOL,
+           fmt::format("ALPN offers no \"{}\" (offered: {})", want, describe_alpn(in, in_size)));
+    return SSL_TLSEXT_ERR_ALERT_FATAL; // no_application_protocol (RFC 7301, 3.2)
+}
+
 } // namespace
+
+void require_known_server_names(SSL_CTX* ctx) {
+    attach_context_data(ctx).sni_policy = SniPolicy::known_names;
+}
+
+void require_alpn(SSL_CTX* ctx, std::string_view protocol) {
+    refusal_index();
+    attach_context_data(ctx).alpn = std::string(protocol);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, nullptr);
+}
 
 bool valid_host_name(std::string_view name) {
     if (!name.empty() && name.back() == '.') {

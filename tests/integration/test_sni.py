@@ -296,3 +296,30 @@ def test_valid_names_still_route(routed, certs):
     r = s_client_named(routed.address("front"), "127.0.0.1")
     assert "subject=CN = localhost" in r.stdout, r.stdout + r.stderr
 
+
+
+# ------------------------------------------------------------------- strict_sni (issue 12)
+
+@pytest.fixture
+def strict(sni_gate, backend, certs):
+    imap_chain, imap_key = make_leaf(certs, "imap", "DNS:imap.example.org")
+    parent = backend(named_handler("parent"))
+    imap = backend(named_handler("imap"))
+    return sni_gate([
+        {"name": "front", "backend": parent.address, "strict_sni": True},
+        {"name": "imap", "sni_parent": "front", "sni_pattern": "imap.example.org",
+         "backend": imap.address, "cert": str(imap_chain), "key": str(imap_key)},
+    ], listening=["front"])
+
+
+def test_strict_sni_refuses_names_nothing_is_configured_for(strict, certs):
+    assert visit(strict.address("front"), "imap.example.org", certs)[0] == "imap"
+    # The parent's own certificate names (localhost) and no SNI at all are served.
+    assert visit(strict.address("front"), "localhost", certs)[0] == "parent"
+    assert visit(strict.address("front"), None, certs)[0] == "parent"
+    with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
+        visit(strict.address("front"), "other.example.com", certs)
+    r = s_client_named(strict.address("front"), "other.example.com")
+    assert "unrecognized name" in r.stderr, r.stdout + r.stderr
+    strict.wait_for_log(r"service=front TLS handshake failed from .*server name "
+                        r"\"other\.example\.com\" matches no configured name")

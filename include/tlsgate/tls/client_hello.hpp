@@ -25,7 +25,19 @@ std::optional<std::string_view> parse_server_name_extension(const unsigned char*
 // - with SniPolicy::known_names, refuses a server name no configured name matches.
 void install_client_hello_checks(SSL_CTX* ctx);
 
-// Why the ClientHello callback refused this connection, for the log; null when it did not.
+// strict_sni: from now on the context refuses (unrecognized_name) a server name that matches
+// neither an SNI child's pattern nor a name of its own certificates. Start-up only.
+void require_known_server_names(SSL_CTX* ctx);
+
+// The cross-protocol defence (ALPACA) for a service that speaks one protocol: a client whose
+// ALPN list names it gets it selected; a client whose list does not (an HTTPS client lured
+// to a mail port offers "http/1.1") is refused with the no_application_protocol alert; a
+// client that sends no ALPN is served. `protocol` is the ALPN name, e.g. "imap". Start-up
+// only.
+void require_alpn(SSL_CTX* ctx, std::string_view protocol);
+
+// Why the ClientHello callback (or the ALPN check) refused this connection, for the log; null when
+// it did not.
 const char* client_hello_refusal(const SSL* ssl);
 
 } // namespace tlsgate::tls

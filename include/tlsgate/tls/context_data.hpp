@@ -53,6 +53,8 @@ struct ContextData {
     SniPolicy sni_policy = SniPolicy::any_name;
     // Server: the DNS names (sni_matches patterns) of this context's own certificates.
     std::vector<std::string> own_names;
+    // Server: the one ALPN protocol a client may ask for (require_alpn); empty: any.
+    std::string alpn;
 };
 
 // Null when nothing was attached.

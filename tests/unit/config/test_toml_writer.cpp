@@ -85,6 +85,12 @@ starttls_policy = "may"
 verify = "none"
 sni = "mail.example.org"
 close_timeout = 0
+
+[[service]]
+name = "strict"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:1"
+strict_sni = true
 )",
                                    "/etc/t/t.toml");
     INFO(joined(loaded.errors));

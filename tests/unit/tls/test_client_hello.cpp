@@ -1,4 +1,7 @@
+#include "support/test_certs.hpp"
+#include "tls/handshake.hpp"
 #include "tlsgate/tls/client_hello.hpp"
+#include "tlsgate/tls/context.hpp"
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -89,4 +92,98 @@ TEST_CASE("server_name extension: malformed bodies", "[client_hello]") {
     CHECK_FALSE(parse_server_name_extension(body.data(), body.size()));
     auto zero = extension({{0, ""}});
     CHECK_FALSE(parse_server_name_extension(zero.data(), zero.size()));
+}
+
+namespace {
+
+using namespace tlsgate;
+
+tls::SslCtxPtr server_context() {
+    config::TlsSettings settings;
+    settings.cert = {test::test_pki().chain_cert}; // CN and SAN "localhost"
+    settings.key = {test::test_pki().leaf_key};
+    settings.section = {"test.toml", 3};
+    auto result = tls::build_server_context(settings, "service[t]");
+    for (const auto& error : result.errors) {
+        FAIL(error.to_string());
+    }
+    return std::move(result.ctx);
+}
+
+struct Outcome {
+    bool ok = false;
+    std::string alpn;   // what the server selected
+    std::string reason; // the server's error_reason() on failure
+};
+
+// One in-memory handshake; `alpn` in wire format ("" = no extension), `name` the SNI.
+Outcome hello(SSL_CTX* server, const std::string& alpn, const char* name = nullptr) {
+    auto client = test::plain_client_context();
+    test::MemoryHandshake handshake(server, client.get());
+    if (!alpn.empty()) {
+        SSL_set_alpn_protos(handshake.client.native(),
+                            reinterpret_cast<const unsigned char*>(alpn.data()),
+                            static_cast<unsigned>(alpn.size()));
+    }
+    if (name != nullptr) {
+        SSL_set_tlsext_host_name(handshake.client.native(), name);
+    }
+    Outcome outcome;
+    outcome.ok = handshake.run();
+    const unsigned char* selected = nullptr;
+    unsigned size = 0;
+    SSL_get0_alpn_selected(handshake.server.native(), &selected, &size);
+    outcome.alpn.assign(reinterpret_cast<const char*>(selected), size);
+    outcome.reason = handshake.server.error_reason();
+    return outcome;
+}
+
+} // namespace
+
+TEST_CASE("ALPN on a mail service: its own protocol or none; another is refused",
+          "[client_hello]") {
+    auto ctx = server_context();
+    tls::require_alpn(ctx.get(), "imap");
+    CHECK(hello(ctx.get(), "").ok);
+    CHECK(hello(ctx.get(), "").alpn.empty());
+    const auto own = hello(ctx.get(), std::string("\x08http/1.1\x04imap", 14));
+    CHECK(own.ok);
+    CHECK(own.alpn == "imap");
+    const auto foreign = hello(ctx.get(), std::string("\x08http/1.1\x02h2", 12));
+    CHECK_FALSE(foreign.ok);
+    CHECK_THAT(foreign.reason,
+               Catch::Contains("ALPN offers no \"imap\" (offered: \"http/1.1\", \"h2\")"));
+    CHECK_THAT(foreign.reason, Catch::Contains("no application protocol"));
+    // A peer-chosen name reaches the reason escaped.
+    const auto odd = hello(ctx.get(), std::string("\x03\r\n\x1b", 4));
+    CHECK_THAT(odd.reason, Catch::Contains("(offered: \"\\x0d\\x0a\\x1b\")"));
+}
+
+TEST_CASE("ALPN: a context without a protocol accepts any list", "[client_hello]") {
+    auto ctx = server_context();
+    const auto any = hello(ctx.get(), std::string("\x08http/1.1", 9));
+    CHECK(any.ok);
+    CHECK(any.alpn.empty());
+}
+
+TEST_CASE("strict_sni: the certificate's names, or no SNI; others are refused", "[client_hello]") {
+    auto ctx = server_context();
+    CHECK(hello(ctx.get(), "", "other.example.com").ok); // off by default
+    tls::require_known_server_names(ctx.get());
+    CHECK(hello(ctx.get(), "", "localhost").ok);
+    CHECK(hello(ctx.get(), "", "LOCALHOST").ok);
+    CHECK(hello(ctx.get(), "").ok);
+    const auto other = hello(ctx.get(), "", "other.example.com");
+    CHECK_FALSE(other.ok);
+    CHECK_THAT(other.reason, Catch::Contains("server name \"other.example.com\" matches no "
+                                             "configured name (strict_sni)"));
+}
+
+TEST_CASE("server names that are not host names are refused, whatever the policy",
+          "[client_hello]") {
+    auto ctx = server_context();
+    const auto forged = hello(ctx.get(), "", "x\r\nforged.example.org");
+    CHECK_FALSE(forged.ok);
+    CHECK_THAT(forged.reason,
+               Catch::Contains("invalid server name \"x\\x0d\\x0aforged.example.org\""));
 }
