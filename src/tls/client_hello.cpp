@@ -47,9 +47,6 @@ bool known_name(const ContextData& data, std::string_view name) {
 }
 
 int on_client_hello(SSL* ssl, int* alert, void*) {
-    if (SniRouter::chosen(ssl) >= 0) {
-        return SSL_CLIENT_HELLO_SUCCESS; // a second ClientHello (after a HelloRetryRequest)
-    }
     std::string_view name;
     const unsigned char* body = nullptr;
     size_t size = 0;
@@ -63,6 +60,9 @@ int on_client_hello(SSL* ssl, int* alert, void*) {
             return refuse(ssl, alert, SSL_AD_UNRECOGNIZED_NAME,
                           fmt::format("invalid server name \"{}\"", log::escape(name)));
         }
+    }
+    if (SniRouter::chosen(ssl) >= 0) {
+        return SSL_CLIENT_HELLO_SUCCESS; // a second ClientHello (after a HelloRetryRequest)
     }
     const ContextData* data = context_data(SSL_get_SSL_CTX(ssl));
     if (data == nullptr || name.empty()) {

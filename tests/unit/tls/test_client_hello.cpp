@@ -2,6 +2,7 @@
 #include "tls/handshake.hpp"
 #include "tlsgate/tls/client_hello.hpp"
 #include "tlsgate/tls/context.hpp"
+#include "tlsgate/tls/sni_router.hpp"
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -186,4 +187,20 @@ TEST_CASE("server names that are not host names are refused, whatever the policy
     CHECK_FALSE(forged.ok);
     CHECK_THAT(forged.reason,
                Catch::Contains("invalid server name \"x\\x0d\\x0aforged.example.org\""));
+}
+
+TEST_CASE("SNI routing survives a HelloRetryRequest", "[client_hello]") {
+    auto parent = server_context();
+    auto child = server_context();
+    tls::SniRouter router({{"secure.example.org", child}});
+    router.install(parent.get());
+    auto client = test::plain_client_context(TLS1_3_VERSION, TLS1_3_VERSION);
+    // The key share goes to P-521, which the server does not take: it asks again.
+    SSL_CTX_set1_groups_list(client.get(), "P-521:X25519");
+    test::MemoryHandshake handshake(parent.get(), client.get());
+    SSL_set_tlsext_host_name(handshake.client.native(), "secure.example.org");
+    REQUIRE(handshake.run());
+    CHECK(tls::SniRouter::chosen(handshake.server.native()) == 0);
+    CHECK(SSL_get_SSL_CTX(handshake.server.native()) == child.get());
+    CHECK(SSL_get_negotiated_group(handshake.server.native()) == NID_X25519);
 }
