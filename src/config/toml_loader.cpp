@@ -883,12 +883,13 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
                 }
             }
         } else if (name == "retry" || name == "inetd" || name == "proxy_header" ||
-                   name == "resolve_at_start" || name == "reset") {
+                   name == "resolve_at_start" || name == "reset" || name == "strict_sni") {
             if (auto b = get_bool(v, key)) {
                 (name == "retry"              ? svc.retry
                  : name == "inetd"            ? svc.inetd
                  : name == "proxy_header"     ? svc.proxy_header
                  : name == "resolve_at_start" ? svc.resolve_at_start
+                 : name == "strict_sni"       ? svc.strict_sni
                                               : svc.reset) = *b;
                 ok = true;
             }
@@ -1001,6 +1002,16 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
         error(svc.locate(svc.sni_parent ? "sni_parent" : "sni_pattern").line,
               prefix + (svc.sni_parent ? ".sni_pattern" : ".sni_parent"),
               "sni_parent and sni_pattern go together");
+    }
+    if (svc.strict_sni && svc.sni_parent) {
+        error(svc.locate("strict_sni").line, prefix + ".strict_sni",
+              "strict_sni belongs on the SNI parent, whose listener reads the server name; "
+              "remove it here");
+    }
+    if (svc.strict_sni && svc.client) {
+        error(svc.locate("strict_sni").line, prefix + ".strict_sni",
+              "strict_sni is for server mode (it checks the server name clients send); "
+              "remove it or set client = false");
     }
     if (!have_backend && !svc.exec) {
         error(svc.section.line, prefix + ".backend",

@@ -176,6 +176,7 @@ void write_service(Writer& w, const Service& s) {
     }
     w.optional("sni_parent", s.sni_parent);
     w.optional("sni_pattern", s.sni_pattern);
+    w.line("strict_sni", boolean(s.strict_sni));
     if (s.log_level) {
         w.line("log_level", quote(to_string(*s.log_level)));
     }

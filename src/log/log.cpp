@@ -1,5 +1,6 @@
 #include "tlsgate/log/log.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -128,7 +129,40 @@ bool enabled(LogLevel level) {
     return static_cast<int>(level) >= g_min_level.load();
 }
 
-void write(LogLevel level, std::string_view message) {
+std::string escape(std::string_view text, size_t max, Escape mode) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    const bool cut = text.size() > max;
+    if (cut) {
+        text = text.substr(0, max);
+    }
+    std::string out;
+    out.reserve(text.size() + 3);
+    for (const char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        const bool printable = byte >= 0x20 && byte < 0x7f;
+        if (printable && (mode == Escape::line || (c != '"' && c != '\\'))) {
+            out += c;
+        } else {
+            out += "\\x";
+            out += kHex[byte >> 4];
+            out += kHex[byte & 0x0f];
+        }
+    }
+    if (cut) {
+        out += "...";
+    }
+    return out;
+}
+
+void write(LogLevel level, std::string_view raw_message) {
+    // Fields are escaped where they are formatted; this catches whatever was not, so that no
+    // message ever holds a line break or a terminal control sequence.
+    const bool clean = std::all_of(raw_message.begin(), raw_message.end(), [](char c) {
+        return static_cast<unsigned char>(c) >= 0x20 && static_cast<unsigned char>(c) < 0x7f;
+    });
+    const std::string escaped =
+        clean ? std::string() : escape(raw_message, raw_message.size(), Escape::line);
+    const std::string_view message = clean ? raw_message : std::string_view(escaped);
     if (g_use_syslog) {
         syslog(syslog_priority(level), "%.*s", static_cast<int>(message.size()), message.data());
     }

@@ -1,6 +1,7 @@
 #include "tlsgate/proxy/prepare.hpp"
 
 #include "tlsgate/net/sockaddr.hpp"
+#include "tlsgate/tls/client_hello.hpp"
 #include "tlsgate/tls/context.hpp"
 #include "tlsgate/tls/fips.hpp"
 #include "tlsgate/tls/sni_router.hpp"
@@ -121,6 +122,33 @@ void attach_sni_children(std::vector<std::shared_ptr<Service>>& services,
     }
 }
 
+// The ALPN name of a mail protocol (IANA's registry); null for raw, which may carry anything.
+const char* alpn_name(config::Protocol protocol) {
+    switch (protocol) {
+    case config::Protocol::imap:
+        return "imap";
+    case config::Protocol::pop3:
+        return "pop3";
+    case config::Protocol::smtp:
+        return "smtp";
+    case config::Protocol::raw:
+        return nullptr;
+    }
+    return nullptr;
+}
+
+// What a server context checks in each ClientHello beyond the TLS settings: the mail
+// protocol's ALPN (ALPACA: a client that asks for another protocol is refused) and
+// strict_sni.
+void apply_hello_policy(const config::Service& s, SSL_CTX* ctx) {
+    if (const char* alpn = alpn_name(s.protocol)) {
+        tls::require_alpn(ctx, alpn);
+    }
+    if (s.strict_sni) {
+        tls::require_known_server_names(ctx);
+    }
+}
+
 } // namespace
 
 Prepared prepare_services(const config::Config& config) {
@@ -147,6 +175,9 @@ Prepared prepare_services(const config::Config& config) {
         prepared.errors.insert(prepared.errors.end(), context.errors.begin(), context.errors.end());
         prepared.warnings.insert(prepared.warnings.end(), context.warnings.begin(),
                                  context.warnings.end());
+        if (!settings.client && context.ctx) {
+            apply_hello_policy(settings, context.ctx.get());
+        }
         (settings.client ? service->client_context : service->server_context) =
             std::move(context.ctx);
         prepare_runtime(*service, prepared.errors);

@@ -699,7 +699,7 @@ void Session::switch_to_sni_child() {
     std::shared_ptr<Service> child = service_->sni_children[static_cast<size_t>(route)];
     const char* name = SSL_get_servername(client_.tls->native(), TLSEXT_NAMETYPE_host_name);
     log(config::LogLevel::info, "conn={} service={} SNI \"{}\" routed to service {}", id_,
-        settings().name, name != nullptr ? name : "", child->settings.name);
+        settings().name, log::escape(name != nullptr ? name : ""), child->settings.name);
     service_->counters.active--;
     child->counters.accepted++;
     child->counters.active++;

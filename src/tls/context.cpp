@@ -1,5 +1,6 @@
 #include "tlsgate/tls/context.hpp"
 
+#include "tlsgate/tls/client_hello.hpp"
 #include "tlsgate/tls/context_data.hpp"
 #include "tlsgate/tls/peer_checks.hpp"
 #include "tlsgate/tls/ssl_options.hpp"
@@ -94,6 +95,31 @@ std::string subject_of(X509* cert) {
     char buffer[256];
     X509_NAME_oneline(X509_get_subject_name(cert), buffer, sizeof buffer);
     return buffer;
+}
+
+// The DNS names a certificate is for: its subjectAltName DNS entries, or without any, its
+// subject's common name (as sni_matches patterns: "*.example.org" stays a wildcard).
+std::vector<std::string> dns_names_of(X509* cert) {
+    std::vector<std::string> names;
+    auto* sans =
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+        const GENERAL_NAME* name = sk_GENERAL_NAME_value(sans, i);
+        if (name->type == GEN_DNS) {
+            const ASN1_IA5STRING* dns = name->d.dNSName;
+            names.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                               static_cast<size_t>(ASN1_STRING_length(dns)));
+        }
+    }
+    GENERAL_NAMES_free(sans);
+    if (names.empty()) {
+        char common_name[256];
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, common_name,
+                                      sizeof common_name) > 0) {
+            names.emplace_back(common_name);
+        }
+    }
+    return names;
 }
 
 } // namespace
@@ -318,17 +344,19 @@ void warn_if_ecdsa_is_tls13_only(SSL_CTX* ctx, const config::TlsSettings& settin
 
 // Sessions are resumed only where they were made under the same peer-certificate rules: a
 // session from a service that asked for no client certificate must not open one that
-// requires it (OpenSSL checks the session id context on every resumption, ticket or cache).
-// Derived from those rules, not from the service name, so a fleet sharing ticket keys resumes.
+// requires it (OpenSSL checks the session id context on every resumption, ticket or cache;
+// an SNI child's is in place before that, see install_client_hello_checks). Derived from
+// those rules, not from the service name, so a fleet sharing ticket keys resumes, and so do
+// services with the same rules sharing a ticket_key_file.
 void set_session_id_context(SSL_CTX* ctx, const config::TlsSettings& s) {
     std::string rules = "tlsgate";
     if (s.request_cert || s.require_cert || s.verify_chain || s.verify_peer) {
-        rules +=
-            fmt::format("|request={}|require={}|chain={}|peer={}|ca_file={}|ca_path={}|"
-                        "check_host={}|check_ip={}|check_email={}",
-                        s.request_cert, s.require_cert, s.verify_chain, s.verify_peer,
-                        s.ca_file.value_or(""), s.ca_path.value_or(""), s.check_host.value_or(""),
-                        s.check_ip.value_or(""), s.check_email.value_or(""));
+        rules += fmt::format(
+            "|request={}|require={}|chain={}|peer={}|ca_file={}|ca_path={}|"
+            "check_host={}|check_ip={}|check_email={}|crl_file={}|crl_path={}",
+            s.request_cert, s.require_cert, s.verify_chain, s.verify_peer, s.ca_file.value_or(""),
+            s.ca_path.value_or(""), s.check_host.value_or(""), s.check_ip.value_or(""),
+            s.check_email.value_or(""), s.crl_file.value_or(""), s.crl_path.value_or(""));
     }
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256(reinterpret_cast<const unsigned char*>(rules.data()), rules.size(), digest);
@@ -453,6 +481,17 @@ ContextResult build_server_context(const config::TlsSettings& settings,
     }
     load_certificates(ctx.get(), settings, key_prefix, result, fail);
     warn_if_ecdsa_is_tls13_only(ctx.get(), settings, key_prefix, result);
+    install_client_hello_checks(ctx.get());
+    ContextData& data = attach_context_data(ctx.get());
+    for (int ok = SSL_CTX_set_current_cert(ctx.get(), SSL_CERT_SET_FIRST); ok == 1;
+         ok = SSL_CTX_set_current_cert(ctx.get(), SSL_CERT_SET_NEXT)) {
+        if (X509* cert = SSL_CTX_get0_certificate(ctx.get())) {
+            for (auto& name : dns_names_of(cert)) {
+                data.own_names.push_back(std::move(name));
+            }
+        }
+    }
+    SSL_CTX_set_current_cert(ctx.get(), SSL_CERT_SET_FIRST);
     if (result.errors.empty()) {
         result.ctx = std::move(ctx);
     }

@@ -1,5 +1,6 @@
 #include "tlsgate/tls/engine.hpp"
 
+#include "tlsgate/tls/client_hello.hpp"
 #include "tlsgate/tls/context_data.hpp"
 #include "tlsgate/tls/peer_checks.hpp"
 
@@ -113,6 +114,9 @@ TlsEngine::Status TlsEngine::classify(int ret) {
         error_reason_ = take_openssl_errors();
         if (error_reason_.empty()) {
             error_reason_ = "TLS protocol error";
+        }
+        if (const char* refusal = client_hello_refusal(ssl_.get())) {
+            error_reason_ = std::string(refusal) + " (" + error_reason_ + ")";
         }
         return Status::error;
     }

@@ -1,5 +1,7 @@
 #include "tlsgate/tls/sni_router.hpp"
 
+#include "tlsgate/tls/context_data.hpp"
+
 #include <cstdint>
 #include <strings.h>
 
@@ -39,8 +41,10 @@ bool sni_matches(std::string_view pattern, std::string_view server_name) {
 
 void SniRouter::install(SSL_CTX* parent) {
     route_index(); // made here, at start-up, rather than on a worker's first handshake
-    SSL_CTX_set_tlsext_servername_callback(parent, on_servername);
-    SSL_CTX_set_tlsext_servername_arg(parent, this);
+    // The ClientHello callback (install_client_hello_checks, on every server context) routes;
+    // this one only acknowledges the name, which TLS <= 1.2 then keeps in the session.
+    attach_context_data(parent).sni_router = this;
+    SSL_CTX_set_tlsext_servername_callback(parent, acknowledge_servername);
 }
 
 int SniRouter::match(std::string_view server_name) const {
@@ -57,18 +61,20 @@ int SniRouter::chosen(const SSL* ssl) {
     return stored == 0 ? -1 : static_cast<int>(stored - 1);
 }
 
-int SniRouter::on_servername(SSL* ssl, int*, void* arg) {
-    const auto* self = static_cast<const SniRouter*>(arg);
-    const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    const int route = name == nullptr ? -1 : self->match(name);
+int SniRouter::acknowledge_servername(SSL*, int*, void*) {
+    return SSL_TLSEXT_ERR_OK;
+}
+
+int SniRouter::route(SSL* ssl, std::string_view server_name) const {
+    const int route = match(server_name);
     if (route < 0) {
-        return SSL_TLSEXT_ERR_OK; // no SNI or no match: the parent's certificate serves
+        return route; // no match: the parent's certificate serves
     }
-    SSL_CTX* child = self->routes_[static_cast<size_t>(route)].ctx.get();
+    SSL_CTX* child = routes_[static_cast<size_t>(route)].ctx.get();
     // SSL_set_SSL_CTX brings the child's certificate, key and session id context; its peer
     // certificate policy and SSL_OP_* switches are copied by hand (as nginx does). The
-    // protocol version (already chosen) and the cipher lists (copied into the SSL when it
-    // was made) stay the parent's.
+    // protocol version bounds and the cipher lists (copied into the SSL when it was made)
+    // stay the parent's.
     SSL_set_SSL_CTX(ssl, child);
     SSL_set_verify(ssl, SSL_CTX_get_verify_mode(child), SSL_CTX_get_verify_callback(child));
     SSL_set_verify_depth(ssl, SSL_CTX_get_verify_depth(child));
@@ -76,7 +82,7 @@ int SniRouter::on_servername(SSL* ssl, int*, void* arg) {
     SSL_set_options(ssl, SSL_CTX_get_options(child));
     // Stored as index + 1 so that "unset" (null) means "no route".
     SSL_set_ex_data(ssl, route_index(), reinterpret_cast<void*>(static_cast<uintptr_t>(route + 1)));
-    return SSL_TLSEXT_ERR_OK;
+    return route;
 }
 
 } // namespace tlsgate::tls

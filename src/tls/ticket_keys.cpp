@@ -109,9 +109,12 @@ bool set_up_ticket_crypto(const TicketKey& key, unsigned char* iv, EVP_CIPHER_CT
 // such key (full handshake, new ticket); -1 = error.
 int ticket_key_callback(SSL* ssl, unsigned char* key_name, unsigned char* iv,
                         EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int encrypt) {
+    // The keys of the context serving the connection: after an SNI switch, the child's (its
+    // tickets open nothing on the parent, nor the parent's on it, unless both read one
+    // ticket_key_file; the session id context still keeps their peer-certificate rules apart).
     const ContextData* data = context_data(SSL_get_SSL_CTX(ssl));
     if (data == nullptr || !data->ticket_keys) {
-        return -1;
+        return 0; // a child without tickets: issue none, and resume none (full handshake)
     }
     const auto keys = data->ticket_keys->keys(Clock::now());
     if (encrypt == 1) {

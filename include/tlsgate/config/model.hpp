@@ -140,6 +140,11 @@ struct Service {
     // "sni_pattern".
     std::optional<std::string> sni_parent;
     std::optional<std::string> sni_pattern;
+    // "strict_sni" (server mode, the listening service): refuse a ClientHello whose SNI
+    // matches neither an SNI child's pattern nor a name of this service's certificates
+    // (unrecognized_name alert). A ClientHello without SNI is still served. No stunnel
+    // equivalent.
+    bool strict_sni = false;
     std::optional<LogLevel> log_level; // "log_level": per-service override
     Protocol protocol = Protocol::raw;
     TlsMode tls_mode = TlsMode::implicit;

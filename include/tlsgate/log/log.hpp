@@ -27,6 +27,20 @@ void set_level(LogLevel level);
 // lines go to stderr as well as to the log file.
 void echo_errors_to_stderr(bool on);
 bool enabled(LogLevel level);
+// What escape() leaves as it is.
+enum class Escape {
+    // A peer-controlled field (server name, certificate subject, ALPN name, anything a client
+    // or backend chose), usually quoted: printable ASCII except '"' and '\\'.
+    field,
+    // A whole log line (what write() does to every message, so that no text from anywhere
+    // can break a line or reach a terminal as a control sequence): printable ASCII.
+    line,
+};
+// Text made safe for one log line: every byte escape() does not keep (control characters
+// such as CR, LF and ESC, DEL, bytes past ASCII; for a field also '"' and '\\') becomes
+// \xNN. Longer input is cut at `max` bytes and marked with "...". The one escaping helper:
+// every log line that carries peer-controlled text goes through it.
+std::string escape(std::string_view text, size_t max = 256, Escape mode = Escape::field);
 // Writes one whole line; safe to call from any worker thread.
 void write(LogLevel level, std::string_view message);
 

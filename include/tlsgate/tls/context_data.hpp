@@ -6,9 +6,11 @@
 #include <mutex>
 #include <openssl/ssl.h>
 #include <string>
+#include <vector>
 
 namespace tlsgate::tls {
 
+class SniRouter;
 class TicketKeyStore;
 
 // Client mode: the last session the backend gave us, for the next connection to resume.
@@ -34,11 +36,25 @@ struct PeerChecks {
     bool verify_peer = false;  // the peer certificate must itself be a trusted certificate
 };
 
+// Which server names a server context answers to (strict_sni).
+enum class SniPolicy {
+    any_name,    // any valid host name, or none: the context's own certificate serves
+    known_names, // a name must match an SNI child's pattern or one of `own_names`
+};
+
 // What tlsgate hangs on an SSL_CTX for its callbacks; owned by (and freed with) the context.
+// Filled in at start-up, before any worker runs a handshake; read-only afterwards.
 struct ContextData {
     std::shared_ptr<TicketKeyStore> ticket_keys;         // server, tickets on
     std::shared_ptr<ClientSessionCache> client_sessions; // client, session_resume on
     PeerChecks peer_checks;
+    // Server: the SNI children's router (kept alive by the service), null without children.
+    const SniRouter* sni_router = nullptr;
+    SniPolicy sni_policy = SniPolicy::any_name;
+    // Server: the DNS names (sni_matches patterns) of this context's own certificates.
+    std::vector<std::string> own_names;
+    // Server: the one ALPN protocol a client may ask for (require_alpn); empty: any.
+    std::string alpn;
 };
 
 // Null when nothing was attached.

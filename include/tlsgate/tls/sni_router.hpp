@@ -28,15 +28,20 @@ public:
     SniRouter(const SniRouter&) = delete;
     SniRouter& operator=(const SniRouter&) = delete;
 
-    // Installs the servername callback on the parent's context; `this` must outlive it.
+    // Hangs this router on the parent's context (ContextData::sni_router), for its
+    // ClientHello callback (install_client_hello_checks) to route; `this` must outlive it.
     void install(SSL_CTX* parent);
     // The first route whose pattern matches, or -1 (then the parent serves).
     int match(std::string_view server_name) const;
+    // From the ClientHello callback, before OpenSSL looks for a session to resume: switches
+    // `ssl` to the matching child's context (certificate, session id context, peer checks)
+    // and records the route; returns it, or -1 when no pattern matches.
+    int route(SSL* ssl, std::string_view server_name) const;
     // After the ClientHello: the route chosen for this connection, or -1.
     static int chosen(const SSL* ssl);
 
 private:
-    static int on_servername(SSL* ssl, int* alert, void* arg);
+    static int acknowledge_servername(SSL* ssl, int* alert, void* arg);
 
     std::vector<Route> routes_;
 };

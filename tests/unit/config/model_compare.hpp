@@ -69,6 +69,7 @@ inline void check_same_service(const config::Service& a, const config::Service& 
     }
     CHECK(a.sni_parent == b.sni_parent);
     CHECK(a.sni_pattern == b.sni_pattern);
+    CHECK(a.strict_sni == b.strict_sni);
     CHECK(a.log_level == b.log_level);
     CHECK(a.protocol == b.protocol);
     CHECK(a.tls_mode == b.tls_mode);

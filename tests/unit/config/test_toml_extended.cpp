@@ -129,6 +129,33 @@ backend = "b:1"
                Contains("an SNI service is reached through its parent's listener"));
 }
 
+TEST_CASE("toml extended: strict_sni", "[toml_extended]") {
+    auto r = load_toml_string(head + R"([[service]]
+name = "front"
+listen = "127.0.0.1:1"
+backend = "a:1"
+strict_sni = true
+[[service]]
+name = "child"
+sni_parent = "front"
+sni_pattern = "*.example.org"
+backend = "b:1"
+)",
+                              file);
+    const Config& c = ok(r);
+    CHECK(c.services[0].strict_sni);
+    CHECK(c.services[0].locate("strict_sni").line == 8);
+    CHECK_FALSE(c.services[1].strict_sni); // off by default
+    CHECK_THAT(errors_of("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\nstrict_sni = \"yes\"\n"),
+               Contains(file + ":8: service[s].strict_sni:"));
+    CHECK_THAT(errors_of("sni_parent = \"s\"\nsni_pattern = \"x\"\nbackend = \"a:1\"\n"
+                         "strict_sni = true\n"),
+               Contains(file + ":9: service[s].strict_sni: strict_sni belongs on the SNI parent"));
+    CHECK_THAT(errors_of("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\nclient = true\n"
+                         "strict_sni = true\n"),
+               Contains(file + ":9: service[s].strict_sni: strict_sni is for server mode"));
+}
+
 TEST_CASE("toml extended: socket_options", "[toml_extended]") {
     auto r = load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\n"
                           "socket_options = [\"l:TCP_NODELAY=1\", \"a:SO_LINGER=1:60\"]\n");

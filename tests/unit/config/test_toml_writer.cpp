@@ -94,6 +94,12 @@ protocol = "smtp"
 tls = "starttls"
 allow_xclient = true
 early_talker = "hold"
+
+[[service]]
+name = "strict"
+listen = "127.0.0.1:0"
+backend = "127.0.0.1:1"
+strict_sni = true
 )",
                                    "/etc/t/t.toml");
     INFO(joined(loaded.errors));

@@ -2,6 +2,7 @@
 #include "tls/handshake.hpp"
 #include "tls/tls_pki.hpp"
 #include "tlsgate/tls/context.hpp"
+#include "tlsgate/tls/sni_router.hpp"
 #include "tlsgate/tls/ticket_keys.hpp"
 
 #include <catch2/catch.hpp>
@@ -250,6 +251,52 @@ TEST_CASE("a session made without client certificates does not open a service re
     settings.ca_file = test::tls_pki().root_cert;
     auto asking = server_context(settings);
     CHECK_FALSE(resumes(open.get(), asking.get(), TLS1_3_VERSION));
+}
+
+TEST_CASE("an SNI child requiring certificates does not resume its parent's sessions") {
+    for (const int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        for (const bool tickets : {true, false}) {
+            INFO("version " << version << ", tickets " << tickets);
+            auto settings = server_settings();
+            settings.tickets = tickets;
+            // One key file: the parent's tickets decrypt on the child too.
+            settings.ticket_key_file = write_key_file("sni.keys", random_key_line() + "\n");
+            auto parent = server_context(settings);
+            settings.request_cert = settings.require_cert = settings.verify_chain = true;
+            settings.ca_file = test::tls_pki().root_cert;
+            auto child = server_context(settings);
+            tls::SniRouter router({{"secure.example.org", child}});
+            router.install(parent.get());
+
+            auto client = test::plain_client_context(version, version);
+            if (!tickets) {
+                SSL_CTX_set_options(client.get(), SSL_OP_NO_TICKET);
+            }
+            const auto connect = [&](const char* name, SSL_SESSION* offer, bool& reused,
+                                     tls::SslSessionPtr* next) {
+                test::MemoryHandshake handshake(parent.get(), client.get());
+                SSL_set_tlsext_host_name(handshake.client.native(), name);
+                if (offer != nullptr) {
+                    SSL_set_session(handshake.client.native(), offer);
+                }
+                const bool ok = handshake.run();
+                reused = ok && handshake.client.session_reused();
+                if (next != nullptr) {
+                    *next = handshake.client_session();
+                }
+                return ok;
+            };
+            bool reused = false;
+            tls::SslSessionPtr session;
+            REQUIRE(connect("front.example.org", nullptr, reused, &session));
+            tls::SslSessionPtr again;
+            REQUIRE(connect("front.example.org", session.get(), reused, &again));
+            CHECK(reused); // the offer is good where it was made
+            // The child demands the certificate this client does not have.
+            CHECK_FALSE(connect("secure.example.org", again.get(), reused, nullptr));
+            CHECK_FALSE(reused);
+        }
+    }
 }
 
 TEST_CASE("client mode resumes the last session per service") {
