@@ -72,53 +72,6 @@ bool allowed_before_tls(std::string_view verb) {
     return verb == "CAPABILITY" || verb == "NOOP" || verb == "LOGOUT" || verb == "STARTTLS";
 }
 
-// {n} / {n+} at the very end of s (no quote tracking; used for overlong backend lines).
-bool trailing_literal(std::string_view s, uint64_t& size, bool& sync, bool& too_big) {
-    if (s.empty() || s.back() != '}') {
-        return false;
-    }
-    auto open = s.rfind('{');
-    if (open == std::string_view::npos) {
-        return false;
-    }
-    std::string_view inner = s.substr(open + 1, s.size() - open - 2);
-    sync = true;
-    if (!inner.empty() && inner.back() == '+') {
-        sync = false;
-        inner.remove_suffix(1);
-    }
-    if (inner.empty() ||
-        !std::all_of(inner.begin(), inner.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        return false;
-    }
-    too_big = false;
-    uint64_t v = 0;
-    for (char c : inner) {
-        if (v > (UINT64_MAX - 9) / 10) {
-            too_big = true;
-            v = UINT64_MAX;
-            break;
-        }
-        v = v * 10 + static_cast<uint64_t>(c - '0');
-    }
-    size = v;
-    return true;
-}
-
-} // namespace
-
-constexpr ProtocolReplies kImapReplies = {
-    "* BYE [UNAVAILABLE] Backend server unavailable, try again later\r\n",
-    "* BYE Disconnected for inactivity.\r\n",
-    "* BYE Too many invalid commands.\r\n",
-    "* BYE Command line too long.\r\n",
-    "* BYE Too much data sent ahead of the server.\r\n",
-};
-
-ImapFilter::ImapFilter(const FilterSettings& settings) : FilterBase(settings, kImapReplies) {}
-
-namespace {
-
 // `{N}` / `{N+}` exactly, from `open` (the "{") to the end of `s`.
 bool literal_announcement(std::string_view s, size_t open, uint64_t& size, bool& sync,
                           bool& too_big) {
@@ -149,7 +102,26 @@ bool literal_announcement(std::string_view s, size_t open, uint64_t& size, bool&
     return true;
 }
 
+// {n} / {n+} at the very end of s (no quote tracking; used for backend lines).
+bool trailing_literal(std::string_view s, uint64_t& size, bool& sync, bool& too_big) {
+    if (s.empty() || s.back() != '}') {
+        return false;
+    }
+    auto open = s.rfind('{');
+    return open != std::string_view::npos && literal_announcement(s, open, size, sync, too_big);
+}
+
 } // namespace
+
+constexpr ProtocolReplies kImapReplies = {
+    "* BYE [UNAVAILABLE] Backend server unavailable, try again later\r\n",
+    "* BYE Disconnected for inactivity.\r\n",
+    "* BYE Too many invalid commands.\r\n",
+    "* BYE Command line too long.\r\n",
+    "* BYE Too much data sent ahead of the server.\r\n",
+};
+
+ImapFilter::ImapFilter(const FilterSettings& settings) : FilterBase(settings, kImapReplies) {}
 
 ImapFilter::LiteralSpec ImapFilter::scan_segment(std::string_view content, SegmentStart start) {
     using Shape = LiteralSpec::Shape;

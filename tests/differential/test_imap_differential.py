@@ -2,7 +2,7 @@
 
 A filter in front of a daemon is only safe if it splits the client's byte stream into
 commands exactly where the daemon does. Here every client stream goes through the filter
-(imap_probe: the real ServerFilter, no sockets) and what the filter sends on goes straight to
+(filter_probe: the real ServerFilter, no sockets) and what the filter sends on goes straight to
 a real Dovecot 2.3 (tests/tools/legacy-dovecot.sh, plaintext, imap-login pre-auth). Dovecot's
 replies go back through the filter (a held {n} literal is released after Dovecot's "+").
 
@@ -38,7 +38,7 @@ variants, NUL and 8-bit octets), literal payloads that are attack commands sized
 announced length, delivered all at once, byte by byte or in random pieces.
 
 Environment: DIFF_BUDGET_SECONDS (default 30) for the random part, DIFF_SEED (default: random,
-printed), DIFF_CONCURRENCY (default 16), DIFF_PROBE or --probe for the imap_probe binary.
+printed), DIFF_CONCURRENCY (default 16), DIFF_PROBE or --probe for the filter_probe binary.
 Reproduce one stream with DIFF_SEED=<seed> DIFF_ONLY=<index>.
 """
 
@@ -97,7 +97,7 @@ class Actions:
 
 
 class Probe:
-    """imap_probe as a subprocess; one request at a time, many filters by id."""
+    """filter_probe as a subprocess; one request at a time, many filters by id."""
 
     def __init__(self, path):
         self.path = path
@@ -128,7 +128,7 @@ class Probe:
             line = await out.readline()
             if not line:
                 rc = await self.proc.wait()
-                raise AssertionError(f"imap_probe died (exit {rc}) on request {header!r} "
+                raise AssertionError(f"filter_probe died (exit {rc}) on request {header!r} "
                                      f"body {body!r}")
             f = line.split()
             assert f[0] == b"A" and int(f[1]) == sid, f"probe answered {line!r} to {header!r}"
@@ -213,8 +213,8 @@ async def run_stream(addr, probe, sid, stream: Stream) -> Outcome:
     changed = asyncio.Event()
     greeted = asyncio.Event()
     post_sent = False
-    await probe.call("N", sid, arg=stream.policy + (f",{stream.max_errors}"
-                                                    if stream.max_errors else ""))
+    await probe.call("N", sid, arg="imap," + stream.policy + (f",errors={stream.max_errors}"
+                                                              if stream.max_errors else ""))
 
     def apply(a: Actions):
         for off, verb in a.commands:

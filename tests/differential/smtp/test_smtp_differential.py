@@ -2,7 +2,7 @@
 
 A filter in front of a daemon is only safe if it splits the client's byte stream into
 commands and data exactly where the daemon does. Every generated client stream goes through
-the filter (smtp_probe: the real ServerFilter, no sockets); what the filter sends on goes to a
+the filter (filter_probe: the real ServerFilter, no sockets); what the filter sends on goes to a
 real aiosmtpd (Debian python3-aiosmtpd) running in this process over an in-memory transport,
 and aiosmtpd's replies go back through the filter. There is no network and no clock: after
 every step aiosmtpd runs until it waits for input again, so each verdict is exact.
@@ -29,7 +29,7 @@ refused, STARTTLS followed by pipelined commands, early talkers. Each stream is 
 byte by byte, or in random pieces; aiosmtpd's replies are split at random too.
 
 Environment: DIFF_BUDGET_SECONDS (default 30) for the random part, DIFF_SEED (default random,
-printed), SMTP_PROBE (default build/tests/differential/smtp/smtp_probe). Reproduce one stream:
+printed), DIFF_PROBE (default build/tests/differential/filter_probe). Reproduce one stream:
 DIFF_SEED=<seed> DIFF_ONLY=<index>.
 """
 
@@ -46,8 +46,8 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 REPO = Path(__file__).resolve().parents[3]
-PROBE = Path(os.environ.get("SMTP_PROBE",
-                            REPO / "build" / "tests" / "differential" / "smtp" / "smtp_probe"))
+PROBE = Path(os.environ.get("DIFF_PROBE",
+                            REPO / "build" / "tests" / "differential" / "filter_probe"))
 BUDGET = float(os.environ.get("DIFF_BUDGET_SECONDS", "30"))
 ALLOWED_BEFORE_TLS_ENCRYPT = {"EHLO", "HELO", "NOOP", "RSET", "QUIT"}
 USER, PASSWORD = b"alice", b"alicepass"
@@ -57,10 +57,10 @@ USER, PASSWORD = b"alice", b"alicepass"
 
 
 class Probe:
-    """smtp_probe as a subprocess; one request, one answer."""
+    """filter_probe as a subprocess; one request, one answer."""
 
     def __init__(self):
-        assert PROBE.is_file(), f"no smtp_probe at {PROBE}: build the smtp_probe target"
+        assert PROBE.is_file(), f"no filter_probe at {PROBE}: build the filter_probe target"
         self.p = subprocess.Popen([str(PROBE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.next_id = 0
 
@@ -68,7 +68,7 @@ class Probe:
         buf = b""
         while len(buf) < n:
             chunk = self.p.stdout.read(n - len(buf))
-            assert chunk, "smtp_probe ended"
+            assert chunk, "filter_probe ended"
             buf += chunk
         return buf
 
@@ -90,7 +90,7 @@ class Probe:
 
     def new(self, options):
         self.next_id += 1
-        self.request(b"N %d %s" % (self.next_id, options.encode()))
+        self.request(b"N %d smtp,%s" % (self.next_id, options.encode()))
         return self.next_id
 
     def client(self, fid, data):
@@ -107,7 +107,7 @@ class Probe:
 
     def stop(self):
         self.p.stdin.close()
-        assert self.p.wait(10) == 0, "smtp_probe failed"
+        assert self.p.wait(10) == 0, "filter_probe failed"
 
 
 # --------------------------------------------------------------------------- aiosmtpd

@@ -1,10 +1,12 @@
-// smtp_probe: the SMTP server filter on stdin/stdout, no sockets. The differential test
-// (test_smtp_differential.py) feeds it what a client and a real aiosmtpd say, relays the
-// filter's to_backend to that aiosmtpd, and compares the command lines aiosmtpd executed with
-// the command lines the filter says it forwarded (Actions::commands).
+// filter_probe: tlsgate's server filters (IMAP, POP3, SMTP) on stdin/stdout, no sockets. The
+// differential tests (test_imap_differential.py, smtp/test_smtp_differential.py) feed it what
+// a client and a real daemon (Dovecot, aiosmtpd) say, relay the filter's to_backend to that
+// daemon, and compare the commands the daemon executed with the command lines the filter says
+// it forwarded (Actions::commands).
 //
 // One process serves many filters, each named by a number. Requests (stdin), one per event:
 //   N <id> <options>\n            a new filter; options: comma-separated, any of
+//                                 imap | pop3 | smtp       (the protocol; default smtp)
 //                                 encrypt | may            (starttls_policy; default encrypt)
 //                                 implicit                 (TLS active from the start)
 //                                 hold | reject            (early_talker; default hold)
@@ -38,7 +40,7 @@ using tlsgate::proto::FilterSettings;
 using tlsgate::proto::ServerFilter;
 
 [[noreturn]] void die(const std::string& why) {
-    std::fprintf(stderr, "smtp_probe: %s\n", why.c_str());
+    std::fprintf(stderr, "filter_probe: %s\n", why.c_str());
     std::exit(2);
 }
 
@@ -90,7 +92,16 @@ FilterSettings parse_options(std::string_view options) {
         auto comma = options.find(',');
         std::string_view o = options.substr(0, comma);
         options = comma == std::string_view::npos ? std::string_view() : options.substr(comma + 1);
-        if (o == "encrypt") {
+        if (o.empty()) {
+            continue;
+        }
+        if (o == "imap") {
+            s.protocol = Protocol::imap;
+        } else if (o == "pop3") {
+            s.protocol = Protocol::pop3;
+        } else if (o == "smtp") {
+            s.protocol = Protocol::smtp;
+        } else if (o == "encrypt") {
             s.starttls_policy = StarttlsPolicy::encrypt;
         } else if (o == "may") {
             s.starttls_policy = StarttlsPolicy::may;
