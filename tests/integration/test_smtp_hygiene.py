@@ -6,12 +6,11 @@ The greeting is released by the test, never by a timer: a backend (or a tap in f
 aiosmtpd) holds it until the test says so, so "the client talked first" is a fact, not a race.
 """
 
-import socket
 import threading
 
 import pytest
 
-from mail_support import LineClient, Tap, addr_text
+from mail_support import LineClient, Tap
 from support import client_context
 from test_mail_policy import assert_clean_eof, service
 
@@ -19,32 +18,22 @@ EARLY_REPLY = "554 5.5.1 Protocol error: talked before the greeting\r\n"
 
 
 class ScriptedSmtp:
-    """A scripted plaintext SMTP backend that offers XCLIENT and XFORWARD (as a Postfix that
-    trusts tlsgate's address would), answers XCLIENT with a new 220 greeting, AUTH with 334
-    (no initial response) or 535, and everything else with 250. Records every line it reads
-    before answering it. With hold_greeting, the greeting waits for release()."""
+    """A scripted plaintext SMTP backend (the handler of a support.Backend) that offers XCLIENT
+    and XFORWARD (as a Postfix that trusts tlsgate's address would), answers XCLIENT with a new
+    220 greeting, AUTH with 334 (no initial response) or 535, and everything else with 250.
+    Records every line it reads before answering it. With hold_greeting, the greeting waits
+    for release()."""
 
     EHLO = (b"250-backend.test\r\n250-PIPELINING\r\n250-XCLIENT NAME ADDR PROTO HELO\r\n"
             b"250-XFORWARD NAME ADDR PROTO HELO\r\n250 8BITMIME\r\n")
 
     def __init__(self, hold_greeting=False):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
         self.lines = []
         self.cond = threading.Condition()
         self.greet = threading.Event()
         if not hold_greeting:
             self.greet.set()
-        self.conns = []
-        self.stopped = False
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    @property
-    def address(self):
-        return addr_text(self.sock.getsockname())
+        self.address = None  # set once its Backend listens
 
     def release(self):
         self.greet.set()
@@ -53,80 +42,48 @@ class ScriptedSmtp:
         with self.cond:
             return b"".join(self.lines)
 
-    def _accept(self):
-        while not self.stopped:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
+    def __call__(self, conn, _backend):
+        self.greet.wait()
+        conn.sendall(b"220 backend.test ESMTP\r\n")
+        sasl = False
+        for line in conn.makefile("rb"):
             with self.cond:
-                self.conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        try:
-            self.greet.wait()
-            conn.sendall(b"220 backend.test ESMTP\r\n")
-            f = conn.makefile("rb")
-            sasl = False
-            for line in f:
-                with self.cond:
-                    self.lines.append(line)
-                    self.cond.notify_all()
-                words = line.rstrip(b"\r\n").split(b" ")
-                verb = words[0].upper()
-                if sasl:
-                    sasl = False
-                    conn.sendall(b"535 5.7.8 Authentication failed\r\n")
-                elif verb == b"EHLO":
-                    conn.sendall(self.EHLO)
-                elif verb == b"XCLIENT":
-                    conn.sendall(b"220 backend.test ESMTP\r\n")
-                elif verb == b"AUTH" and len(words) == 2:
-                    sasl = True
-                    conn.sendall(b"334 \r\n")
-                elif verb == b"AUTH":
-                    conn.sendall(b"535 5.7.8 Authentication failed\r\n")
-                elif verb == b"QUIT":
-                    conn.sendall(b"221 2.0.0 Bye\r\n")
-                    break
-                else:
-                    conn.sendall(b"250 2.0.0 Ok\r\n")
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
-    def stop(self):
-        self.stopped = True
-        self.greet.set()
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        with self.cond:
-            conns = list(self.conns)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.thread.join(5)
+                self.lines.append(line)
+                self.cond.notify_all()
+            words = line.rstrip(b"\r\n").split(b" ")
+            verb = words[0].upper()
+            if sasl:
+                sasl = False
+                conn.sendall(b"535 5.7.8 Authentication failed\r\n")
+            elif verb == b"EHLO":
+                conn.sendall(self.EHLO)
+            elif verb == b"XCLIENT":
+                conn.sendall(b"220 backend.test ESMTP\r\n")
+            elif verb == b"AUTH" and len(words) == 2:
+                sasl = True
+                conn.sendall(b"334 \r\n")
+            elif verb == b"AUTH":
+                conn.sendall(b"535 5.7.8 Authentication failed\r\n")
+            elif verb == b"QUIT":
+                conn.sendall(b"221 2.0.0 Bye\r\n")
+                return
+            else:
+                conn.sendall(b"250 2.0.0 Ok\r\n")
 
 
 @pytest.fixture
-def scripted():
+def scripted(backend):
     made = []
 
     def make(**kw):
-        b = ScriptedSmtp(**kw)
-        made.append(b)
-        return b
+        script = ScriptedSmtp(**kw)
+        script.address = backend(script).address
+        made.append(script)
+        return script
 
     yield make
-    for b in made:
-        b.stop()
+    for script in made:
+        script.release()  # a held greeting must not keep a handler waiting past the test
 
 
 def ehlo_keywords(reply):
