@@ -1,115 +1,29 @@
 #include "tlsgate/proto/imap_filter.hpp"
 
+#include "tlsgate/proto/imap_syntax.hpp"
+
 #include <algorithm>
 #include <fmt/format.h>
 #include <vector>
 
 namespace tlsgate::proto {
 
+using imap_syntax::allowed_before_tls;
+using imap_syntax::as_synchronizing;
+using imap_syntax::auth_verb;
+using imap_syntax::has_forbidden_octets;
+using imap_syntax::known_verb;
+using imap_syntax::scan_segment;
+using imap_syntax::SegmentStart;
+using imap_syntax::trailing_literal;
+using imap_syntax::valid_tag;
+using imap_syntax::valid_verb;
+
 namespace {
 
 constexpr std::string_view kPrivacyRequired =
     "NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) "
     "connections.\r\n";
-
-// RFC 9051's tag: ASTRING-CHAR except "+", where ASTRING-CHAR excludes the atom-specials
-// (resp-specials "]" among them). Dovecot refuses exactly these (it takes DEL, which is
-// refused here: a command refused by the filter never reaches it).
-bool valid_tag(std::string_view tag) {
-    // Dovecot answers a longer tag with an untagged BAD only (IMAP_TAG_MAX_LEN): a command
-    // forwarded with one would never get the reply the filter waits for.
-    constexpr size_t kMaxTag = 126;
-    if (tag.empty() || tag.size() > kMaxTag) {
-        return false;
-    }
-    for (char c : tag) {
-        auto u = static_cast<unsigned char>(c);
-        if (u <= 0x20 || u >= 0x7f || c == '(' || c == ')' || c == '{' || c == '%' || c == '*' ||
-            c == '"' || c == '\\' || c == '+' || c == ']') {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool valid_verb(std::string_view verb) {
-    if (verb.empty()) {
-        return false;
-    }
-    return std::all_of(verb.begin(), verb.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '-' || c == '_' || c == '.';
-    });
-}
-
-bool has_forbidden_octets(std::string_view content) {
-    return content.find('\r') != std::string_view::npos ||
-           content.find('\0') != std::string_view::npos;
-}
-
-bool auth_verb(std::string_view word) {
-    return iequals(word, "LOGIN") || iequals(word, "AUTHENTICATE");
-}
-
-// Commands of RFC 9051 and the extensions daemons commonly offer. After an authentication
-// refused before TLS, a line with any other verb is taken for the credentials a client sent
-// anyway (a literal it was never asked for, a SASL response) and is not forwarded.
-bool known_verb(std::string_view verb) {
-    static constexpr std::string_view kVerbs[] = {
-        "CAPABILITY", "NOOP",        "LOGOUT",       "STARTTLS",    "AUTHENTICATE", "LOGIN",
-        "ENABLE",     "SELECT",      "EXAMINE",      "CREATE",      "DELETE",       "RENAME",
-        "SUBSCRIBE",  "UNSUBSCRIBE", "LIST",         "LSUB",        "NAMESPACE",    "STATUS",
-        "APPEND",     "IDLE",        "CLOSE",        "UNSELECT",    "EXPUNGE",      "SEARCH",
-        "FETCH",      "STORE",       "COPY",         "MOVE",        "UID",          "ID",
-        "CHECK",      "GETQUOTA",    "GETQUOTAROOT", "SETQUOTA",    "GETACL",       "SETACL",
-        "DELETEACL",  "LISTRIGHTS",  "MYRIGHTS",     "GETMETADATA", "SETMETADATA",  "SORT",
-        "THREAD",     "COMPRESS",    "NOTIFY",       "URLFETCH",    "GENURLAUTH",   "RESETKEY",
-        "ESEARCH",    "XLIST"};
-    return std::find(std::begin(kVerbs), std::end(kVerbs), verb) != std::end(kVerbs);
-}
-
-bool allowed_before_tls(std::string_view verb) {
-    return verb == "CAPABILITY" || verb == "NOOP" || verb == "LOGOUT" || verb == "STARTTLS";
-}
-
-// `{N}` / `{N+}` exactly, from `open` (the "{") to the end of `s`.
-bool literal_announcement(std::string_view s, size_t open, uint64_t& size, bool& sync,
-                          bool& too_big) {
-    if (s.back() != '}' || s.size() - open < 3) {
-        return false;
-    }
-    std::string_view inner = s.substr(open + 1, s.size() - open - 2);
-    sync = true;
-    if (inner.back() == '+') {
-        sync = false;
-        inner.remove_suffix(1);
-    }
-    if (inner.empty() ||
-        !std::all_of(inner.begin(), inner.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        return false;
-    }
-    too_big = false;
-    uint64_t v = 0;
-    for (char c : inner) {
-        if (v > (UINT64_MAX - 9) / 10) {
-            too_big = true;
-            v = UINT64_MAX;
-            break;
-        }
-        v = v * 10 + static_cast<uint64_t>(c - '0');
-    }
-    size = v;
-    return true;
-}
-
-// {n} / {n+} at the very end of s (no quote tracking; used for backend lines).
-bool trailing_literal(std::string_view s, uint64_t& size, bool& sync, bool& too_big) {
-    if (s.empty() || s.back() != '}') {
-        return false;
-    }
-    auto open = s.rfind('{');
-    return open != std::string_view::npos && literal_announcement(s, open, size, sync, too_big);
-}
 
 } // namespace
 
@@ -122,58 +36,6 @@ constexpr ProtocolReplies kImapReplies = {
 };
 
 ImapFilter::ImapFilter(const FilterSettings& settings) : FilterBase(settings, kImapReplies) {}
-
-ImapFilter::LiteralSpec ImapFilter::scan_segment(std::string_view content, SegmentStart start) {
-    using Shape = LiteralSpec::Shape;
-    LiteralSpec r;
-    bool in_quote = false;
-    bool escaped = false;
-    for (size_t i = 0; i < content.size(); ++i) {
-        const char c = content[i];
-        if (in_quote) {
-            if (escaped) {
-                escaped = false;
-            } else if (c == '\\') {
-                escaped = true;
-            } else if (c == '"') {
-                in_quote = false;
-            }
-            continue;
-        }
-        if (c == '"') {
-            in_quote = true;
-            continue;
-        }
-        if (c != '{') {
-            continue;
-        }
-        // Outside a quoted string a "{" may only open the line's final literal.
-        const bool at_end = literal_announcement(content, i, r.size, r.sync, r.too_big_number);
-        if (!at_end) {
-            r.shape = content.back() == '}' ? Shape::malformed_literal : Shape::stray_brace;
-            return r;
-        }
-        size_t token = (i > 0 && content[i - 1] == '~') ? i - 1 : i; // literal8: ~{N}
-        char before =
-            token > 0 ? content[token - 1] : (start == SegmentStart::token_start ? ' ' : '}');
-        r.shape = (before == ' ' || before == '(') ? Shape::literal : Shape::malformed_literal;
-        return r;
-    }
-    if (in_quote) {
-        r.shape = Shape::unbalanced_quote;
-    }
-    return r;
-}
-
-std::string_view ImapFilter::as_synchronizing(std::string_view content, const LiteralSpec& lit,
-                                              std::string& storage) {
-    if (!lit.has_literal() || lit.sync) {
-        return content;
-    }
-    storage.assign(content.substr(0, content.size() - 2)); // drop "+}"
-    storage += '}';
-    return storage;
-}
 
 bool ImapFilter::literal_acceptable(const LiteralSpec& lit) const {
     uint64_t limit = authenticated_ ? kMaxLiteralAfterAuth : kMaxLiteralBeforeAuth;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "tlsgate/proto/filter_base.hpp"
+#include "tlsgate/proto/imap_syntax.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -43,32 +44,7 @@ private:
         exchange,           // AUTHENTICATE / IDLE: one client line per backend "+"
     };
 
-    // How a command line (or the rest of one after a literal) ends, read token by token as
-    // RFC 9051 and Dovecot both read it. A literal is announced only by a whole `{N}`,
-    // `{N+}`, `~{N}` or `~{N+}` at the very end, after SP or "(" (Dovecot also takes one
-    // right after a quoted string or ")", RFC 9051 does not: such a line is malformed here).
-    struct LiteralSpec {
-        enum class Shape {
-            plain,             // no literal follows
-            literal,           // a literal follows
-            unbalanced_quote,  // a quoted string runs past the end of the line
-            stray_brace,       // "{" outside a quoted string, not at the line's end
-            malformed_literal, // the line ends like a literal that is not one
-        };
-        Shape shape = Shape::plain;
-        bool sync = true;
-        bool too_big_number = false;
-        uint64_t size = 0;
-        bool has_literal() const { return shape == Shape::literal; }
-    };
-    // Where a segment starts: a command line starts a token; the rest of a line after a
-    // literal continues one, so a "{" right there is glued to the literal.
-    enum class SegmentStart { token_start, after_literal };
-    static LiteralSpec scan_segment(std::string_view content, SegmentStart start);
-    // The segment as the backend gets it: a non-synchronizing literal becomes a synchronizing
-    // one, so its octets go only after the backend's own "+".
-    static std::string_view as_synchronizing(std::string_view content, const LiteralSpec& lit,
-                                             std::string& storage);
+    using LiteralSpec = imap_syntax::LiteralSpec;
 
     void process_client(Actions& out) override;
     void process_backend(Actions& out) override;
