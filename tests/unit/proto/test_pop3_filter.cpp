@@ -175,3 +175,23 @@ TEST_CASE("pop3: XCLIENT refused and hidden from CAPA unless allowed", "[pop3][x
     CHECK(a.to_backend == "CAPA\r\nXCLIENT ADDR=10.0.0.1\r\n");
     CHECK(a.to_client == kGreeting + capa + "+OK\r\n");
 }
+
+TEST_CASE("pop3: AUTH with an empty mechanism lists mechanisms, as Dovecot reads it",
+          "[pop3][differential]") {
+    // Found by test_pop3_differential.py. Dovecot's pop3-login takes the mechanism from
+    // between the first and the second space: "AUTH  PLAIN" names none and is answered with
+    // the mechanism list, a multi-line "+OK". The filter took it for an exchange whose "+OK"
+    // meant logged in, stepped aside, and the client, still not logged in, could then send
+    // XCLIENT (refused here, trusted by Dovecot from tlsgate's address) straight through.
+    std::string list = "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n";
+    for (std::string auth : {"AUTH  PLAIN", "AUTH  ", "AUTH  PLAIN AGJvYgBzZWNyZXQ="}) {
+        INFO(auth);
+        auto r = run_both(pop3(true), {B(kGreeting), C(auth + "\r\n"), B(list),
+                                       C("XCLIENT ADDR=10.0.0.1\r\nCAPA\r\n"), B(kCapa)});
+        CHECK(!r.transparent);
+        CHECK(r.to_backend == auth + "\r\nCAPA\r\n");
+        CHECK(r.to_client == kGreeting + list + "-ERR Command not permitted\r\n" +
+                                 "+OK Capability list follows\r\nTOP\r\nUSER\r\nSASL PLAIN "
+                                 "LOGIN\r\nPIPELINING\r\n.\r\n");
+    }
+}
