@@ -569,6 +569,10 @@ FIXED = {
     "tls-auth-bad-mech": (b"STLS\r\n", b"AUTH FOO\r\nUSER alice\r\nPASS alicepass\r\n"),
     "tls-auth-pipelined": (b"STLS\r\n", b"AUTH PLAIN\r\n" + PLAIN_BAD + b"\r\nUSER alice\r\n"
                            b"PASS alicepass\r\nLIST\r\n"),
+    # Found by the generator: no mechanism for Dovecot (it lists them); the filter took the
+    # list's "+OK" for a login and stepped aside, and XCLIENT went through.
+    "tls-auth-empty-mechanism": (b"STLS\r\n", b"AUTH  PLAIN\r\nXCLIENT ADDR=192.0.2.1\r\n"
+                                 b"AUTH  \r\n" + PLAIN_OK + b"\r\nCAPA\r\n"),
     "tls-auth-long-response": (b"STLS\r\n", b"AUTH PLAIN\r\n" + b"A" * 5000 + b"\r\nCAPA\r\n"),
     "tls-auth-response-lf": (b"STLS\r\n", b"AUTH PLAIN\n" + PLAIN_OK + b"\nLIST\n"),
     "tls-auth-response-cr": (b"STLS\r\n", b"AUTH PLAIN\r\n" + PLAIN_BAD + b"\rCAPA\r\nCAPA\r\n"),
