@@ -195,3 +195,19 @@ TEST_CASE("pop3: AUTH with an empty mechanism lists mechanisms, as Dovecot reads
                                  "LOGIN\r\nPIPELINING\r\n.\r\n");
     }
 }
+
+TEST_CASE("pop3: a reply to an earlier pipelined command does not end a later AUTH exchange",
+          "[pop3][differential]") {
+    // Found by test_pop3_differential.py. NOOP's answer (Dovecot's pop3-login: "-ERR Unknown
+    // command.") ended the exchange of the AUTH behind it, so "PASS x" and CAPA went out as
+    // commands while Dovecot read "PASS x" as the SASL response; Dovecot's "+OK" for CAPA was
+    // then taken for PASS's: logged in, the filter stepped aside and XCLIENT went through.
+    auto r = run_both(pop3(true), {B(kGreeting), C("NOOP\r\nAUTH PLAIN\r\nPASS x\r\nCAPA\r\n"),
+                                   B("-ERR Unknown command.\r\n"), B("+ \r\n"),
+                                   B("-ERR [AUTH] Invalid base64\r\n"), B(kCapa),
+                                   C("XCLIENT ADDR=10.0.0.1\r\n")});
+    CHECK(!r.transparent);
+    CHECK(r.to_backend == "NOOP\r\nAUTH PLAIN\r\nPASS x\r\nCAPA\r\n");
+    CHECK(r.to_client.ends_with(".\r\n-ERR Command not permitted\r\n"));
+    CHECK(r.counters.commands_refused == 1);
+}
