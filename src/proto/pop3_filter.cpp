@@ -201,12 +201,14 @@ void Pop3Filter::handle_backend_line(std::string_view line, bool whole, Actions&
         if (slot->kind == k_pass || slot->kind == k_auth) {
             authenticated_ = true;
         }
-        mode_ = Mode::command;
     } else if (content.starts_with("+") && slot->kind == k_auth) {
         ++conts_; // SASL challenge: the client may answer one line
         return;
-    } else {
-        mode_ = Mode::command; // -ERR (or anything else) ends the command
+    }
+    // Only AUTH's own status line ends its exchange: the reply to a command pipelined before
+    // it leaves the backend still reading SASL responses after it.
+    if (slot->kind == k_auth) {
+        mode_ = Mode::command;
     }
     if (whole) {
         finish_front(out);

@@ -583,6 +583,9 @@ FIXED = {
     # list's "+OK" for a login and stepped aside, and XCLIENT went through.
     "tls-auth-empty-mechanism": (b"STLS\r\n", b"AUTH  PLAIN\r\nXCLIENT ADDR=192.0.2.1\r\n"
                                  b"AUTH  \r\n" + PLAIN_OK + b"\r\nCAPA\r\n"),
+    # Found by the generator: NOOP's answer ended the exchange of the AUTH behind it in the
+    # filter, which then sent "PASS x" as a command that Dovecot read as the SASL response.
+    "tls-reply-before-auth": (b"STLS\r\n", b"NOOP\r\nAUTH PLAIN\r\nPASS x\r\nCAPA\r\n"),
     "tls-auth-long-response": (b"STLS\r\n", b"AUTH PLAIN\r\n" + b"A" * 5000 + b"\r\nCAPA\r\n"),
     "tls-auth-response-lf": (b"STLS\r\n", b"AUTH PLAIN\n" + PLAIN_OK + b"\nLIST\n"),
     "tls-auth-response-cr": (b"STLS\r\n", b"AUTH PLAIN\r\n" + PLAIN_BAD + b"\rCAPA\r\nCAPA\r\n"),
