@@ -131,7 +131,11 @@ void Pop3Filter::handle_command(std::string_view content, Actions& out) {
                ((verb == "LIST" || verb == "UIDL") && !has_args)) {
         kind = k_multi;
     } else if (verb == "AUTH") {
-        kind = has_args ? k_auth : k_multi; // bare AUTH lists the mechanisms
+        // Dovecot takes the mechanism from between the first and the second space; without
+        // one ("AUTH", "AUTH ", "AUTH  PLAIN") it lists the mechanisms: a multi-line "+OK"
+        // that must never be taken for a successful login.
+        bool names_mechanism = w.has_rest && !split_first_word(w.rest).first.empty();
+        kind = names_mechanism ? k_auth : k_multi;
     } else if (verb == "PASS" || verb == "APOP") {
         kind = k_pass;
     }
@@ -197,12 +201,14 @@ void Pop3Filter::handle_backend_line(std::string_view line, bool whole, Actions&
         if (slot->kind == k_pass || slot->kind == k_auth) {
             authenticated_ = true;
         }
-        mode_ = Mode::command;
     } else if (content.starts_with("+") && slot->kind == k_auth) {
         ++conts_; // SASL challenge: the client may answer one line
         return;
-    } else {
-        mode_ = Mode::command; // -ERR (or anything else) ends the command
+    }
+    // Only AUTH's own status line ends its exchange: the reply to a command pipelined before
+    // it leaves the backend still reading SASL responses after it.
+    if (slot->kind == k_auth) {
+        mode_ = Mode::command;
     }
     if (whole) {
         finish_front(out);

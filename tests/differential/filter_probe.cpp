@@ -1,8 +1,8 @@
 // filter_probe: tlsgate's server filters (IMAP, POP3, SMTP) on stdin/stdout, no sockets. The
-// differential tests (test_imap_differential.py, smtp/test_smtp_differential.py) feed it what
-// a client and a real daemon (Dovecot, aiosmtpd) say, relay the filter's to_backend to that
-// daemon, and compare the commands the daemon executed with the command lines the filter says
-// it forwarded (Actions::commands).
+// differential tests (test_imap_differential.py, test_pop3_differential.py,
+// smtp/test_smtp_differential.py) feed it what a client and a real daemon (Dovecot, aiosmtpd)
+// say, relay the filter's to_backend to that daemon, and compare the commands the daemon
+// executed with the command lines the filter says it forwarded (Actions::commands).
 //
 // One process serves many filters, each named by a number. Requests (stdin), one per event:
 //   N <id> <options>\n            a new filter; options: comma-separated, any of

@@ -43,18 +43,15 @@ Reproduce one stream with DIFF_SEED=<seed> DIFF_ONLY=<index>.
 """
 
 import asyncio
-import os
 import random
 import re
-import sys
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from mail_support import Dovecot  # noqa: E402
+from diff_support import (Actions, fail_report, finish_connection, read_daemon, run_all,
+                          run_generated)
+from diff_support import wait_for as diff_wait_for
 
 ALLOWED_BEFORE_TLS = {"CAPABILITY", "NOOP", "LOGOUT", "STARTTLS"}
 AUTH_VERBS = {"LOGIN", "AUTHENTICATE"}
@@ -82,70 +79,6 @@ service imap-login {
   client_limit = 1000
 }
 """
-
-
-# --------------------------------------------------------------------------- probe
-
-
-@dataclass
-class Actions:
-    close: bool
-    start_tls: bool
-    to_backend: bytes
-    to_client: bytes
-    commands: list  # (offset, verb)
-
-
-class Probe:
-    """filter_probe as a subprocess; one request at a time, many filters by id."""
-
-    def __init__(self, path):
-        self.path = path
-        self.proc = None
-        self.lock = asyncio.Lock()
-        self.calls = 0
-
-    async def start(self):
-        self.proc = await asyncio.create_subprocess_exec(
-            str(self.path), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-
-    async def call(self, kind, sid, arg=None, body=None):
-        # Shielded: a caller cancelled between request and answer must not leave the answer
-        # in the pipe for the next request to read.
-        return await asyncio.shield(self._call(kind, sid, arg, body))
-
-    async def _call(self, kind, sid, arg, body):
-        header = f"{kind} {sid}"
-        if body is not None:
-            header += f" {len(body)}"
-        elif arg is not None:
-            header += f" {arg}"
-        async with self.lock:
-            self.calls += 1
-            self.proc.stdin.write(header.encode() + b"\n" + (body or b""))
-            await self.proc.stdin.drain()
-            out = self.proc.stdout
-            line = await out.readline()
-            if not line:
-                rc = await self.proc.wait()
-                raise AssertionError(f"filter_probe died (exit {rc}) on request {header!r} "
-                                     f"body {body!r}")
-            f = line.split()
-            assert f[0] == b"A" and int(f[1]) == sid, f"probe answered {line!r} to {header!r}"
-            tb = await out.readexactly(int(f[4]))
-            tc = await out.readexactly(int(f[5]))
-            cmds = []
-            for _ in range(int(f[6])):
-                off = int((await out.readuntil(b" "))[:-1])
-                vlen = int((await out.readuntil(b" "))[:-1])
-                verb = (await out.readexactly(vlen + 1))[:-1]
-                cmds.append((off, verb.decode("latin-1")))
-            return Actions(f[2] == b"1", f[3] == b"1", tb, tc, cmds)
-
-    async def stop(self):
-        if self.proc and self.proc.returncode is None:
-            self.proc.stdin.close()
-            await self.proc.wait()
 
 
 # --------------------------------------------------------------------------- one stream
@@ -237,46 +170,27 @@ async def run_stream(addr, probe, sid, stream: Stream) -> Outcome:
         except ConnectionError:
             o.dovecot_closed = True
 
+    def on_line(line):
+        if line.startswith(b"* BAD"):
+            o.replies.append(b"*")
+        elif not (line.startswith(b"*") or line.startswith(b"+")):
+            o.replies.append(TAG_RE.match(line).group(0))
+
+    async def after(data):
+        o.from_dovecot += data
+        if not (o.filter_closed or o.start_tls):
+            await send("B", data)
+        greeted.set()
+        changed.set()
+
     async def read_dovecot():
-        pending = b""
-        try:
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                o.from_dovecot += data
-                pending += data
-                while b"\n" in pending:
-                    line, pending = pending.split(b"\n", 1)
-                    if line.startswith(b"* BAD"):
-                        o.replies.append(b"*")
-                    elif line.startswith(b"*") or line.startswith(b"+"):
-                        continue
-                    else:
-                        o.replies.append(TAG_RE.match(line).group(0))
-                if not (o.filter_closed or o.start_tls):
-                    await send("B", data)
-                greeted.set()
-                changed.set()
-        except ConnectionError:
-            pass
+        await read_daemon(reader, on_line, after)
         o.dovecot_closed = True
         greeted.set()
         changed.set()
 
-    async def wait_for(pred, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            changed.clear()
-            if pred():
-                return True
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            try:
-                await asyncio.wait_for(changed.wait(), left)
-            except asyncio.TimeoutError:
-                return pred()
+    def wait_for(pred, timeout):
+        return diff_wait_for(changed, pred, timeout)
 
     def stopped():
         return o.filter_closed or o.start_tls or o.dovecot_closed
@@ -325,13 +239,7 @@ async def run_stream(addr, probe, sid, stream: Stream) -> Outcome:
             o.problems.append(f"STUCK: after {REPLY_WAIT}s the filter had forwarded neither "
                               f"the sentinel nor the drain, and is still open")
     finally:
-        writer.close()
-        reader_task.cancel()
-        try:
-            await reader_task
-        except (asyncio.CancelledError, ConnectionError):
-            pass
-        await probe.call("D", sid)
+        await finish_connection(writer, reader_task, probe, sid)
     judge(o, post_sent)
     return o
 
@@ -508,48 +416,8 @@ def generated(seed, index):
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def dovecot(tmp_path_factory):
-    d = Dovecot(tmp_path_factory.mktemp("dovecot") / "d", extra_conf=DOVECOT_EXTRA)
-    yield d
-    d.stop()
-
-
-def run_all(probe_path, dovecot, streams, concurrency, deadline=None, max_failures=10):
-    """Runs streams (an iterable) through filter + Dovecot; returns (outcomes run, failures)."""
-    async def main():
-        probe = Probe(probe_path)
-        await probe.start()
-        it = iter(streams)
-        done, failures = [], []
-        sid = 0
-
-        async def worker():
-            nonlocal sid
-            while len(failures) < max_failures:
-                if deadline is not None and time.monotonic() > deadline:
-                    return
-                try:
-                    s = next(it)
-                except StopIteration:
-                    return
-                sid += 1
-                o = await run_stream(dovecot.imap, probe, sid, s)
-                done.append(o)
-                if o.problems:
-                    failures.append(o)
-
-        try:
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-        finally:
-            await probe.stop()
-        return done, failures, probe.calls
-
-    return asyncio.run(main())
-
-
-def fail_report(failures):
-    return "\n\n".join(f.report() for f in failures[:5])
+def runner(dovecot):
+    return lambda probe, sid, stream: run_stream(dovecot.imap, probe, sid, stream)
 
 
 # --------------------------------------------------------------------------- fixed cases
@@ -608,7 +476,7 @@ def fixed_streams():
 @pytest.mark.parametrize("name", sorted(FIXED))
 def test_fixed(name, probe_path, dovecot):
     streams = [s for s in fixed_streams() if s.label.split()[1] == name]
-    done, failures, _ = run_all(probe_path, dovecot, streams, concurrency=4)
+    done, failures, _ = run_all(probe_path, runner(dovecot), streams, concurrency=4)
     assert len(done) == len(streams) or failures
     assert not failures, "filter and Dovecot disagree:\n" + fail_report(failures)
 
@@ -623,7 +491,7 @@ def test_tag_octets(probe_path, dovecot):
         o = bytes([c])
         for data, where in ((b"t" + o + b"1 NOOP\r\n", "inside"), (o + b"t1 NOOP\r\n", "first")):
             streams.append(Stream([data], "encrypt", f"tag octet 0x{c:02x} {where}"))
-    done, failures, _ = run_all(probe_path, dovecot, streams, concurrency=16,
+    done, failures, _ = run_all(probe_path, runner(dovecot), streams, concurrency=16,
                                 max_failures=len(streams))
     assert len(done) == len(streams)
     assert not failures, (f"{len(failures)} tag octets read differently: "
@@ -631,35 +499,5 @@ def test_tag_octets(probe_path, dovecot):
 
 
 def test_generated(probe_path, dovecot):
-    budget = float(os.environ.get("DIFF_BUDGET_SECONDS", "30"))
-    seed = int(os.environ.get("DIFF_SEED", str(random.SystemRandom().randrange(1 << 32))))
-    only = os.environ.get("DIFF_ONLY")
-    concurrency = int(os.environ.get("DIFF_CONCURRENCY", "16"))
-    max_failures = int(os.environ.get("DIFF_MAX_FAILURES", "10"))
-    if only is not None:
-        indices = iter([int(only)])
-    else:
-        indices = iter(range(1 << 62))
-    streams = (generated(seed, i) for i in indices)
-    start = time.monotonic()
-    done, failures, calls = run_all(probe_path, dovecot, streams, concurrency,
-                                    deadline=start + budget, max_failures=max_failures)
-    elapsed = time.monotonic() - start
-    endings = {}
-    for o in done:
-        endings[o.ending] = endings.get(o.ending, 0) + 1
-    forwarded = sum(len(o.forwarded) for o in done)
-    kinds = {}
-    for o in failures:
-        for p in o.problems:
-            k = p.split(":", 1)[0]
-            kinds[k] = kinds.get(k, 0) + 1
-    print(f"\ndifferential-imap: seed={seed} streams={len(done)} in {elapsed:.1f}s "
-          f"({len(done) / max(elapsed, 1e-9):.0f} streams/s), "
-          f"{sum(len(o.stream.data) for o in done)} client bytes, {calls} probe calls, "
-          f"{forwarded} commands forwarded, "
-          f"{sum(len(o.replies) for o in done)} Dovecot replies, endings {endings}, "
-          f"failures {len(failures)} {kinds}")
-    assert done, "no stream ran"
-    assert not failures, (f"filter and Dovecot disagree (seed={seed}; reproduce one with "
-                          f"DIFF_SEED={seed} DIFF_ONLY=<index>):\n" + fail_report(failures))
+    run_generated("differential-imap", probe_path, runner(dovecot), generated,
+                  lambda done: f"{sum(len(o.replies) for o in done)} Dovecot replies")

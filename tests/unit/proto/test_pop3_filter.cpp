@@ -175,3 +175,39 @@ TEST_CASE("pop3: XCLIENT refused and hidden from CAPA unless allowed", "[pop3][x
     CHECK(a.to_backend == "CAPA\r\nXCLIENT ADDR=10.0.0.1\r\n");
     CHECK(a.to_client == kGreeting + capa + "+OK\r\n");
 }
+
+TEST_CASE("pop3: AUTH with an empty mechanism lists mechanisms, as Dovecot reads it",
+          "[pop3][differential]") {
+    // Found by test_pop3_differential.py. Dovecot's pop3-login takes the mechanism from
+    // between the first and the second space: "AUTH  PLAIN" names none and is answered with
+    // the mechanism list, a multi-line "+OK". The filter took it for an exchange whose "+OK"
+    // meant logged in, stepped aside, and the client, still not logged in, could then send
+    // XCLIENT (refused here, trusted by Dovecot from tlsgate's address) straight through.
+    std::string list = "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n";
+    for (std::string auth : {"AUTH  PLAIN", "AUTH  ", "AUTH  PLAIN AGJvYgBzZWNyZXQ="}) {
+        INFO(auth);
+        auto r = run_both(pop3(true), {B(kGreeting), C(auth + "\r\n"), B(list),
+                                       C("XCLIENT ADDR=10.0.0.1\r\nCAPA\r\n"), B(kCapa)});
+        CHECK(!r.transparent);
+        CHECK(r.to_backend == auth + "\r\nCAPA\r\n");
+        CHECK(r.to_client == kGreeting + list + "-ERR Command not permitted\r\n" +
+                                 "+OK Capability list follows\r\nTOP\r\nUSER\r\nSASL PLAIN "
+                                 "LOGIN\r\nPIPELINING\r\n.\r\n");
+    }
+}
+
+TEST_CASE("pop3: a reply to an earlier pipelined command does not end a later AUTH exchange",
+          "[pop3][differential]") {
+    // Found by test_pop3_differential.py. NOOP's answer (Dovecot's pop3-login: "-ERR Unknown
+    // command.") ended the exchange of the AUTH behind it, so "PASS x" and CAPA went out as
+    // commands while Dovecot read "PASS x" as the SASL response; Dovecot's "+OK" for CAPA was
+    // then taken for PASS's: logged in, the filter stepped aside and XCLIENT went through.
+    auto r = run_both(pop3(true), {B(kGreeting), C("NOOP\r\nAUTH PLAIN\r\nPASS x\r\nCAPA\r\n"),
+                                   B("-ERR Unknown command.\r\n"), B("+ \r\n"),
+                                   B("-ERR [AUTH] Invalid base64\r\n"), B(kCapa),
+                                   C("XCLIENT ADDR=10.0.0.1\r\n")});
+    CHECK(!r.transparent);
+    CHECK(r.to_backend == "NOOP\r\nAUTH PLAIN\r\nPASS x\r\nCAPA\r\n");
+    CHECK(r.to_client.ends_with(".\r\n-ERR Command not permitted\r\n"));
+    CHECK(r.counters.commands_refused == 1);
+}
