@@ -43,7 +43,8 @@ public:
     // Largest backend line parsed as a line; longer ones are passed through unparsed.
     static constexpr size_t kMaxBackendLine = 64 * 1024;
     // Client bytes held while the filter may not process them yet (before the greeting,
-    // while a command waits for a backend continuation) beyond this close the connection.
+    // while a command waits for a backend continuation): from this many on (or twice the
+    // longest line, if more) the filter asks the session to stop reading the client.
     static constexpr size_t kMaxHeldClientBytes = 64 * 1024;
     // Commands forwarded whose replies are still owed (plus replies of our own waiting their
     // turn): beyond this no new command is taken until the backend catches up.
