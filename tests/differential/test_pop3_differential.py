@@ -281,7 +281,13 @@ async def run_stream(addr, probe, sid, stream: Stream, source_ip) -> Outcome:
         if o.filter_closed and not o.dovecot_closed:
             # Dovecot answers everything it has read, then closes.
             o.ending = o.ending + "+eof" if o.ending else "eof"
-            writer.write_eof()
+            try:
+                writer.write_eof()
+            except OSError:
+                # Dovecot reset the connection before our reader saw it (it closed with input
+                # unread, e.g. after "Too many invalid bad commands"): shutdown() then finds
+                # no connection (ENOTCONN). The reader sees the end next.
+                pass
         await wait_for(lambda: o.dovecot_closed, REPLY_WAIT)
         if not o.dovecot_closed:
             o.ending = o.ending + "+stuck" if o.ending else "stuck"
