@@ -123,6 +123,18 @@ def prng_chunks(total, seed=1, chunk=1 << 20):
         left -= n
 
 
+def recv_line(sock):
+    """One line (up to and including LF), read a byte at a time so that nothing after it is
+    consumed (a TLS session or socket may be used again afterwards); b"" at EOF."""
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        line += chunk
+    return line
+
+
 def recv_exact(sock, n):
     buf = bytearray()
     while len(buf) < n:

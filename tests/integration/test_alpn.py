@@ -36,12 +36,7 @@ def greeting(addr, alpn):
     if alpn is not None:
         ctx.set_alpn_protocols(alpn)
     with support.tls_connect(addr, ctx) as s:
-        line = b""
-        while not line.endswith(b"\n"):
-            chunk = s.recv(1)
-            if not chunk:
-                break
-            line += chunk
+        line = support.recv_line(s)
         return line, s.selected_alpn_protocol()
 
 

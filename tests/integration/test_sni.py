@@ -106,9 +106,7 @@ def visit(addr, server_hostname, certs):
     ctx.check_hostname = False  # checked by hand below, for the no-match cases too
     with tls_connect(addr, ctx, server_hostname=server_hostname) as s:
         cert = s.getpeercert()
-        line = b""
-        while not line.endswith(b"\n"):
-            line += s.recv(1)
+        line = support.recv_line(s)
         s.sendall(b"ping")
         assert recv_exact(s, 4) == b"ping"
     names = sorted(v for k, v in cert.get("subjectAltName", ()) if k == "DNS")
@@ -215,12 +213,7 @@ def first_line(addr, ctx, server_hostname, session=None):
     raw = support.tcp_connect(addr)
     with ctx.wrap_socket(raw, server_hostname=server_hostname, session=session,
                          suppress_ragged_eofs=False) as s:
-        line = b""
-        while not line.endswith(b"\n"):
-            chunk = s.recv(1)
-            if not chunk:
-                break
-            line += chunk
+        line = support.recv_line(s)
         return line.strip().decode(), s.session, s.session_reused
 
 
