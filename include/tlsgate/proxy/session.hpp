@@ -1,13 +1,13 @@
 #pragma once
 
 #include "tlsgate/core/timer.hpp"
-#include "tlsgate/log/log.hpp"
 #include "tlsgate/net/stream.hpp"
 #include "tlsgate/proto/client_prelude.hpp"
 #include "tlsgate/proto/filter.hpp"
-#include "tlsgate/proxy/exec_child.hpp"
+#include "tlsgate/proxy/backend_connector.hpp"
+#include "tlsgate/proxy/conn_log.hpp"
 #include "tlsgate/proxy/service.hpp"
-#include "tlsgate/tls/engine.hpp"
+#include "tlsgate/proxy/transport.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -18,11 +18,14 @@
 namespace tlsgate::proxy {
 
 class Worker;
-struct PendingResolve;
 
-// One accepted connection and its backend connection: two ends, either of which may speak
-// TLS, with plaintext flowing between them (through a protocol filter or prelude while one is
-// in the way).
+// One accepted connection and its backend connection. The session wires its parts and
+// keeps the deadlines; each part has one job:
+//   client_, backend_  Transport: a stream that gives plaintext up and takes plaintext down,
+//                      TLS (handshake, records, close_notify) hidden inside
+//   connector_         BackendConnector: order, name lookup, failover, exec program, retry
+//   filter_/prelude_   the protocol dialogue while one is in the way (pure state machines)
+//   log_               ConnLog: "conn=N service=X " on every line
 //
 // Server, implicit TLS:  accept -> handshake with the client -> connect backend -> relay.
 // Server, STARTTLS:      accept -> connect backend -> filter in plaintext -> "start TLS" ->
@@ -34,17 +37,24 @@ struct PendingResolve;
 // sends can leave before the server's certificate has been verified.
 // Relay has watermark backpressure and half-close both ways. The session frees itself after
 // its last handle has closed.
-//
-// The backend is one of settings().backends, tried per `failover` (each attempt has the whole
-// connect_timeout; a failed attempt's stream is closed and re-made, since neither a failed TCP
-// connect nor a change between TCP and unix socket can reuse a handle), or a program started
-// per connection (`exec`), restarted while the client stays when `retry` is set.
 class Session final : public net::StreamHandler,
                       public core::TimerHandler,
-                      public ExecChildHandler {
+                      public TransportHandler,
+                      public BackendConnectorHandler {
 public:
     // Pending writes on one end above this stop reads on the other end.
     static constexpr size_t kHighWater = 256 * 1024;
+
+    // Where the connection is. A STARTTLS handshake happens inside `filtering`'s dialogue
+    // and shows as `handshaking` while it runs.
+    enum class Phase {
+        starting,    // accepted, nothing begun
+        connecting,  // waiting for the backend connection (or program)
+        handshaking, // a TLS handshake runs on one end
+        filtering,   // a protocol filter or prelude reads every byte
+        relaying,    // bytes flow both ways unchanged
+        closing,     // draining what is queued, then closing the handles
+    };
 
     // `client_kind`: what the client connection is (the listener's kind, or inetd's socket).
     Session(Worker& worker, std::shared_ptr<Service> service, net::Address::Kind client_kind);
@@ -61,33 +71,23 @@ public:
     // Ends the session now (drain deadline, shutdown).
     void abort(const std::string& reason);
 
+    // One line for the SIGUSR2 connection list: "conn=N service=X peer=... backend=...
+    // age_ms=... in=... out=... state=...". On the worker's loop thread only.
+    std::string describe() const;
+
     // Worker's intrusive list.
     Session* prev = nullptr;
     Session* next = nullptr;
 
 private:
-    enum StreamTag { kClient = 0, kBackend = 1 };
-
-    // One side of the session.
-    struct End {
-        End(uv_loop_t* loop, net::Address::Kind kind, net::StreamHandler& handler,
-            net::ReadBuffer& buffer, int tag)
-            : stream(loop, kind, handler, buffer, tag) {}
-        net::Stream stream;
-        std::unique_ptr<tls::TlsEngine> tls; // set once TLS starts on this end
-        bool input_done = false;             // close_notify or EOF received
-        bool output_done = false;            // our shutdown toward it completed
-        bool truncated = false;              // EOF without close_notify
-        bool tls_up() const { return tls && tls->handshake_done(); }
-        bool in_handshake() const { return tls && !tls->handshake_done(); }
-    };
+    // How long a close may linger for queued bytes and the peer's FIN.
+    enum class Linger { close_timeout, abort };
 
     Session(Worker& worker, std::shared_ptr<Service> service, net::Address::Kind client_kind,
             std::vector<size_t> backend_order);
     ~Session();
-    friend struct PendingResolve;
 
-    // StreamHandler
+    // StreamHandler: both streams report here; bytes go to their transport.
     void on_stream_read(net::Stream& stream, const char* data, size_t size) override;
     void on_stream_eof(net::Stream& stream) override;
     void on_stream_error(net::Stream& stream, int uv_error) override;
@@ -98,127 +98,103 @@ private:
     // TimerHandler
     void on_timer(core::Timer& timer) override;
     void on_timer_closed(core::Timer& timer) override;
-    // ExecChildHandler
-    void on_child_exit(ExecChild& child, int64_t status, int term_signal) override;
-    void on_child_closed(ExecChild& child) override;
+    // TransportHandler
+    void on_transport_plaintext(Transport& from, const char* data, size_t size) override;
+    void on_transport_handshake_done(Transport& end) override;
+    void on_transport_handshake_failed(Transport& end, const std::string& reason) override;
+    void on_transport_close_notify(Transport& end) override;
+    void on_transport_failed(Transport& end, const std::string& reason, CloseMode mode) override;
+    // BackendConnectorHandler
+    void on_backend_connected() override;
+    void on_backend_unavailable(const std::string& reason) override;
+    void on_backend_restarting() override;
+    void on_backend_program_closed() override;
 
     // What start() and start_fd() share once the client connection is there.
     void begin();
     void make_filter(); // the service's protocol filter (server mode), or none
-    // Lines of this connection go out at the service's log level when it has one.
-    template <typename... Args>
-    void log(config::LogLevel level, fmt::format_string<Args...> format, Args&&... args) const {
-        if (level >= log_threshold_) {
-            log::write(level, fmt::format(format, std::forward<Args>(args)...));
-        }
-    }
-    void apply_socket_options(End& end, char side);
 
-    End& end_of(const net::Stream& stream) { return stream.tag() == kClient ? client_ : backend_; }
-    End& other(const End& end) { return &end == &client_ ? backend_ : client_; }
-    bool is_client(const End& end) const { return &end == &client_; }
+    Transport& end_of(const net::Stream& stream) {
+        return stream.tag() == static_cast<int>(Transport::Side::client) ? client_ : backend_;
+    }
+    Transport& other(const Transport& end) { return &end == &client_ ? backend_ : client_; }
+
+    void set_phase(Phase phase);
+    // The phase once the backend is up and no handshake runs.
+    Phase steady_phase() const;
+    void check_invariants() const;
+    bool closing() const { return phase_ == Phase::closing; }
 
     // TLS on either end.
-    void begin_tls(End& end);
-    void drive_tls(End& end);
-    void on_handshake_complete(End& end);
-    void handshake_failed(End& end, const std::string& reason);
+    void begin_tls(Transport& end);
+    void handshake_failed(Transport& end, const std::string& reason);
     // Client-mode STARTTLS: handshake_timeout ran out before the server's go-ahead.
     void prelude_timed_out();
-    bool flush_ciphertext(End& end);
 
-    // Backend.
     void connect_backend();
-    void connect_backend_to(const sockaddr* address);
-    void spawn_backend();
-    void maybe_respawn();
-    bool retry_backend();
-    void on_backend_connected();
-    // One backend failed: try the next one (per `failover`), or give up when none is left.
-    void backend_attempt_failed(const std::string& reason);
-    void backend_unavailable(const std::string& reason);
     void switch_to_sni_child();
-    std::string backend_name() const;
-    void note_failed_backend();
-    net::Address::Kind wanted_backend_kind() const;
     void backend_ready(); // client mode: TLS (or permitted plaintext) is up, relay may start
+    // exec + retry: the program's end is gone while the client stays; start a new one.
+    bool retry_backend();
 
-    // Plaintext from either end, through the filter or the prelude while one is in the way.
-    void on_plaintext(End& from, const char* data, size_t size);
+    // The protocol dialogue: its actions, carried out in order.
     void apply(proto::Actions& actions);
     void apply(proto::ClientActions& actions);
     bool filtering() const { return filter_ && !filter_->transparent(); }
     bool in_prelude() const { return prelude_ && !prelude_->done(); }
-    void send(End& to, const char* data, size_t size);
+    void send(Transport& to, const char* data, size_t size);
+    void send(Transport& to, const std::string& bytes) { send(to, bytes.data(), bytes.size()); }
 
-    void input_finished(End& from, bool clean);
+    void input_finished(Transport& from, Transport::Input how);
     void update_backpressure();
     void maybe_finish();
 
     // One timer serves every deadline: it is armed for the earliest one.
     void arm_timer();
-    void fail(const std::string& reason, bool abortive);
-    void close_all(bool abortive);
+    void fail(const std::string& reason, CloseMode mode);
+    void close_all(CloseMode mode);
     void release_if_closed();
     void add_filter_counters();
     std::string failure_reply(const std::string& why) const;
     const config::Service& settings() const { return service_->settings; }
-    // The backend this connection uses (or tries now); never called for exec.
-    const net::Address& backend_address() const { return settings().backends.at(backend_index_); }
-    bool exec_backend() const { return settings().exec.has_value(); }
     uint64_t now() const { return timer_.now(); }
 
     Worker& worker_;
     std::shared_ptr<Service> service_;
-    uint64_t id_;
     // With SNI routing, the parent whose listener accepted this connection (service_ is then
     // the child); kept so the parent's context and router outlive the handshake.
     std::shared_ptr<Service> sni_parent_;
-    config::LogLevel log_threshold_;
-    End client_;
-    End backend_;
+    ConnLog log_;
+    Transport client_;
+    Transport backend_;
+    BackendConnector connector_;
     core::Timer timer_;
-    ExecChild child_;
     std::unique_ptr<proto::ServerFilter> filter_;   // server mode, mail protocols
     std::unique_ptr<proto::ClientPrelude> prelude_; // client mode, STARTTLS
-    PendingResolve* resolve_ = nullptr;
+    Phase phase_ = Phase::starting;
+    Linger linger_ = Linger::close_timeout;
     std::string pending_to_backend_; // plaintext waiting for the backend connection
     std::string peer_;
     std::string close_reason_;
     std::string tls_version_ = "none"; // kept from the handshake for the close line
     std::string tls_cipher_ = "none";
+    std::string backend_local_; // our address toward the backend
     uint64_t started_ms_ = 0;
     uint64_t tls_started_ms_ = 0;
     uint64_t handshake_ms_ = 0;
     uint64_t last_activity_ms_ = 0;
-    // Absolute loop times; 0 = not armed.
+    // Absolute loop times; 0 = not armed. The connector keeps its own (connect, restart).
     uint64_t handshake_deadline_ = 0;
-    uint64_t connect_deadline_ = 0;
     uint64_t plaintext_deadline_ = 0;
-    uint64_t respawn_deadline_ = 0; // exec + retry: when the program may start again
-    uint64_t last_spawn_ms_ = 0;
-    // Backend attempts: the order for this connection, the one tried now, and what failed.
-    std::vector<size_t> backend_order_;
-    size_t attempt_ = 0;
-    std::string failed_backends_;        // "A,B": the backends that failed, in order
-    std::string backend_local_;          // our address toward the backend
-    bool backend_recycling_ = false;     // the backend stream closes to be made again
-    bool connect_when_recycled_ = false; // ... and then connects (failover, SNI switch)
-    bool respawn_pending_ = false;       // exec + retry: start the program again
-    bool backend_used_ = false;          // a backend connection (or program) was up at some point
-    bool aborting_ = false;  // abort(): the close lingers briefly, whatever close_timeout
-    uint64_t bytes_in_ = 0;  // client -> backend plaintext
-    uint64_t bytes_out_ = 0; // backend -> client plaintext
-    int open_handles_ = 3;
-    bool closing_ = false;
-    bool backend_connected_ = false;
+    uint64_t bytes_in_ = 0;       // client -> backend plaintext
+    uint64_t bytes_out_ = 0;      // backend -> client plaintext
+    bool backend_used_ = false;   // a backend connection (or program) was up at some point
     bool client_may_read_ = true; // client mode: false until the backend is ready
-    size_t backend_index_ = 0;
-
-public:
-    // One line for the SIGUSR2 connection list: "conn=N service=X peer=... backend=...
-    // age_ms=... in=... out=... state=...". On the worker's loop thread only.
-    std::string describe() const;
+    // Handles whose close callback ran; the session is freed when all have (and the exec'd
+    // program's process handle, if any, is released).
+    bool client_closed_ = false;
+    bool backend_closed_ = false;
+    bool timer_closed_ = false;
 };
 
 } // namespace tlsgate::proxy
