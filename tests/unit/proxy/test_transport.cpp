@@ -83,6 +83,7 @@ struct Pair {
     Recorder client_side; // speaks TLS: the session's backend end
     std::unique_ptr<Transport> server;
     std::unique_ptr<Transport> client;
+    std::vector<Ctx> contexts;
 
     Pair() {
         REQUIRE(uv_loop_init(&loop) == 0);
@@ -107,6 +108,16 @@ struct Pair {
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
     }
+    // Starts TLS on both ends (the server end keeps its contexts alive in `contexts`) and
+    // sends the ClientHello; the client checks the certificate names `check_host`.
+    void start_tls(const std::string& check_host) {
+        contexts.push_back(server_ctx());
+        contexts.push_back(client_ctx());
+        REQUIRE(server->start_tls(contexts[0].get(), "", "").ok());
+        REQUIRE(client->start_tls(contexts[1].get(), "localhost", check_host).ok());
+        CHECK(client->in_handshake());
+        client->drive(); // ClientHello
+    }
     void run_until(const std::function<bool()>& done) {
         for (int i = 0; i < 1000 && !done(); ++i) {
             uv_run(&loop, UV_RUN_NOWAIT);
@@ -127,12 +138,7 @@ TEST_CASE("a transport without TLS passes bytes up as they are", "[proxy][transp
 TEST_CASE("two TLS transports shake hands and carry plaintext both ways, then close_notify",
           "[proxy][transport]") {
     Pair pair;
-    Ctx sctx = server_ctx();
-    Ctx cctx = client_ctx();
-    REQUIRE(pair.server->start_tls(sctx.get(), "", "").ok());
-    REQUIRE(pair.client->start_tls(cctx.get(), "localhost", "localhost").ok());
-    CHECK(pair.client->in_handshake());
-    pair.client->drive(); // ClientHello
+    pair.start_tls("localhost");
     pair.run_until(
         [&] { return pair.server_side.handshakes == 1 && pair.client_side.handshakes == 1; });
     REQUIRE(pair.server->tls_up());
@@ -158,11 +164,7 @@ TEST_CASE("two TLS transports shake hands and carry plaintext both ways, then cl
 TEST_CASE("a handshake that cannot verify the peer fails up, naming the reason",
           "[proxy][transport]") {
     Pair pair;
-    Ctx sctx = server_ctx();
-    Ctx cctx = client_ctx();
-    REQUIRE(pair.server->start_tls(sctx.get(), "", "").ok());
-    REQUIRE(pair.client->start_tls(cctx.get(), "", "not-localhost.example").ok());
-    pair.client->drive();
+    pair.start_tls("not-localhost.example");
     pair.run_until([&] { return !pair.client_side.failures.empty(); });
     REQUIRE(pair.client_side.failures.size() == 1);
     CHECK(pair.client_side.failures[0].rfind("handshake: ", 0) == 0);
