@@ -66,11 +66,12 @@ void prepare_runtime(Service& service, std::vector<config::ConfigError>& errors)
         for (const auto& backend : s.backends) {
             std::optional<net::SocketAddress> resolved;
             if (backend.kind == net::Address::Kind::tcp) {
-                std::string error;
-                resolved = net::resolve_blocking(backend, error);
-                if (!resolved) {
+                auto found = net::resolve_blocking(backend);
+                if (found) {
+                    resolved = *found;
+                } else {
                     errors.push_back({s.locate("backend"), prefix + ".backend",
-                                      fmt::format("resolve_at_start: {}", error)});
+                                      fmt::format("resolve_at_start: {}", found.error().message)});
                 }
             }
             service.resolved_backends.push_back(resolved);
