@@ -156,16 +156,16 @@ Prepared prepare_services(const config::Config& config) {
     Prepared prepared;
     // Before any context: the FIPS provider changes what every SSL_CTX_new fetches.
     if (config.global.fips) {
-        tls::FipsResult fips = tls::enable_fips();
-        if (!fips.error.empty()) {
+        auto fips = tls::enable_fips();
+        if (!fips) {
             const auto it = config.global.where.find("fips");
             prepared.errors.push_back(config::ConfigError{
                 it != config.global.where.end() ? it->second
                                                 : config::Location{config.source_file, 0},
-                "global.fips", fips.error});
+                "global.fips", fips.error().message});
             return prepared; // every context would fail for the same reason
         }
-        prepared.fips = std::make_shared<tls::FipsResult>(std::move(fips));
+        prepared.fips = std::make_shared<tls::FipsProviders>(std::move(fips).value());
     }
     for (const auto& settings : config.services) {
         auto service = std::make_shared<Service>();
