@@ -354,7 +354,7 @@ void Stream::on_write_pipe_closed(uv_pipe_t* pipe) {
 }
 
 void Stream::report_closed_when_released() {
-    if (handle_.released() && (!write_pipe_ || write_pipe_->released())) {
+    if (released()) {
         handler_.on_stream_closed(*this); // may free this object
     }
 }

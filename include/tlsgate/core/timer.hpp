@@ -29,6 +29,8 @@ public:
     void stop();
     void close(); // idempotent
     bool closing() const { return handle_.closing(); }
+    // libuv has let go of the handle (on_timer_closed has run): the owner may be freed.
+    bool released() const { return handle_.released(); }
     uint64_t now() const { return uv_now(handle_.loop()); }
 
 private:

@@ -103,6 +103,11 @@ public:
     // Idempotent. `abortive` sends a TCP RST where possible.
     void close(bool abortive = false);
     bool closing() const { return handle_.closing(); }
+    // libuv has let go of every handle of this stream (on_stream_closed has run, or is
+    // running): the owner may be freed.
+    bool released() const {
+        return handle_.released() && (!write_pipe_ || write_pipe_->released());
+    }
     // Bytes the peer sent that nobody read yet (FIONREAD). Closing a TCP socket with unread
     // input makes the kernel send a RST, which can destroy what we wrote last.
     bool has_unread_input() const;
