@@ -27,7 +27,7 @@ std::string ConfigSource::name() const {
     return kind == Kind::fd ? fmt::format("fd:{}", fd) : path;
 }
 
-std::variant<ConfigSource, std::string> choose_config_source(const ConfigArgs& args) {
+Result<ConfigSource> choose_config_source(const ConfigArgs& args) {
     using Kind = ConfigSource::Kind;
     std::vector<ConfigSource> sources;
     for (const std::string* file : {&args.file, &args.config, &args.print_toml}) {
@@ -42,9 +42,9 @@ std::variant<ConfigSource, std::string> choose_config_source(const ConfigArgs& a
         sources.push_back(ConfigSource{Kind::fd, "", args.fd});
     }
     if (sources.size() > 1) {
-        return fmt::format("name one configuration (FILE, --config, --stunnel, --print-toml or "
-                           "-fd), not {}",
-                           sources.size());
+        return Error{fmt::format("name one configuration (FILE, --config, --stunnel, --print-toml "
+                                 "or -fd), not {}",
+                                 sources.size())};
     }
     if (sources.empty()) {
         return ConfigSource{Kind::file, "/etc/tlsgate/tlsgate.toml", -1};

@@ -79,11 +79,11 @@ int main(int argc, char** argv) {
     }
 
     auto chosen = tlsgate::cli::choose_config_source(config_args);
-    if (const auto* message = std::get_if<std::string>(&chosen)) {
-        fmt::print(stderr, "error: {}\n", *message);
+    if (!chosen) {
+        fmt::print(stderr, "error: {}\n", chosen.error().message);
         return 1;
     }
-    const auto source = std::get<tlsgate::cli::ConfigSource>(chosen);
+    const auto source = *chosen;
     auto loaded = tlsgate::cli::load_from_command_line(source);
     print_errors(loaded.result.warnings, "warning");
     std::vector<ConfigError> errors = loaded.result.errors;

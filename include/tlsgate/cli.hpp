@@ -1,9 +1,9 @@
 #pragma once
 
 #include "tlsgate/config/load.hpp"
+#include "tlsgate/core/result.hpp"
 
 #include <string>
-#include <variant>
 #include <vector>
 
 namespace tlsgate::cli {
@@ -31,9 +31,9 @@ struct ConfigArgs {
     int fd = -1;            // -fd N
 };
 
-// The one config source the arguments name (the default file when none); an error message when
-// they name more than one.
-std::variant<ConfigSource, std::string> choose_config_source(const ConfigArgs& args);
+// The one config source the arguments name (the default file when none); an error when they
+// name more than one.
+Result<ConfigSource> choose_config_source(const ConfigArgs& args);
 
 // Loads the config named on the command line (sniffing the format unless --stunnel).
 config::LoadedConfig load_from_command_line(const ConfigSource& source);

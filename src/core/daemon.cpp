@@ -62,17 +62,17 @@ Detacher::~Detacher() {
     }
 }
 
-std::string Detacher::detach() {
+Result<> Detacher::detach() {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) {
-        return "cannot create the readiness pipe: " + errno_text();
+        return Error{"cannot create the readiness pipe: " + errno_text()};
     }
     std::fflush(nullptr); // nothing buffered may be written twice by the children
     const pid_t first = fork();
     if (first < 0) {
         ::close(fds[0]);
         ::close(fds[1]);
-        return "cannot fork: " + errno_text();
+        return Error{"cannot fork: " + errno_text()};
     }
     if (first > 0) {
         // The original process: wait for one byte from the daemon. EOF means it exited (and
@@ -106,24 +106,24 @@ std::string Detacher::detach() {
     ready_fd_ = fds[1];
     umask(022);
     if (chdir("/") != 0) {
-        return "cannot chdir to /: " + errno_text();
+        return Error{"cannot chdir to /: " + errno_text()};
     }
-    return "";
+    return {};
 }
 
-std::string Detacher::ready() {
+Result<> Detacher::ready() {
     if (ready_fd_ < 0) {
-        return "";
+        return {};
     }
     const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null_fd < 0) {
-        return "cannot open /dev/null: " + errno_text();
+        return Error{"cannot open /dev/null: " + errno_text()};
     }
     for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}) {
         if (dup2(null_fd, fd) < 0) {
             const std::string error = "cannot redirect stdio to /dev/null: " + errno_text();
             ::close(null_fd);
-            return error;
+            return Error{error};
         }
     }
     ::close(null_fd);
@@ -131,7 +131,10 @@ std::string Detacher::ready() {
     const bool told = write_all(ready_fd_, &byte, 1);
     ::close(ready_fd_);
     ready_fd_ = -1;
-    return told ? "" : "cannot tell the parent process that tlsgate is ready: " + errno_text();
+    if (!told) {
+        return Error{"cannot tell the parent process that tlsgate is ready: " + errno_text()};
+    }
+    return {};
 }
 
 // ---------------------------------------------------------------------------- pid file
@@ -154,52 +157,55 @@ bool process_alive(pid_t pid) {
     return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
 }
 
-std::string check_pid_file(const std::string& path, pid_t self) {
+Result<> check_pid_file(const std::string& path, pid_t self) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        return errno == ENOENT ? ""
-                               : fmt::format("cannot read pid file {}: {}", path, errno_text());
+        if (errno == ENOENT) {
+            return {};
+        }
+        return Error{fmt::format("cannot read pid file {}: {}", path, errno_text())};
     }
     char text[64] = {};
     const ssize_t n = ::read(fd, text, sizeof text - 1);
     ::close(fd);
     const auto old = parse_pid(std::string(text, n > 0 ? static_cast<size_t>(n) : 0));
     if (old && *old != self && process_alive(*old)) {
-        return fmt::format("pid file {} names running process {}", path, *old);
+        return Error{fmt::format("pid file {} names running process {}", path, *old)};
     }
-    return "";
+    return {};
 }
 
 PidFile::~PidFile() {
-    remove();
+    (void)remove(); // nobody to tell at this point; run_server removes it and says so
     if (dir_fd_ >= 0) {
         ::close(dir_fd_);
     }
 }
 
-std::string PidFile::create(const std::string& path, pid_t pid) {
+Result<> PidFile::create(const std::string& path, pid_t pid) {
     if (path.empty() || path.back() == '/') {
-        return fmt::format("pid file \"{}\" is not a file name", path);
+        return Error{fmt::format("pid file \"{}\" is not a file name", path)};
     }
-    if (std::string error = check_pid_file(path, pid); !error.empty()) {
-        return error;
+    if (auto checked = check_pid_file(path, pid); !checked) {
+        return checked;
     }
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-        return fmt::format("cannot remove stale pid file {}: {}", path, errno_text());
+        return Error{fmt::format("cannot remove stale pid file {}: {}", path, errno_text())};
     }
     const size_t slash = path.rfind('/');
     const std::string directory =
         slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
     const int dir_fd = ::open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0) {
-        return fmt::format("cannot open the directory of pid file {}: {}", path, errno_text());
+        return Error{
+            fmt::format("cannot open the directory of pid file {}: {}", path, errno_text())};
     }
     // O_EXCL: if two instances race past the check above, only one wins.
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) {
         const std::string error = fmt::format("cannot create pid file {}: {}", path, errno_text());
         ::close(dir_fd);
-        return error;
+        return Error{error};
     }
     const std::string text = fmt::format("{}\n", pid);
     const bool written = write_all(fd, text.data(), text.size());
@@ -207,35 +213,35 @@ std::string PidFile::create(const std::string& path, pid_t pid) {
     if (!written) {
         ::unlink(path.c_str());
         ::close(dir_fd);
-        return fmt::format("cannot write pid file {}: {}", path, errno_text());
+        return Error{fmt::format("cannot write pid file {}: {}", path, errno_text())};
     }
     path_ = path;
     dir_fd_ = dir_fd;
     created_ = true;
-    return "";
+    return {};
 }
 
-std::string PidFile::remove() {
+Result<> PidFile::remove() {
     if (!created_) {
-        return "";
+        return {};
     }
     created_ = false;
     const size_t slash = path_.rfind('/');
     const std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
     if (::unlinkat(dir_fd_, base.c_str(), 0) != 0 && errno != ENOENT) {
-        return fmt::format("cannot remove pid file {}: {}{}", path_, errno_text(),
-                           errno == EACCES || errno == EPERM
-                               ? " (its directory must be writable by the unprivileged user)"
-                               : "");
+        return Error{fmt::format("cannot remove pid file {}: {}{}", path_, errno_text(),
+                                 errno == EACCES || errno == EPERM
+                                     ? " (its directory must be writable by the unprivileged user)"
+                                     : "")};
     }
-    return "";
+    return {};
 }
 
 // ---------------------------------------------------------------------------- identity
 
-std::string resolve_identity(const std::optional<std::string>& user,
-                             const std::optional<std::string>& group, Identity& out) {
-    out = Identity{};
+Result<Identity> resolve_identity(const std::optional<std::string>& user,
+                                  const std::optional<std::string>& group) {
+    Identity out;
     if (user) {
         std::vector<char> buffer(lookup_buffer_size(_SC_GETPW_R_SIZE_MAX));
         passwd entry{};
@@ -248,8 +254,9 @@ std::string resolve_identity(const std::optional<std::string>& user,
             rc = getpwnam_r(user->c_str(), &entry, buffer.data(), buffer.size(), &found);
         }
         if (found == nullptr) {
-            return rc != 0 ? fmt::format("cannot look up user \"{}\": {}", *user, std::strerror(rc))
-                           : fmt::format("unknown user \"{}\"", *user);
+            return Error{
+                rc != 0 ? fmt::format("cannot look up user \"{}\": {}", *user, std::strerror(rc))
+                        : fmt::format("unknown user \"{}\"", *user)};
         }
         out.uid = entry.pw_uid;
         out.gid = entry.pw_gid;
@@ -269,9 +276,9 @@ std::string resolve_identity(const std::optional<std::string>& user,
             rc = getgrnam_r(group->c_str(), &entry, buffer.data(), buffer.size(), &found);
         }
         if (found == nullptr) {
-            return rc != 0
-                       ? fmt::format("cannot look up group \"{}\": {}", *group, std::strerror(rc))
-                       : fmt::format("unknown group \"{}\"", *group);
+            return Error{
+                rc != 0 ? fmt::format("cannot look up group \"{}\": {}", *group, std::strerror(rc))
+                        : fmt::format("unknown group \"{}\"", *group)};
         }
         out.gid = entry.gr_gid;
         out.change_group = true;
@@ -289,47 +296,48 @@ std::string resolve_identity(const std::optional<std::string>& user,
     } else if (out.change_group) {
         out.groups = {out.gid};
     }
-    return "";
+    return out;
 }
 
-std::string enter_chroot(const std::string& directory) {
+Result<> enter_chroot(const std::string& directory) {
     if (::chroot(directory.c_str()) != 0) {
-        return fmt::format("cannot chroot to {}: {}", directory, errno_text());
+        return Error{fmt::format("cannot chroot to {}: {}", directory, errno_text())};
     }
     if (::chdir("/") != 0) {
-        return fmt::format("cannot chdir to / inside the chroot {}: {}", directory, errno_text());
+        return Error{
+            fmt::format("cannot chdir to / inside the chroot {}: {}", directory, errno_text())};
     }
-    return "";
+    return {};
 }
 
-std::string drop_privileges(const Identity& identity) {
+Result<> drop_privileges(const Identity& identity) {
     if (!identity.change_group && !identity.change_user) {
-        return "";
+        return {};
     }
     // Groups first: once the uid is not 0 they can no longer be changed.
     if (::setgroups(identity.groups.size(), identity.groups.data()) != 0) {
-        return fmt::format("setgroups failed: {}", errno_text());
+        return Error{fmt::format("setgroups failed: {}", errno_text())};
     }
     if (::setgid(identity.gid) != 0) {
-        return fmt::format("setgid({}) failed: {}", identity.gid, errno_text());
+        return Error{fmt::format("setgid({}) failed: {}", identity.gid, errno_text())};
     }
     if (identity.change_user && ::setuid(identity.uid) != 0) {
-        return fmt::format("setuid({}) failed: {}", identity.uid, errno_text());
+        return Error{fmt::format("setuid({}) failed: {}", identity.uid, errno_text())};
     }
     if (getgid() != identity.gid || getegid() != identity.gid) {
-        return fmt::format("group is still {}/{} after setgid({})", getgid(), getegid(),
-                           identity.gid);
+        return Error{fmt::format("group is still {}/{} after setgid({})", getgid(), getegid(),
+                                 identity.gid)};
     }
     if (identity.change_user) {
         if (getuid() != identity.uid || geteuid() != identity.uid) {
-            return fmt::format("user is still {}/{} after setuid({})", getuid(), geteuid(),
-                               identity.uid);
+            return Error{fmt::format("user is still {}/{} after setuid({})", getuid(), geteuid(),
+                                     identity.uid)};
         }
         if (identity.uid != 0 && ::setuid(0) == 0) {
-            return "root privileges could be regained after setuid";
+            return Error{"root privileges could be regained after setuid"};
         }
     }
-    return "";
+    return {};
 }
 
 } // namespace tlsgate::core

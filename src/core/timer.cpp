@@ -2,29 +2,26 @@
 
 namespace tlsgate::core {
 
-Timer::Timer(uv_loop_t* loop, TimerHandler& handler) : handler_(handler) {
-    uv_timer_init(loop, &handle_);
-    handle_.data = this;
+Timer::Timer(uv_loop_t* loop, TimerHandler& handler) : handle_(this, on_closed), handler_(handler) {
+    // uv_timer_init cannot fail.
+    (void)handle_.open([loop](uv_timer_t* handle) { return uv_timer_init(loop, handle); });
 }
 
+// uv_timer_start fails only for a closing handle (excluded here) or a null callback.
 void Timer::start(uint64_t timeout_ms) {
-    if (!closing_) {
-        uv_timer_start(&handle_, on_fire, timeout_ms, 0);
+    if (handle_.is_open()) {
+        (void)uv_timer_start(handle_.get(), on_fire, timeout_ms, 0);
     }
 }
 
 void Timer::stop() {
-    if (!closing_) {
-        uv_timer_stop(&handle_);
+    if (handle_.is_open()) {
+        uv_timer_stop(handle_.get());
     }
 }
 
 void Timer::close() {
-    if (closing_) {
-        return;
-    }
-    closing_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&handle_), on_close);
+    handle_.close();
 }
 
 void Timer::on_fire(uv_timer_t* handle) {
@@ -32,7 +29,7 @@ void Timer::on_fire(uv_timer_t* handle) {
     self->handler_.on_timer(*self);
 }
 
-void Timer::on_close(uv_handle_t* handle) {
+void Timer::on_closed(uv_timer_t* handle) {
     auto* self = static_cast<Timer*>(handle->data);
     self->handler_.on_timer_closed(*self);
 }

@@ -74,7 +74,7 @@ void configure(LogLevel level, config::LogTarget target) {
     g_use_syslog = use_syslog;
 }
 
-std::string configure(const config::Global& global) {
+Result<> configure(const config::Global& global) {
     g_min_level = static_cast<int>(global.log_level);
     const bool use_syslog = global.log_target == config::LogTarget::syslog;
     if (use_syslog) {
@@ -88,33 +88,35 @@ std::string configure(const config::Global& global) {
     if (global.log_file && g_file_fd.load() < 0) {
         const int fd = open_log_file(*global.log_file, global.log_append);
         if (fd < 0) {
-            return fmt::format("cannot open log file {}: {}", *global.log_file,
-                               std::strerror(errno));
+            return Error{
+                fmt::format("cannot open log file {}: {}", *global.log_file, std::strerror(errno))};
         }
         // Absolute, so a reopen after a daemon moved to "/" finds the same file.
         g_file_path = std::filesystem::absolute(*global.log_file).string();
         g_file_fd = fd;
     }
-    return "";
+    return {};
 }
 
-std::string reopen() {
+Result<> reopen() {
     const int fd = g_file_fd.load();
     if (fd < 0) {
-        return "";
+        return {};
     }
     // O_APPEND, not the configured truncation: a file that was not rotated keeps its lines.
     const int fresh = open_log_file(g_file_path, true);
     if (fresh < 0) {
-        return fmt::format("cannot reopen log file {}: {}", g_file_path, std::strerror(errno));
+        return Error{
+            fmt::format("cannot reopen log file {}: {}", g_file_path, std::strerror(errno))};
     }
     const int rc = dup3(fresh, fd, O_CLOEXEC);
     const int saved = errno;
     ::close(fresh);
     if (rc < 0) {
-        return fmt::format("cannot reopen log file {}: {}", g_file_path, std::strerror(saved));
+        return Error{
+            fmt::format("cannot reopen log file {}: {}", g_file_path, std::strerror(saved))};
     }
-    return "";
+    return {};
 }
 
 void set_level(LogLevel level) {

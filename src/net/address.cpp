@@ -1,5 +1,7 @@
 #include "tlsgate/net/address.hpp"
 
+#include "tlsgate/core/result.hpp"
+
 #include <algorithm>
 #include <arpa/inet.h>
 #include <charconv>
@@ -35,9 +37,9 @@ bool is_alnum(char c) {
 // RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens; the last
 // label must not be all digits (that would be a malformed IPv4 address). A trailing dot is
 // accepted (fully qualified form).
-std::optional<std::string> hostname_problem(std::string_view host) {
+Result<> check_hostname(std::string_view host) {
     if (host.size() > 253) {
-        return "host name is longer than 253 characters";
+        return Error{"host name is longer than 253 characters"};
     }
     std::string_view rest = host;
     if (rest.size() > 1 && rest.back() == '.') {
@@ -48,18 +50,18 @@ std::optional<std::string> hostname_problem(std::string_view host) {
         size_t dot = rest.find('.');
         std::string_view label = rest.substr(0, dot);
         if (label.empty()) {
-            return "empty label in host name";
+            return Error{"empty label in host name"};
         }
         if (label.size() > 63) {
-            return "host name label is longer than 63 characters";
+            return Error{"host name label is longer than 63 characters"};
         }
         for (char c : label) {
             if (!is_alnum(c) && c != '-') {
-                return fmt::format("invalid character '{}' in host name", c);
+                return Error{fmt::format("invalid character '{}' in host name", c)};
             }
         }
         if (label.front() == '-' || label.back() == '-') {
-            return "host name label starts or ends with '-'";
+            return Error{"host name label starts or ends with '-'"};
         }
         last_label = label;
         if (dot == std::string_view::npos) {
@@ -68,25 +70,24 @@ std::optional<std::string> hostname_problem(std::string_view host) {
         rest.remove_prefix(dot + 1);
     }
     if (std::all_of(last_label.begin(), last_label.end(), is_digit)) {
-        return "invalid IPv4 address";
+        return Error{"invalid IPv4 address"};
     }
-    return std::nullopt;
+    return {};
 }
 
-std::variant<uint16_t, AddressError> parse_port(std::string_view text, std::string_view whole,
-                                                bool allow_port_zero) {
+Result<uint16_t> parse_port(std::string_view text, std::string_view whole, bool allow_port_zero) {
     if (text.empty()) {
-        return AddressError{fmt::format("missing port in \"{}\"", whole)};
+        return Error{fmt::format("missing port in \"{}\"", whole)};
     }
     if (!std::all_of(text.begin(), text.end(), is_digit) || text.size() > 5) {
-        return AddressError{fmt::format("invalid port \"{}\": expected a number from {} to 65535",
-                                        text, allow_port_zero ? 0 : 1)};
+        return Error{fmt::format("invalid port \"{}\": expected a number from {} to 65535", text,
+                                 allow_port_zero ? 0 : 1)};
     }
     unsigned value = 0;
     std::from_chars(text.data(), text.data() + text.size(), value);
     if (value > 65535 || (value == 0 && !allow_port_zero)) {
-        return AddressError{fmt::format("invalid port {}: expected a number from {} to 65535", text,
-                                        allow_port_zero ? 0 : 1)};
+        return Error{fmt::format("invalid port {}: expected a number from {} to 65535", text,
+                                 allow_port_zero ? 0 : 1)};
     }
     return static_cast<uint16_t>(value);
 }
@@ -162,16 +163,16 @@ std::variant<Address, AddressError> parse_address(std::string_view text, bool al
         }
         if (is_ipv4(addr.host)) {
             addr.host_is_ip = true;
-        } else if (auto problem = hostname_problem(addr.host)) {
-            return AddressError{fmt::format("{} in \"{}\"", *problem, text)};
+        } else if (auto checked = check_hostname(addr.host); !checked) {
+            return AddressError{fmt::format("{} in \"{}\"", checked.error().message, text)};
         }
     }
 
     auto port = parse_port(port_text, text, allow_port_zero);
-    if (auto* err = std::get_if<AddressError>(&port)) {
-        return *err;
+    if (!port) {
+        return AddressError{port.error().message};
     }
-    addr.port = std::get<uint16_t>(port);
+    addr.port = *port;
     return addr;
 }
 

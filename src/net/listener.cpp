@@ -17,13 +17,13 @@ namespace {
 
 // A unix socket file left behind by a dead process refuses connections; one that something
 // still listens on must not be taken over.
-std::string clear_stale_unix_socket(const std::string& path) {
+Result<> clear_stale_unix_socket(const std::string& path) {
     struct stat info {};
     if (lstat(path.c_str(), &info) != 0) {
-        return "";
+        return {};
     }
     if (!S_ISSOCK(info.st_mode)) {
-        return fmt::format("{} exists and is not a socket", path);
+        return Error{fmt::format("{} exists and is not a socket", path)};
     }
     const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un address{};
@@ -33,108 +33,100 @@ std::string clear_stale_unix_socket(const std::string& path) {
         ::connect(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
     ::close(probe);
     if (in_use) {
-        return fmt::format("{} is in use by another process", path);
+        return Error{fmt::format("{} is in use by another process", path)};
     }
     ::unlink(path.c_str());
-    return "";
+    return {};
 }
 
 } // namespace
 
 Listener::Listener(uv_loop_t* loop, Address address, ConnectionCallback on_connection)
-    : loop_(loop), address_(std::move(address)), bound_(address_),
+    : handle_(this, on_closed), loop_(loop), address_(std::move(address)), bound_(address_),
       on_connection_(std::move(on_connection)) {}
 
 Listener::~Listener() = default;
 
-std::string Listener::open(bool reuse_port, int backlog) {
+Result<> Listener::open(bool reuse_port, int backlog) {
     if (address_.kind == Address::Kind::unix_socket) {
-        if (std::string error = clear_stale_unix_socket(address_.path); !error.empty()) {
-            return error;
+        if (auto cleared = clear_stale_unix_socket(address_.path); !cleared) {
+            return cleared.error();
         }
-        uv_pipe_init(loop_, &handle_.pipe, 0);
-        handle_.handle.data = this;
-        initialized_ = true;
-        if (int rc = uv_pipe_bind(&handle_.pipe, address_.path.c_str()); rc != 0) {
-            return fmt::format("cannot bind {}: {}", address_.to_string(), uv_strerror(rc));
+        // uv_pipe_init cannot fail.
+        (void)handle_.open(
+            [this](Handle* handle) { return uv_pipe_init(loop_, &handle->pipe, 0); });
+        if (int rc = uv_pipe_bind(&handle_.get()->pipe, address_.path.c_str()); rc != 0) {
+            return Error{fmt::format("cannot bind {}: {}", address_.to_string(), uv_strerror(rc))};
         }
-        if (std::string error = apply_options(); !error.empty()) {
-            return error;
+        if (auto applied = apply_options(); !applied) {
+            return applied.error();
         }
     } else {
-        std::string error;
-        auto socket_address = resolve_blocking(address_, error);
+        auto socket_address = resolve_blocking(address_);
         if (!socket_address) {
-            return error;
+            return socket_address.error();
         }
         const int family = socket_address->storage.ss_family;
-        uv_tcp_init_ex(loop_, &handle_.tcp, static_cast<unsigned>(family));
-        handle_.handle.data = this;
-        initialized_ = true;
+        if (int rc = handle_.open([this, family](Handle* handle) {
+                return uv_tcp_init_ex(loop_, &handle->tcp, static_cast<unsigned>(family));
+            });
+            rc != 0) {
+            // Not reachable for AF_INET/AF_INET6; said plainly rather than ignored.
+            return Error{fmt::format("cannot create a socket for {}: {}", address_.to_string(),
+                                     uv_strerror(rc))};
+        }
         uv_os_fd_t fd = -1;
-        uv_fileno(&handle_.handle, &fd);
+        uv_fileno(handle_.as_handle(), &fd);
         if (reuse_port) {
             // libuv 1.44 has no flag for SO_REUSEPORT: set it on the socket before bind.
             const int one = 1;
             if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-                return fmt::format("cannot set SO_REUSEPORT on {}: {}", address_.to_string(),
-                                   std::strerror(errno));
+                return Error{fmt::format("cannot set SO_REUSEPORT on {}: {}", address_.to_string(),
+                                         std::strerror(errno))};
             }
         }
-        if (std::string option_error = apply_options(); !option_error.empty()) {
-            return option_error;
+        if (auto applied = apply_options(); !applied) {
+            return applied.error();
         }
         // "[::]" listens on IPv6 only, so "0.0.0.0:N" and "[::]:N" can both be configured.
         const unsigned flags = family == AF_INET6 ? UV_TCP_IPV6ONLY : 0;
-        if (int rc = uv_tcp_bind(&handle_.tcp, socket_address->get(), flags); rc != 0) {
-            return fmt::format("cannot bind {}: {}", address_.to_string(), uv_strerror(rc));
+        if (int rc = uv_tcp_bind(&handle_.get()->tcp, socket_address->get(), flags); rc != 0) {
+            return Error{fmt::format("cannot bind {}: {}", address_.to_string(), uv_strerror(rc))};
         }
     }
     // libuv reports EADDRINUSE for TCP only here, not at bind.
     if (int rc = uv_listen(raw(), backlog, on_connection_cb); rc != 0) {
-        return fmt::format("cannot listen on {}: {}", address_.to_string(), uv_strerror(rc));
+        return Error{fmt::format("cannot listen on {}: {}", address_.to_string(), uv_strerror(rc))};
     }
     opened_ = true;
     if (address_.kind == Address::Kind::tcp) {
         sockaddr_storage actual{};
         int length = sizeof actual;
-        uv_tcp_getsockname(&handle_.tcp, reinterpret_cast<sockaddr*>(&actual), &length);
+        uv_tcp_getsockname(&handle_.get()->tcp, reinterpret_cast<sockaddr*>(&actual), &length);
         bound_.port =
             ntohs(actual.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&actual)->sin6_port
                                                : reinterpret_cast<sockaddr_in*>(&actual)->sin_port);
     }
-    return "";
+    return {};
 }
 
-std::string Listener::apply_options() {
+Result<> Listener::apply_options() {
     uv_os_fd_t fd = -1;
-    if (options_.empty() || uv_fileno(&handle_.handle, &fd) != 0) {
-        return "";
+    if (options_.empty() || uv_fileno(handle_.as_handle(), &fd) != 0) {
+        return {};
     }
     for (const auto& option : options_) {
         if (int error = apply_socket_option(fd, option); error != 0) {
-            return fmt::format("cannot set a:{} on {}: {}", option.spec->name, address_.to_string(),
-                               std::strerror(error));
+            return Error{fmt::format("cannot set a:{} on {}: {}", option.spec->name,
+                                     address_.to_string(), std::strerror(error))};
         }
     }
-    return "";
-}
-
-void Listener::close(std::function<void()> on_closed) {
-    if (closing_ || !initialized_) {
-        if (!initialized_ && on_closed) {
-            on_closed();
-        }
-        return;
-    }
-    closing_ = true;
-    on_closed_ = std::move(on_closed);
-    uv_close(&handle_.handle, on_close);
+    return {};
 }
 
 void Listener::on_connection_cb(uv_stream_t* server, int status) {
     auto* self = static_cast<Listener*>(server->data);
-    if (self->closing_) {
+    if (self->handle_.closing()) {
         return;
     }
     if (status < 0) {
@@ -145,15 +137,10 @@ void Listener::on_connection_cb(uv_stream_t* server, int status) {
     self->on_connection_(*self);
 }
 
-void Listener::on_close(uv_handle_t* handle) {
-    auto* self = static_cast<Listener*>(handle->data);
-    self->closed_ = true;
+void Listener::on_closed(Handle* handle) {
+    auto* self = static_cast<Listener*>(handle->handle.data);
     if (self->address_.kind == Address::Kind::unix_socket && self->opened_) {
         ::unlink(self->address_.path.c_str());
-    }
-    if (self->on_closed_) {
-        auto callback = std::move(self->on_closed_);
-        callback();
     }
 }
 

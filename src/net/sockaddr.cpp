@@ -21,9 +21,9 @@ std::optional<SocketAddress> numeric_socket_address(const Address& address) {
     return std::nullopt;
 }
 
-std::optional<SocketAddress> resolve_blocking(const Address& address, std::string& error) {
+Result<SocketAddress> resolve_blocking(const Address& address) {
     if (auto numeric = numeric_socket_address(address)) {
-        return numeric;
+        return *numeric;
     }
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -32,8 +32,7 @@ std::optional<SocketAddress> resolve_blocking(const Address& address, std::strin
     const std::string port = std::to_string(address.port);
     const int rc = getaddrinfo(address.host.c_str(), port.c_str(), &hints, &found);
     if (rc != 0 || found == nullptr) {
-        error = fmt::format("cannot resolve {}: {}", address.host, gai_strerror(rc));
-        return std::nullopt;
+        return Error{fmt::format("cannot resolve {}: {}", address.host, gai_strerror(rc))};
     }
     SocketAddress result;
     std::memcpy(&result.storage, found->ai_addr, found->ai_addrlen);

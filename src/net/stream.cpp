@@ -34,34 +34,30 @@ struct WriteRequest {
 
 Stream::Stream(uv_loop_t* loop, Address::Kind kind, StreamHandler& handler, ReadBuffer& buffer,
                int tag)
-    : loop_(loop), kind_(kind), handler_(handler), buffer_(buffer), tag_(tag) {
+    : handle_(this, on_handle_closed), loop_(loop), kind_(kind), handler_(handler), buffer_(buffer),
+      tag_(tag) {
     reinit(kind);
 }
 
 void Stream::reinit(Address::Kind kind) {
     kind_ = kind;
-    handle_ = Handle{};
-    if (kind_ == Address::Kind::tcp) {
-        uv_tcp_init(loop_, &handle_.tcp);
-    } else {
-        uv_pipe_init(loop_, &handle_.pipe, 0);
-    }
-    handle_.handle.data = this;
+    // Neither init can fail (no flags, no address family yet).
+    (void)handle_.open([this](Handle* handle) {
+        return kind_ == Address::Kind::tcp ? uv_tcp_init(loop_, &handle->tcp)
+                                           : uv_pipe_init(loop_, &handle->pipe, 0);
+    });
     request_.connect = uv_connect_t{};
     connecting_ = false;
     pending_write_bytes_ = 0;
     reading_ = false;
     shutdown_requested_ = false;
-    closing_ = false;
     split_ = false;
     reset_sent_ = false;
-    write_pipe_closing_ = false;
-    open_handles_ = 1;
 }
 
 int Stream::open_fd(int fd) {
-    return kind_ == Address::Kind::tcp ? uv_tcp_open(&handle_.tcp, fd)
-                                       : uv_pipe_open(&handle_.pipe, fd);
+    return kind_ == Address::Kind::tcp ? uv_tcp_open(&handle_.get()->tcp, fd)
+                                       : uv_pipe_open(&handle_.get()->pipe, fd);
 }
 
 int Stream::open_fds(int read_fd, int write_fd) {
@@ -70,15 +66,13 @@ int Stream::open_fds(int read_fd, int write_fd) {
     }
     // Only inetd mode splits a stream over two pipes: the handle is allocated then, so every
     // other connection does not carry it. Freed with the Stream, after its close callback.
-    write_pipe_ = std::make_unique<uv_pipe_t>();
-    uv_pipe_init(loop_, write_pipe_.get(), 0);
-    write_pipe_->data = this;
+    write_pipe_ = std::make_unique<core::UvHandle<uv_pipe_t>>(this, on_write_pipe_closed);
+    (void)write_pipe_->open([this](uv_pipe_t* pipe) { return uv_pipe_init(loop_, pipe, 0); });
     split_ = true;
-    open_handles_ = 2;
-    if (int rc = uv_pipe_open(&handle_.pipe, read_fd); rc != 0) {
+    if (int rc = uv_pipe_open(&handle_.get()->pipe, read_fd); rc != 0) {
         return rc;
     }
-    return uv_pipe_open(write_pipe_.get(), write_fd);
+    return uv_pipe_open(write_pipe_->get(), write_fd);
 }
 
 int Stream::open_socket(int family) {
@@ -89,7 +83,7 @@ int Stream::open_socket(int family) {
     if (fd < 0) {
         return -errno;
     }
-    if (int rc = uv_tcp_open(&handle_.tcp, fd); rc != 0) {
+    if (int rc = uv_tcp_open(&handle_.get()->tcp, fd); rc != 0) {
         ::close(fd);
         return rc;
     }
@@ -97,12 +91,12 @@ int Stream::open_socket(int family) {
 }
 
 int Stream::bind(const sockaddr* address) {
-    return kind_ == Address::Kind::tcp ? uv_tcp_bind(&handle_.tcp, address, 0) : UV_EINVAL;
+    return kind_ == Address::Kind::tcp ? uv_tcp_bind(&handle_.get()->tcp, address, 0) : UV_EINVAL;
 }
 
 int Stream::fd() const {
     uv_os_fd_t fd = -1;
-    if (uv_fileno(&handle_.handle, &fd) != 0) {
+    if (uv_fileno(handle_.as_handle(), &fd) != 0) {
         return -1;
     }
     return fd;
@@ -115,7 +109,7 @@ int Stream::accept_from(uv_stream_t* server) {
 int Stream::connect(const sockaddr* address) {
     request_.connect = uv_connect_t{};
     request_.connect.data = this;
-    const int rc = uv_tcp_connect(&request_.connect, &handle_.tcp, address, on_connect);
+    const int rc = uv_tcp_connect(&request_.connect, &handle_.get()->tcp, address, on_connect);
     connecting_ = rc == 0;
     return rc;
 }
@@ -123,19 +117,19 @@ int Stream::connect(const sockaddr* address) {
 int Stream::connect_unix(const std::string& path) {
     request_.connect = uv_connect_t{};
     request_.connect.data = this;
-    uv_pipe_connect(&request_.connect, &handle_.pipe, path.c_str(), on_connect);
+    uv_pipe_connect(&request_.connect, &handle_.get()->pipe, path.c_str(), on_connect);
     connecting_ = true;
     return 0;
 }
 
 void Stream::set_nodelay() {
     if (kind_ == Address::Kind::tcp) {
-        uv_tcp_nodelay(&handle_.tcp, 1);
+        uv_tcp_nodelay(&handle_.get()->tcp, 1);
     }
 }
 
 void Stream::start_reading() {
-    if (!reading_ && !closing_) {
+    if (!reading_ && !closing()) {
         reading_ = uv_read_start(raw(), on_alloc, on_read) == 0;
     }
 }
@@ -151,7 +145,7 @@ int Stream::write(const char* data, size_t size) {
     if (size == 0) {
         return 0;
     }
-    if (closing_ || shutdown_requested_) {
+    if (closing() || shutdown_requested_) {
         return UV_EPIPE;
     }
     // Straight from the caller's bytes when nothing is queued: no copy, no request.
@@ -169,7 +163,7 @@ int Stream::write_from(WriteSource& source, size_t size) {
     if (size == 0) {
         return 0;
     }
-    if (closing_ || shutdown_requested_) {
+    if (closing() || shutdown_requested_) {
         return UV_EPIPE;
     }
     // Gathered straight from where the bytes are: no copy, no request.
@@ -223,7 +217,7 @@ int Stream::queue_write(WriteRequest* request) {
 
 bool Stream::has_unread_input() const {
     uv_os_fd_t fd = -1;
-    if (closing_ || uv_fileno(&handle_.handle, &fd) != 0) {
+    if (closing() || uv_fileno(handle_.as_handle(), &fd) != 0) {
         return false;
     }
     int unread = 0;
@@ -231,7 +225,7 @@ bool Stream::has_unread_input() const {
 }
 
 int Stream::shutdown() {
-    if (shutdown_requested_ || closing_) {
+    if (shutdown_requested_ || closing()) {
         return 0;
     }
     if (connecting_) {
@@ -244,22 +238,19 @@ int Stream::shutdown() {
 }
 
 void Stream::close(bool abortive) {
-    if (closing_) {
+    if (closing()) {
         return;
     }
-    closing_ = true;
     reading_ = false;
-    if (split_ && !write_pipe_closing_) {
-        write_pipe_closing_ = true;
-        uv_close(reinterpret_cast<uv_handle_t*>(write_pipe_.get()), on_close);
+    if (split_) {
+        write_pipe_->close(); // idempotent: on_shutdown may have closed it already
     }
     // uv_tcp_close_reset cannot follow uv_shutdown; then an ordinary close is all we can do.
-    if (abortive && kind_ == Address::Kind::tcp && !shutdown_requested_ &&
-        uv_tcp_close_reset(&handle_.tcp, on_close) == 0) {
+    if (abortive && kind_ == Address::Kind::tcp && !shutdown_requested_ && handle_.close_reset()) {
         reset_sent_ = true;
         return;
     }
-    uv_close(&handle_.handle, on_close);
+    handle_.close();
 }
 
 std::string Stream::peer_name() const {
@@ -284,13 +275,13 @@ std::string Stream::local_name() const {
 bool Stream::peer_address(sockaddr_storage& out) const {
     int length = sizeof out;
     return kind_ == Address::Kind::tcp &&
-           uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&out), &length) == 0;
+           uv_tcp_getpeername(&handle_.get()->tcp, reinterpret_cast<sockaddr*>(&out), &length) == 0;
 }
 
 bool Stream::local_address(sockaddr_storage& out) const {
     int length = sizeof out;
     return kind_ == Address::Kind::tcp &&
-           uv_tcp_getsockname(&handle_.tcp, reinterpret_cast<sockaddr*>(&out), &length) == 0;
+           uv_tcp_getsockname(&handle_.get()->tcp, reinterpret_cast<sockaddr*>(&out), &length) == 0;
 }
 
 void Stream::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
@@ -317,7 +308,7 @@ void Stream::on_write(uv_write_t* request, int status) {
     const size_t before = self->pending_write_bytes_;
     self->pending_write_bytes_ -= owned->size;
     WriteRequest::destroy(owned);
-    if (status == UV_ECANCELED || self->closing_) {
+    if (status == UV_ECANCELED || self->closing()) {
         return;
     }
     if (status < 0) {
@@ -334,7 +325,7 @@ void Stream::on_write(uv_write_t* request, int status) {
 void Stream::on_connect(uv_connect_t* request, int status) {
     auto* self = static_cast<Stream*>(request->data);
     self->connecting_ = false;
-    if (status == UV_ECANCELED || self->closing_) {
+    if (status == UV_ECANCELED || self->closing()) {
         return;
     }
     self->handler_.on_stream_connected(*self, status);
@@ -342,25 +333,30 @@ void Stream::on_connect(uv_connect_t* request, int status) {
 
 void Stream::on_shutdown(uv_shutdown_t* request, int status) {
     auto* self = static_cast<Stream*>(request->data);
-    if (status == UV_ECANCELED || self->closing_) {
+    if (status == UV_ECANCELED || self->closing()) {
         return;
     }
     if (self->split_) {
         // The writes have drained; shutdown(2) failed with ENOTSOCK on the pipe, and only
         // closing it tells the reader at the other end that nothing more comes.
-        self->write_pipe_closing_ = true;
-        uv_close(reinterpret_cast<uv_handle_t*>(self->write_pipe_.get()), on_close);
+        self->write_pipe_->close();
         status = 0;
     }
     self->handler_.on_stream_shutdown(*self, status);
 }
 
-void Stream::on_close(uv_handle_t* handle) {
-    auto* self = static_cast<Stream*>(handle->data);
-    if (--self->open_handles_ > 0) {
-        return;
+void Stream::on_handle_closed(Handle* handle) {
+    static_cast<Stream*>(handle->handle.data)->report_closed_when_released();
+}
+
+void Stream::on_write_pipe_closed(uv_pipe_t* pipe) {
+    static_cast<Stream*>(pipe->data)->report_closed_when_released();
+}
+
+void Stream::report_closed_when_released() {
+    if (released()) {
+        handler_.on_stream_closed(*this); // may free this object
     }
-    self->handler_.on_stream_closed(*self);
 }
 
 } // namespace tlsgate::net

@@ -9,7 +9,7 @@ namespace tlsgate::proxy {
 ExecChild::ExecChild(uv_loop_t* loop, ExecChildHandler& handler) : loop_(loop), handler_(handler) {}
 
 int ExecChild::spawn(const std::string& file, const std::vector<std::string>& args, int& our_end) {
-    if (state_ != State::idle) {
+    if (active()) {
         return UV_EBUSY;
     }
     // Both ends close-on-exec: libuv dup2()s the child's end onto its stdin/stdout (which
@@ -37,45 +37,40 @@ int ExecChild::spawn(const std::string& file, const std::vector<std::string>& ar
     options.exit_cb = on_exit;
     options.stdio = stdio;
     options.stdio_count = 3;
-    // Allocated on the first spawn only: most sessions never exec, and the handle is large.
-    // Reused by a respawn (the previous one has been closed by then); freed with this object,
-    // which outlives the close callback.
+    // Freed with this object, which outlives the close callback.
     if (!process_) {
-        process_ = std::make_unique<uv_process_t>();
+        process_ = std::make_unique<core::UvHandle<uv_process_t>>(this, on_closed);
     }
-    *process_ = uv_process_t{};
-    process_->data = this;
-    const int rc = uv_spawn(loop_, process_.get(), &options);
+    const int rc =
+        process_->open([&](uv_process_t* process) { return uv_spawn(loop_, process, &options); });
     ::close(pair[1]); // the child has its copy (or there is no child)
     if (rc != 0) {
         ::close(pair[0]);
         // libuv initialised the handle even though the spawn failed: it must still be closed.
-        state_ = State::closing;
-        uv_close(reinterpret_cast<uv_handle_t*>(process_.get()), on_close);
+        process_->close();
         return rc;
     }
-    state_ = State::running;
-    pid_ = process_->pid;
+    running_ = true;
+    pid_ = process_->get()->pid;
     our_end = pair[0];
     return 0;
 }
 
 void ExecChild::kill(int signal) {
-    if (state_ == State::running) {
-        uv_process_kill(process_.get(), signal);
+    if (running_) {
+        uv_process_kill(process_->get(), signal);
     }
 }
 
 void ExecChild::on_exit(uv_process_t* process, int64_t status, int term_signal) {
     auto* self = static_cast<ExecChild*>(process->data);
-    self->state_ = State::closing;
-    uv_close(reinterpret_cast<uv_handle_t*>(process), on_close);
+    self->running_ = false;
+    self->process_->close();
     self->handler_.on_child_exit(*self, status, term_signal);
 }
 
-void ExecChild::on_close(uv_handle_t* handle) {
-    auto* self = static_cast<ExecChild*>(handle->data);
-    self->state_ = State::idle;
+void ExecChild::on_closed(uv_process_t* process) {
+    auto* self = static_cast<ExecChild*>(process->data);
     self->handler_.on_child_closed(*self);
 }
 

@@ -1,5 +1,6 @@
 #include "tlsgate/proxy/inetd.hpp"
 
+#include "tlsgate/core/uv_handle.hpp"
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/proxy/session.hpp"
 #include "tlsgate/proxy/worker.hpp"
@@ -74,18 +75,19 @@ int run_inetd(const config::Config& config, const std::shared_ptr<Service>& serv
 
     std::atomic<uint64_t> connection_ids{0};
     std::vector<std::shared_ptr<Service>> services{service};
-    // Declared before the worker: its destructor runs the loop that finishes closing this.
-    uv_signal_t terminate{};
     Worker worker(0, config.global, services, connection_ids);
     // SIGTERM/SIGINT (systemd stopping the unit): drain like the server does, so the client
-    // gets a close_notify. Not referenced, so it never keeps the loop alive by itself.
-    uv_signal_init(worker.loop(), &terminate);
-    terminate.data = &worker;
-    uv_signal_start(
-        &terminate,
+    // gets a close_notify. Not referenced, so it never keeps the loop alive by itself. Declared
+    // after the worker: dropped first, it frees itself once the worker's destructor has run
+    // the loop that finishes closing it. uv_signal_init/start cannot fail here.
+    auto terminate = core::make_heap_uv_handle<uv_signal_t>(&worker);
+    (void)terminate->open(
+        [&worker](uv_signal_t* handle) { return uv_signal_init(worker.loop(), handle); });
+    (void)uv_signal_start(
+        terminate->get(),
         [](uv_signal_t* handle, int) { static_cast<Worker*>(handle->data)->request_drain(); },
         SIGTERM);
-    uv_unref(reinterpret_cast<uv_handle_t*>(&terminate));
+    uv_unref(terminate->as_handle());
     auto* session = new Session(worker, service, kind);
     if (split) {
         session->start_fds(STDIN_FILENO, STDOUT_FILENO);
@@ -95,7 +97,6 @@ int run_inetd(const config::Config& config, const std::shared_ptr<Service>& serv
     worker.exit_when_idle();
     worker.start([] {});
     worker.join();
-    uv_close(reinterpret_cast<uv_handle_t*>(&terminate), nullptr);
     return 0;
 }
 

@@ -66,11 +66,12 @@ void prepare_runtime(Service& service, std::vector<config::ConfigError>& errors)
         for (const auto& backend : s.backends) {
             std::optional<net::SocketAddress> resolved;
             if (backend.kind == net::Address::Kind::tcp) {
-                std::string error;
-                resolved = net::resolve_blocking(backend, error);
-                if (!resolved) {
+                auto found = net::resolve_blocking(backend);
+                if (found) {
+                    resolved = *found;
+                } else {
                     errors.push_back({s.locate("backend"), prefix + ".backend",
-                                      fmt::format("resolve_at_start: {}", error)});
+                                      fmt::format("resolve_at_start: {}", found.error().message)});
                 }
             }
             service.resolved_backends.push_back(resolved);
@@ -155,16 +156,16 @@ Prepared prepare_services(const config::Config& config) {
     Prepared prepared;
     // Before any context: the FIPS provider changes what every SSL_CTX_new fetches.
     if (config.global.fips) {
-        tls::FipsResult fips = tls::enable_fips();
-        if (!fips.error.empty()) {
+        auto fips = tls::enable_fips();
+        if (!fips) {
             const auto it = config.global.where.find("fips");
             prepared.errors.push_back(config::ConfigError{
                 it != config.global.where.end() ? it->second
                                                 : config::Location{config.source_file, 0},
-                "global.fips", fips.error});
+                "global.fips", fips.error().message});
             return prepared; // every context would fail for the same reason
         }
-        prepared.fips = std::make_shared<tls::FipsResult>(std::move(fips));
+        prepared.fips = std::make_shared<tls::FipsProviders>(std::move(fips).value());
     }
     for (const auto& settings : config.services) {
         auto service = std::make_shared<Service>();

@@ -1,6 +1,7 @@
 #include "tlsgate/proxy/server.hpp"
 
 #include "tlsgate/core/daemon.hpp"
+#include "tlsgate/core/uv_handle.hpp"
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/proxy/inetd.hpp"
 #include "tlsgate/proxy/worker.hpp"
@@ -68,28 +69,31 @@ public:
             ConfigLoader reload)
         : workers_(workers), services_(services), global_(global), reload_(std::move(reload)) {
         uv_loop_init(&loop_);
-        for (auto& signal : signals_) {
-            uv_signal_init(&loop_, &signal);
-            signal.data = this;
-        }
-        uv_signal_start(&signals_[0], on_stop_signal, SIGTERM);
-        uv_signal_start(&signals_[1], on_stop_signal, SIGINT);
-        uv_signal_start(&signals_[2], on_stop_signal, SIGQUIT); // stunnel's; drains too
-        uv_signal_start(&signals_[3], on_hangup, SIGHUP);
-        uv_signal_start(&signals_[4], on_reopen_log, SIGUSR1);
-        uv_signal_start(&signals_[5], on_list_connections, SIGUSR2);
-        uv_async_init(&loop_, &worker_exited_, on_worker_exited);
-        worker_exited_.data = this;
+        watch(SIGTERM, on_stop_signal);
+        watch(SIGINT, on_stop_signal);
+        watch(SIGQUIT, on_stop_signal); // stunnel's; drains too
+        watch(SIGHUP, on_hangup);
+        watch(SIGUSR1, on_reopen_log);
+        watch(SIGUSR2, on_list_connections);
+        // Cannot fail on a fresh loop.
+        (void)worker_exited_.open(
+            [this](uv_async_t* handle) { return uv_async_init(&loop_, handle, on_worker_exited); });
     }
     ~Control() { uv_loop_close(&loop_); }
 
     void notify_worker_exited() {
         exited_++;
-        uv_async_send(&worker_exited_);
+        uv_async_send(worker_exited_.get());
     }
     void run() { uv_run(&loop_, UV_RUN_DEFAULT); }
 
 private:
+    // uv_signal_init and uv_signal_start cannot fail for these signals on a fresh loop.
+    void watch(int signum, uv_signal_cb callback) {
+        auto& signal = signals_.emplace_back(std::make_unique<core::UvHandle<uv_signal_t>>(this));
+        (void)signal->open([this](uv_signal_t* handle) { return uv_signal_init(&loop_, handle); });
+        (void)uv_signal_start(signal->get(), callback, signum);
+    }
     static const char* signal_name(int signum) {
         switch (signum) {
         case SIGTERM:
@@ -114,8 +118,8 @@ private:
         static_cast<Control*>(handle->data)->reload();
     }
     static void on_reopen_log(uv_signal_t*, int) {
-        if (std::string error = log::reopen(); !error.empty()) {
-            log::error("received SIGUSR1: {}", error);
+        if (auto reopened = log::reopen(); !reopened) {
+            log::error("received SIGUSR1: {}", reopened.error().message);
         } else {
             log::notice("received SIGUSR1: log file reopened");
         }
@@ -131,9 +135,9 @@ private:
         auto* self = static_cast<Control*>(handle->data);
         if (self->exited_.load() == self->workers_.size()) {
             for (auto& signal : self->signals_) {
-                uv_close(reinterpret_cast<uv_handle_t*>(&signal), nullptr);
+                signal->close();
             }
-            uv_close(reinterpret_cast<uv_handle_t*>(&self->worker_exited_), nullptr);
+            self->worker_exited_.close();
         }
     }
 
@@ -148,8 +152,9 @@ private:
     config::Global global_;
     ConfigLoader reload_;
     uv_loop_t loop_{};
-    uv_signal_t signals_[6]{};
-    uv_async_t worker_exited_{};
+    // Closed once every worker has exited, which ends the loop.
+    std::vector<std::unique_ptr<core::UvHandle<uv_signal_t>>> signals_;
+    core::UvHandle<uv_async_t> worker_exited_{this};
     std::atomic<size_t> exited_{0};
     bool signalled_ = false;
 };
@@ -228,13 +233,15 @@ bool Control::hand_over(const std::vector<std::shared_ptr<Service>>& next) {
         workers_[i]->post_update(update);
         // No deadline needed: a worker's loop ends only after a drain, and no drain can begin
         // while this (the only thread handling signals) is busy here.
-        const std::string error = done.get();
-        if (!error.empty() && i == 0) {
-            log::error("reload failed: {}; the running configuration is unchanged", error);
+        const Result<> applied = done.get();
+        if (!applied && i == 0) {
+            log::error("reload failed: {}; the running configuration is unchanged",
+                       applied.error().message);
             return false;
         }
-        if (!error.empty()) {
-            log::error("reload: worker {} keeps the previous services: {}", i, error);
+        if (!applied) {
+            log::error("reload: worker {} keeps the previous services: {}", i,
+                       applied.error().message);
             continue;
         }
         if (i == 0) {
@@ -276,20 +283,20 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
         std::signal(signum, SIG_IGN);
     }
     const config::Global& global = config.global;
-    if (std::string error = log::configure(global); !error.empty()) {
-        log::error("cannot start: {}", error);
+    if (auto configured = log::configure(global); !configured) {
+        log::error("cannot start: {}", configured.error().message);
         return 1;
     }
     // Until the daemon has detached (or, in the foreground, until it is ready) a start-up
     // error must reach the terminal even when lines go to a log file.
     log::echo_errors_to_stderr(true);
     // Users and groups are looked up now, while /etc/passwd and /etc/group are reachable.
-    core::Identity identity;
-    if (std::string error = core::resolve_identity(global.user, global.group, identity);
-        !error.empty()) {
-        log::error("cannot start: {}", error);
+    auto resolved = core::resolve_identity(global.user, global.group);
+    if (!resolved) {
+        log::error("cannot start: {}", resolved.error().message);
         return 1;
     }
+    const core::Identity identity = std::move(resolved).value();
     // Absolute before a daemon moves to "/" (a front end may leave these relative).
     auto absolute = [](const std::optional<std::string>& path) -> std::optional<std::string> {
         if (!path) {
@@ -302,8 +309,8 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     // A pid file naming a live process means another instance: stop before binding, which
     // SO_REUSEPORT would otherwise let both do.
     if (pid_path) {
-        if (std::string error = core::check_pid_file(*pid_path, getpid()); !error.empty()) {
-            log::error("cannot start: {}", error);
+        if (auto checked = core::check_pid_file(*pid_path, getpid()); !checked) {
+            log::error("cannot start: {}", checked.error().message);
             return 1;
         }
     }
@@ -317,8 +324,8 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
                      "after start-up goes to /dev/null");
     }
     if (daemon) {
-        if (std::string error = detacher.detach(); !error.empty()) {
-            log::error("cannot start: {}", error);
+        if (auto detached = detacher.detach(); !detached) {
+            log::error("cannot start: {}", detached.error().message);
             return 1;
         }
     }
@@ -333,30 +340,30 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     for (unsigned i = 0; i < count; ++i) {
         workers.push_back(std::make_unique<Worker>(i, global, services, connection_ids));
         // Worker 0 binds first so the others reuse a port the kernel chose for port 0.
-        if (std::string error = workers.back()->open_listeners(bound); !error.empty()) {
-            log::error("cannot start: {}", error);
+        if (auto opened = workers.back()->open_listeners(bound); !opened) {
+            log::error("cannot start: {}", opened.error().message);
             return 1;
         }
     }
     // Created while still privileged (its directory may be root's); removed at exit.
     core::PidFile pid_file;
     if (pid_path) {
-        if (std::string error = pid_file.create(*pid_path, getpid()); !error.empty()) {
-            log::error("cannot start: {}", error);
+        if (auto created = pid_file.create(*pid_path, getpid()); !created) {
+            log::error("cannot start: {}", created.error().message);
             return 1;
         }
     }
     // Certificates and keys are loaded (prepare_services ran in main) and listeners bound;
     // a reload later resolves every path inside the chroot.
     if (chroot_path) {
-        if (std::string error = core::enter_chroot(*chroot_path); !error.empty()) {
-            log::error("cannot start: {}", error);
+        if (auto entered = core::enter_chroot(*chroot_path); !entered) {
+            log::error("cannot start: {}", entered.error().message);
             return 1;
         }
     }
     // Before any worker thread exists, so no thread ever runs with the old identity.
-    if (std::string error = core::drop_privileges(identity); !error.empty()) {
-        log::error("cannot start: {}", error);
+    if (auto dropped = core::drop_privileges(identity); !dropped) {
+        log::error("cannot start: {}", dropped.error().message);
         return 1;
     }
     Control control(workers, services, global, options.reload);
@@ -365,8 +372,8 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     }
     log::notice("tlsgate ready: {} service(s), {} worker(s){}", services.size(), count,
                 identity.change_user ? fmt::format(", running as {}", identity.user_name) : "");
-    if (std::string error = detacher.ready(); !error.empty()) {
-        log::error("{}", error);
+    if (auto told = detacher.ready(); !told) {
+        log::error("{}", told.error().message);
     }
     log::echo_errors_to_stderr(false);
     control.run();
@@ -376,8 +383,8 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     for (const auto& service : services) {
         log_totals(*service, "");
     }
-    if (std::string error = pid_file.remove(); !error.empty()) {
-        log::warning("{}", error);
+    if (auto removed = pid_file.remove(); !removed) {
+        log::warning("{}", removed.error().message);
     }
     log::notice("tlsgate stopped");
     return 0;

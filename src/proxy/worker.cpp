@@ -11,11 +11,12 @@ Worker::Worker(unsigned index, const config::Global& global,
                const std::vector<std::shared_ptr<Service>>& services,
                std::atomic<uint64_t>& connection_ids)
     : index_(index), global_(global), services_(services), connection_ids_(connection_ids) {
+    // None of these can fail on a fresh loop (uv_loop_init only without memory or
+    // descriptors, which start-up would not survive anyway).
     uv_loop_init(&loop_);
-    uv_async_init(&loop_, &wake_, on_async);
-    wake_.data = this;
-    uv_timer_init(&loop_, &drain_timer_);
-    drain_timer_.data = this;
+    (void)wake_.open(
+        [this](uv_async_t* handle) { return uv_async_init(&loop_, handle, on_async); });
+    (void)drain_timer_.open([this](uv_timer_t* handle) { return uv_timer_init(&loop_, handle); });
 }
 
 Worker::~Worker() {
@@ -24,20 +25,15 @@ Worker::~Worker() {
     for (auto& slot : listeners_) {
         slot->listener->close();
     }
-    auto close_if_open = [](uv_handle_t* handle) {
-        if (!uv_is_closing(handle)) {
-            uv_close(handle, nullptr);
-        }
-    };
-    close_if_open(reinterpret_cast<uv_handle_t*>(&wake_));
-    close_if_open(reinterpret_cast<uv_handle_t*>(&drain_timer_));
+    wake_.close();
+    drain_timer_.close();
     uv_run(&loop_, UV_RUN_DEFAULT);
     listeners_.clear();
     retired_.clear();
     uv_loop_close(&loop_);
 }
 
-std::string Worker::open_listeners(std::vector<net::Address>& bound) {
+Result<> Worker::open_listeners(std::vector<net::Address>& bound) {
     return apply_services(services_, bound);
 }
 
@@ -64,8 +60,8 @@ std::unique_ptr<Worker::ListenerSlot> Worker::take_matching_slot(const config::S
     return std::move(*found); // leaves a null in listeners_, dropped at commit
 }
 
-std::string Worker::apply_services(const std::vector<std::shared_ptr<Service>>& services,
-                                   std::vector<net::Address>& bound) {
+Result<> Worker::apply_services(const std::vector<std::shared_ptr<Service>>& services,
+                                std::vector<net::Address>& bound) {
     sweep_retired();
     const bool first = bound.empty();
     // Plan and open first, commit after: when a new listener cannot be opened, the old
@@ -108,8 +104,8 @@ std::string Worker::apply_services(const std::vector<std::shared_ptr<Service>>& 
                 accept_on(slot->service, accepted);
             });
         step.fresh->listener->set_socket_options(service->options_for('a'));
-        if (std::string failure = step.fresh->listener->open(true); !failure.empty()) {
-            error = fmt::format("service {}: {}", service->settings.name, failure);
+        if (auto opened = step.fresh->listener->open(true); !opened) {
+            error = fmt::format("service {}: {}", service->settings.name, opened.error().message);
         } else if (first) {
             bound_here.push_back(step.fresh->listener->bound_address());
         }
@@ -124,7 +120,7 @@ std::string Worker::apply_services(const std::vector<std::shared_ptr<Service>>& 
                 retire(std::move(step.fresh));
             }
         }
-        return error;
+        return Error{error};
     }
     // Commit: listeners of services that are gone close now; their sessions go on.
     for (auto& slot : listeners_) {
@@ -151,7 +147,7 @@ std::string Worker::apply_services(const std::vector<std::shared_ptr<Service>>& 
     if (first) {
         bound = std::move(bound_here);
     }
-    return "";
+    return {};
 }
 
 void Worker::retire(std::unique_ptr<ListenerSlot> slot) {
@@ -160,11 +156,11 @@ void Worker::retire(std::unique_ptr<ListenerSlot> slot) {
     retired_.push_back(std::move(slot));
     // The slot (and its listener) is freed only after libuv has released the handle, and not
     // inside the listener's own callback: the next reload sweeps it.
-    raw->listener->close([raw] { raw->closed = true; });
+    raw->listener->close();
 }
 
 void Worker::sweep_retired() {
-    std::erase_if(retired_, [](const auto& slot) { return slot->closed; });
+    std::erase_if(retired_, [](const auto& slot) { return slot->listener->released(); });
 }
 
 void Worker::post_update(std::shared_ptr<ServiceUpdate> update) {
@@ -172,12 +168,12 @@ void Worker::post_update(std::shared_ptr<ServiceUpdate> update) {
         std::lock_guard<std::mutex> lock(update_mutex_);
         pending_update_ = std::move(update);
     }
-    uv_async_send(&wake_);
+    uv_async_send(wake_.get());
 }
 
 void Worker::request_connection_list() {
     list_requested_ = true;
-    uv_async_send(&wake_);
+    uv_async_send(wake_.get());
 }
 
 void Worker::apply_pending_update() {
@@ -190,7 +186,7 @@ void Worker::apply_pending_update() {
         return;
     }
     if (draining_) {
-        update->done.set_value("shutting down");
+        update->done.set_value(Error{"shutting down"});
         return;
     }
     update->done.set_value(apply_services(update->services, update->bound));
@@ -227,7 +223,7 @@ void Worker::join() {
 
 void Worker::request_drain() {
     drain_requested_ = true;
-    uv_async_send(&wake_);
+    uv_async_send(wake_.get());
 }
 
 void Worker::on_async(uv_async_t* handle) {
@@ -256,7 +252,7 @@ void Worker::begin_drain() {
     if (session_count_ > 0) {
         log::info("worker {}: draining {} connection(s), deadline {} ms", index_, session_count_,
                   global_.drain_timeout.count());
-        uv_timer_start(&drain_timer_, on_drain_timer,
+        uv_timer_start(drain_timer_.get(), on_drain_timer,
                        static_cast<uint64_t>(global_.drain_timeout.count()), 0);
     }
     maybe_stop();
@@ -276,8 +272,8 @@ void Worker::maybe_stop() {
         return;
     }
     stopping_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&wake_), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+    wake_.close();
+    drain_timer_.close();
 }
 
 void Worker::session_started(Session* session) {

@@ -1,5 +1,6 @@
 #include "tlsgate/tls/context.hpp"
 
+#include "tlsgate/core/result.hpp"
 #include "tlsgate/tls/client_hello.hpp"
 #include "tlsgate/tls/context_data.hpp"
 #include "tlsgate/tls/peer_checks.hpp"
@@ -34,12 +35,12 @@ struct CertificateFile {
     std::vector<X509Ptr> chain; // leaf first
 };
 
-std::optional<CertificateFile> read_certificates(const std::string& path, std::string& error) {
+Result<CertificateFile> read_certificates(const std::string& path) {
     BioPtr bio(BIO_new_file(path.c_str(), "r"));
     if (!bio) {
-        error = fmt::format("cannot read certificate file {}: {}", path, std::strerror(errno));
+        Error error{fmt::format("cannot read certificate file {}: {}", path, std::strerror(errno))};
         ERR_clear_error();
-        return std::nullopt;
+        return error;
     }
     CertificateFile file;
     while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, refuse_passphrase, nullptr)) {
@@ -51,30 +52,28 @@ std::optional<CertificateFile> read_certificates(const std::string& path, std::s
         ERR_clear_error();
     }
     if (file.chain.empty()) {
-        error = fmt::format("no PEM certificate found in {}", path);
         ERR_clear_error();
-        return std::nullopt;
+        return Error{fmt::format("no PEM certificate found in {}", path)};
     }
     const std::string rest = take_openssl_errors();
     if (!rest.empty()) {
-        error = fmt::format("bad PEM data in {}: {}", path, rest);
-        return std::nullopt;
+        return Error{fmt::format("bad PEM data in {}: {}", path, rest)};
     }
     return file;
 }
 
-EvpPkeyPtr read_private_key(const std::string& path, std::string& error) {
+Result<EvpPkeyPtr> read_private_key(const std::string& path) {
     BioPtr bio(BIO_new_file(path.c_str(), "r"));
     if (!bio) {
-        error = fmt::format("cannot read key file {}: {}", path, std::strerror(errno));
+        Error error{fmt::format("cannot read key file {}: {}", path, std::strerror(errno))};
         ERR_clear_error();
-        return nullptr;
+        return error;
     }
     EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, refuse_passphrase, nullptr));
     if (!key) {
         const std::string why = take_openssl_errors();
-        error = fmt::format("no usable private key in {} (encrypted keys are not supported): {}",
-                            path, why);
+        return Error{fmt::format(
+            "no usable private key in {} (encrypted keys are not supported): {}", path, why)};
     }
     return key;
 }
@@ -251,10 +250,9 @@ void load_certificates(SSL_CTX* ctx, const config::TlsSettings& settings,
     }
     std::set<int> key_types; // OpenSSL keeps one certificate per key type
     for (size_t i = 0; i < settings.cert.size() && i < settings.key.size(); ++i) {
-        std::string error;
-        auto certs = read_certificates(settings.cert[i], error);
+        auto certs = read_certificates(settings.cert[i]);
         if (!certs) {
-            fail("cert", error);
+            fail("cert", certs.error().message);
             continue;
         }
         X509* leaf = certs->chain.front().get();
@@ -276,11 +274,12 @@ void load_certificates(SSL_CTX* ctx, const config::TlsSettings& settings,
                 settings.locate("cert"), key_prefix + ".cert",
                 fmt::format("{}: certificate {} has expired", settings.cert[i], subject_of(leaf))});
         }
-        auto key = read_private_key(settings.key[i], error);
-        if (!key) {
-            fail("key", error);
+        auto read_key = read_private_key(settings.key[i]);
+        if (!read_key) {
+            fail("key", read_key.error().message);
             continue;
         }
+        EvpPkeyPtr key = std::move(read_key).value();
         if (X509_check_private_key(leaf, key.get()) != 1) {
             ERR_clear_error();
             fail("key", fmt::format("{} does not match the certificate in {}", settings.key[i],
@@ -379,23 +378,24 @@ void set_up_resumption(SSL_CTX* ctx, const config::TlsSettings& s, const Context
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
         return;
     }
-    std::string error;
     std::shared_ptr<TicketKeyStore> store;
     if (s.ticket_key_file) {
-        store = TicketKeyStore::from_file(*s.ticket_key_file, error);
-        if (!store) {
-            fail("ticket_key_file", error);
+        if (auto made = TicketKeyStore::from_file(*s.ticket_key_file)) {
+            store = *made;
+        } else {
+            fail("ticket_key_file", made.error().message);
         }
     } else if (s.ticket_key_secret && s.ticket_mac_secret) {
-        if (auto key = ticket_key_from_secrets(*s.ticket_key_secret, *s.ticket_mac_secret, error)) {
+        if (auto key = ticket_key_from_secrets(*s.ticket_key_secret, *s.ticket_mac_secret)) {
             store = TicketKeyStore::fixed(*key);
         } else {
-            fail("ticket_key_secret", error);
+            fail("ticket_key_secret", key.error().message);
         }
     } else {
-        store = TicketKeyStore::generated(s.ticket_rotation, error);
-        if (!store) {
-            fail("tickets", error);
+        if (auto made = TicketKeyStore::generated(s.ticket_rotation)) {
+            store = *made;
+        } else {
+            fail("tickets", made.error().message);
         }
     }
     if (store) {

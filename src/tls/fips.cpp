@@ -9,32 +9,27 @@
 
 namespace tlsgate::tls {
 
-FipsResult enable_fips() {
-    FipsResult result;
+Result<FipsProviders> enable_fips() {
     ERR_clear_error();
     ProviderPtr fips(OSSL_PROVIDER_load(nullptr, "fips"));
     if (!fips) {
         ERR_clear_error(); // "could not load the shared library", twice: the path says more
-        result.error = fmt::format("fips = true but OpenSSL's FIPS provider cannot be loaded (is "
-                                   "{}/fips.so installed and set up with `openssl fipsinstall`?)",
-                                   OPENSSL_info(OPENSSL_INFO_MODULES_DIR));
-        return result;
+        return Error{fmt::format("fips = true but OpenSSL's FIPS provider cannot be loaded (is "
+                                 "{}/fips.so installed and set up with `openssl fipsinstall`?)",
+                                 OPENSSL_info(OPENSSL_INFO_MODULES_DIR))};
     }
     if (OSSL_PROVIDER_available(nullptr, "fips") != 1 ||
         EVP_default_properties_enable_fips(nullptr, 1) != 1) {
-        result.error = "fips = true but the FIPS provider is not usable: " + take_openssl_errors();
-        return result;
+        return Error{"fips = true but the FIPS provider is not usable: " + take_openssl_errors()};
     }
     ProviderPtr base(OSSL_PROVIDER_load(nullptr, "base"));
     if (!base) {
-        result.error =
-            "fips = true but OpenSSL's base provider cannot be loaded: " + take_openssl_errors();
+        Error error{"fips = true but OpenSSL's base provider cannot be loaded: " +
+                    take_openssl_errors()};
         EVP_default_properties_enable_fips(nullptr, 0);
-        return result;
+        return error;
     }
-    result.provider = std::move(fips);
-    result.base = std::move(base);
-    return result;
+    return FipsProviders{std::move(fips), std::move(base)};
 }
 
 } // namespace tlsgate::tls

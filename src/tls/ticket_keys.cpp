@@ -63,11 +63,10 @@ std::string_view trim(std::string_view text) {
     return text;
 }
 
-std::optional<TicketKeyStore::FileStamp> stamp_of(const std::string& path, std::string& error) {
+Result<TicketKeyStore::FileStamp> stamp_of(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) {
-        error = fmt::format("cannot read ticket key file {}: {}", path, std::strerror(errno));
-        return std::nullopt;
+        return Error{fmt::format("cannot read ticket key file {}: {}", path, std::strerror(errno))};
     }
     TicketKeyStore::FileStamp stamp;
     stamp.device = st.st_dev;
@@ -140,7 +139,7 @@ int ticket_key_callback(SSL* ssl, unsigned char* key_name, unsigned char* iv,
 
 } // namespace
 
-std::optional<TicketKeySet> parse_ticket_key_file(std::string_view text, std::string& error) {
+Result<TicketKeySet> parse_ticket_key_file(std::string_view text) {
     TicketKeySet keys;
     int line_number = 0;
     while (!text.empty()) {
@@ -153,10 +152,9 @@ std::optional<TicketKeySet> parse_ticket_key_file(std::string_view text, std::st
         }
         const auto bytes = decode_hex(line);
         if (!bytes || bytes->size() != kKeyFileBytes) {
-            error = fmt::format("line {}: expected {} hexadecimal digits ({} bytes: 16 name, 32 "
-                                "HMAC, 32 AES), as made by `openssl rand -hex 80`",
-                                line_number, kKeyFileBytes * 2, kKeyFileBytes);
-            return std::nullopt;
+            return Error{fmt::format("line {}: expected {} hexadecimal digits ({} bytes: 16 name, "
+                                     "32 HMAC, 32 AES), as made by `openssl rand -hex 80`",
+                                     line_number, kKeyFileBytes * 2, kKeyFileBytes)};
         }
         TicketKey key;
         std::copy_n(bytes->begin(), 16, key.name.begin());
@@ -166,45 +164,40 @@ std::optional<TicketKeySet> parse_ticket_key_file(std::string_view text, std::st
                                            [&](const TicketKey& k) { return k.name == key.name; });
         if (duplicate) {
             // Two keys with one name: a ticket could only ever be tried with the first.
-            error = fmt::format("line {}: a key with the same name (first 16 bytes) came before",
-                                line_number);
-            return std::nullopt;
+            return Error{fmt::format(
+                "line {}: a key with the same name (first 16 bytes) came before", line_number)};
         }
         keys.push_back(key);
     }
     if (keys.empty()) {
-        error = "no key in the file (one key per line: `openssl rand -hex 80`)";
-        return std::nullopt;
+        return Error{"no key in the file (one key per line: `openssl rand -hex 80`)"};
     }
     return keys;
 }
 
-std::optional<TicketKeySet> read_ticket_key_file(const std::string& path, std::string& error) {
+Result<TicketKeySet> read_ticket_key_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        error = fmt::format("cannot read ticket key file {}: {}", path, std::strerror(errno));
-        return std::nullopt;
+        return Error{fmt::format("cannot read ticket key file {}: {}", path, std::strerror(errno))};
     }
     std::ostringstream text;
     text << in.rdbuf();
-    std::string why;
-    auto keys = parse_ticket_key_file(text.str(), why);
+    auto keys = parse_ticket_key_file(text.str());
     if (!keys) {
-        error = fmt::format("ticket key file {}: {}", path, why);
+        return Error{fmt::format("ticket key file {}: {}", path, keys.error().message)};
     }
     return keys;
 }
 
-std::optional<TicketKey> ticket_key_from_secrets(std::string_view aes_hex, std::string_view mac_hex,
-                                                 std::string& error) {
+Result<TicketKey> ticket_key_from_secrets(std::string_view aes_hex, std::string_view mac_hex) {
     const auto aes = decode_hex(aes_hex);
     const auto mac = decode_hex(mac_hex);
     const auto good_size = [](const auto& bytes) {
         return bytes && (bytes->size() == 16 || bytes->size() == 32);
     };
     if (!good_size(aes) || !good_size(mac)) {
-        error = "ticket_key_secret and ticket_mac_secret must be 16 or 32 bytes as hexadecimal";
-        return std::nullopt;
+        return Error{
+            "ticket_key_secret and ticket_mac_secret must be 16 or 32 bytes as hexadecimal"};
     }
     TicketKey key;
     key.aes_size = aes->size();
@@ -236,15 +229,14 @@ TicketKeyStore::TicketKeyStore(Source source, std::shared_ptr<const TicketKeySet
     : source_(source), keys_(std::move(initial)),
       next_check_(std::numeric_limits<Clock::rep>::max()) {}
 
-std::shared_ptr<TicketKeyStore> TicketKeyStore::from_file(const std::string& path,
-                                                          std::string& error) {
-    auto stamp = stamp_of(path, error);
+Result<std::shared_ptr<TicketKeyStore>> TicketKeyStore::from_file(const std::string& path) {
+    auto stamp = stamp_of(path);
     if (!stamp) {
-        return nullptr;
+        return stamp.error();
     }
-    auto keys = read_ticket_key_file(path, error);
+    auto keys = read_ticket_key_file(path);
     if (!keys) {
-        return nullptr;
+        return keys.error();
     }
     std::shared_ptr<TicketKeyStore> store(
         new TicketKeyStore(Source::file, std::make_shared<const TicketKeySet>(std::move(*keys))));
@@ -254,12 +246,11 @@ std::shared_ptr<TicketKeyStore> TicketKeyStore::from_file(const std::string& pat
     return store;
 }
 
-std::shared_ptr<TicketKeyStore> TicketKeyStore::generated(std::chrono::milliseconds rotation,
-                                                          std::string& error) {
+Result<std::shared_ptr<TicketKeyStore>>
+TicketKeyStore::generated(std::chrono::milliseconds rotation) {
     auto key = random_ticket_key();
     if (!key) {
-        error = "cannot make a random session ticket key";
-        return nullptr;
+        return Error{"cannot make a random session ticket key"};
     }
     std::shared_ptr<TicketKeyStore> store(
         new TicketKeyStore(Source::generated, std::make_shared<const TicketKeySet>(1, *key)));
@@ -306,11 +297,10 @@ void TicketKeyStore::refresh(Clock::time_point now) {
 }
 
 void TicketKeyStore::refresh_file() {
-    std::string error;
-    const auto stamp = stamp_of(path_, error);
+    const auto stamp = stamp_of(path_);
     if (!stamp) {
         if (stamp_ != FileStamp{}) {
-            log::warning("{}; keeping the session ticket keys in use", error);
+            log::warning("{}; keeping the session ticket keys in use", stamp.error().message);
             stamp_ = FileStamp{}; // say it once, not every second
         }
         return;
@@ -319,9 +309,9 @@ void TicketKeyStore::refresh_file() {
         return;
     }
     stamp_ = *stamp; // a bad version is reported once; the next change is looked at again
-    auto keys = read_ticket_key_file(path_, error);
+    auto keys = read_ticket_key_file(path_);
     if (!keys) {
-        log::warning("{}; keeping the session ticket keys in use", error);
+        log::warning("{}; keeping the session ticket keys in use", keys.error().message);
         return;
     }
     const size_t count = keys->size();

@@ -1,13 +1,15 @@
 #pragma once
 
+#include "tlsgate/core/result.hpp"
+
 #include <optional>
 #include <string>
 #include <sys/types.h>
 #include <vector>
 
 // Daemon duties: detaching from the terminal, the pid file, chroot and dropping privileges.
-// Every function reports failure as a readable error string ("" = success); nothing here logs
-// or exits except detach(), whose waiting parent must exit.
+// Every fallible function returns a Result whose error is readable; nothing here logs or exits
+// except detach(), whose waiting parent must exit.
 namespace tlsgate::core {
 
 // The classic double fork. detach() returns only in the grandchild (the daemon), which is in
@@ -23,10 +25,10 @@ public:
     Detacher& operator=(const Detacher&) = delete;
     ~Detacher();
 
-    std::string detach();
+    Result<> detach();
     // In the daemon: stdio to /dev/null, then tell the waiting parent to exit 0. No-op when
     // detach() was never called.
-    std::string ready();
+    Result<> ready();
 
 private:
     int ready_fd_ = -1; // write end of the readiness pipe, in the daemon
@@ -45,9 +47,9 @@ public:
 
     // Refuses when the file names a live process other than this one; a stale file is
     // replaced.
-    std::string create(const std::string& path, pid_t pid);
-    // Idempotent; returns an error only when the file could not be removed.
-    std::string remove();
+    Result<> create(const std::string& path, pid_t pid);
+    // Idempotent; fails only when the file could not be removed.
+    Result<> remove();
     const std::string& path() const { return path_; }
 
 private:
@@ -56,8 +58,8 @@ private:
     bool created_ = false;
 };
 
-// "" when `path` does not exist, is stale, or names `self`; otherwise why not to start.
-std::string check_pid_file(const std::string& path, pid_t self);
+// Fine when `path` does not exist, is stale, or names `self`; otherwise why not to start.
+Result<> check_pid_file(const std::string& path, pid_t self);
 // The pid in a pid file's text ("1234\n"), or nullopt when it is not one positive number.
 std::optional<pid_t> parse_pid(const std::string& text);
 // Whether `pid` names a live process (one this process may not signal counts as live).
@@ -76,15 +78,15 @@ struct Identity {
 
 // `user` and `group` are names or numbers. With a user and no group, the user's primary
 // group is used. Errors name the unknown user or group.
-std::string resolve_identity(const std::optional<std::string>& user,
-                             const std::optional<std::string>& group, Identity& out);
+Result<Identity> resolve_identity(const std::optional<std::string>& user,
+                                  const std::optional<std::string>& group);
 
 // chroot(2) to `directory` and chdir("/") inside it.
-std::string enter_chroot(const std::string& directory);
+Result<> enter_chroot(const std::string& directory);
 
 // setgroups, setgid, setuid, in that order, then checks that the change really happened and
 // that root cannot be regained. glibc applies set*id to every thread of the process, but
 // tlsgate calls this before any worker thread exists anyway.
-std::string drop_privileges(const Identity& identity);
+Result<> drop_privileges(const Identity& identity);
 
 } // namespace tlsgate::core

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "tlsgate/core/uv_handle.hpp"
+
 #include <cstdint>
 #include <uv.h>
 
@@ -26,16 +28,17 @@ public:
     void start(uint64_t timeout_ms);
     void stop();
     void close(); // idempotent
-    bool closing() const { return closing_; }
-    uint64_t now() const { return uv_now(handle_.loop); }
+    bool closing() const { return handle_.closing(); }
+    // libuv has let go of the handle (on_timer_closed has run): the owner may be freed.
+    bool released() const { return handle_.released(); }
+    uint64_t now() const { return uv_now(handle_.loop()); }
 
 private:
     static void on_fire(uv_timer_t* handle);
-    static void on_close(uv_handle_t* handle);
+    static void on_closed(uv_timer_t* handle);
 
-    uv_timer_t handle_{};
+    UvHandle<uv_timer_t> handle_;
     TimerHandler& handler_;
-    bool closing_ = false;
 };
 
 } // namespace tlsgate::core

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "tlsgate/config/model.hpp"
+#include "tlsgate/core/result.hpp"
 
 #include <fmt/format.h>
 #include <string>
@@ -15,12 +16,12 @@ void configure(LogLevel level, config::LogTarget target);
 // The whole [global] logging setup: level, target, syslog_ident, and log_file (opened now,
 // appended to or truncated per log_append). Called before any worker thread exists. With a
 // log file, lines go there instead of stderr (and to syslog as well when that is the target).
-std::string configure(const config::Global& global);
+Result<> configure(const config::Global& global);
 // Reopens the log file by its path (SIGUSR1, after logrotate renamed it); lines written
-// meanwhile by other threads land whole in the old or the new file. "" when there is no log
-// file or it worked. After chroot the path resolves inside the chroot, and after dropping
+// meanwhile by other threads land whole in the old or the new file. Fine when there is no
+// log file. After chroot the path resolves inside the chroot, and after dropping
 // privileges the unprivileged user must be allowed to create it.
-std::string reopen();
+Result<> reopen();
 // The level may change at reload; everything else about logging needs a restart.
 void set_level(LogLevel level);
 // While start-up errors must still reach the terminal (before a daemon detaches), error

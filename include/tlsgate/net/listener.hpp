@@ -1,5 +1,7 @@
 #pragma once
 
+#include "tlsgate/core/result.hpp"
+#include "tlsgate/core/uv_handle.hpp"
 #include "tlsgate/net/address.hpp"
 #include "tlsgate/net/socket_options.hpp"
 
@@ -21,43 +23,41 @@ public:
     Listener& operator=(const Listener&) = delete;
     ~Listener();
 
-    // Binds and listens; returns "" or a readable error. `reuse_port` lets several workers
-    // listen on the same TCP address.
-    std::string open(bool reuse_port, int backlog = 1024);
+    // Binds and listens; the error is readable. `reuse_port` lets several workers listen on
+    // the same TCP address.
+    Result<> open(bool reuse_port, int backlog = 1024);
     // Socket options (stunnel's 'a:') set by open() before listen (before bind for TCP).
     void set_socket_options(std::vector<ParsedSocketOption> options) {
         options_ = std::move(options);
     }
     // The address actually bound (port 0 resolved).
     const Address& bound_address() const { return bound_; }
-    uv_stream_t* raw() { return &handle_.stream; }
+    uv_stream_t* raw() { return &handle_.get()->stream; }
     Address::Kind kind() const { return address_.kind; }
 
-    // Idempotent; `on_closed` runs once the handle is released.
-    void close(std::function<void()> on_closed = {});
-    bool is_open() const { return opened_ && !closing_; }
+    // Idempotent. This object may be freed once released() says libuv let go of the socket.
+    void close() { handle_.close(); }
+    bool released() const { return handle_.released(); }
+    bool is_open() const { return opened_ && !handle_.closing(); }
 
 private:
-    std::string apply_options();
-    static void on_connection_cb(uv_stream_t* server, int status);
-    static void on_close(uv_handle_t* handle);
-
     union Handle {
         uv_handle_t handle;
         uv_stream_t stream;
         uv_tcp_t tcp;
         uv_pipe_t pipe;
-    } handle_;
+    };
+    Result<> apply_options();
+    static void on_connection_cb(uv_stream_t* server, int status);
+    static void on_closed(Handle* handle);
+
+    core::UvHandle<Handle> handle_;
     uv_loop_t* loop_;
     Address address_;
     Address bound_;
     ConnectionCallback on_connection_;
-    std::function<void()> on_closed_;
     std::vector<ParsedSocketOption> options_;
-    bool initialized_ = false;
     bool opened_ = false;
-    bool closing_ = false;
-    bool closed_ = false;
 };
 
 } // namespace tlsgate::net

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "tlsgate/core/result.hpp"
 #include "tlsgate/net/address.hpp"
 
 #include <optional>
@@ -17,7 +18,7 @@ struct SocketAddress {
 // Numeric hosts only (no DNS): returns nullopt for a host name.
 std::optional<SocketAddress> numeric_socket_address(const Address& address);
 // Blocking resolution, for start-up only (listen addresses written as host names).
-std::optional<SocketAddress> resolve_blocking(const Address& address, std::string& error);
+Result<SocketAddress> resolve_blocking(const Address& address);
 
 // "127.0.0.1:993" / "[::1]:993".
 std::string format_socket_address(const sockaddr* address);

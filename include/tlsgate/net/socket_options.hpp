@@ -38,7 +38,7 @@ std::variant<ParsedSocketOption, std::string> parse_socket_option(std::string_vi
                                                                   std::string_view value);
 
 // setsockopt on a descriptor; returns 0 or an errno value.
-int apply_socket_option(int fd, const ParsedSocketOption& option);
+[[nodiscard]] int apply_socket_option(int fd, const ParsedSocketOption& option);
 
 // The option's current value on a descriptor as text (for -sockets).
 std::string describe_socket_option(int fd, const SocketOptionSpec& spec);

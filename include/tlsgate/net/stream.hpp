@@ -1,6 +1,7 @@
 #pragma once
 
 #include "tlsgate/core/chunk_pool.hpp"
+#include "tlsgate/core/uv_handle.hpp"
 #include "tlsgate/net/address.hpp"
 
 #include <cstddef>
@@ -61,20 +62,20 @@ public:
     ~Stream() = default;
 
     int tag() const { return tag_; } // the owner's name for this stream (client/backend)
-    uv_stream_t* raw() { return &handle_.stream; }
+    uv_stream_t* raw() { return &handle_.get()->stream; }
 
-    int accept_from(uv_stream_t* server);
+    [[nodiscard]] int accept_from(uv_stream_t* server);
     // Adopts an open descriptor (inetd's stdin, our end of an exec socketpair); the stream
     // owns it from here. Returns a uv error code.
-    int open_fd(int fd);
+    [[nodiscard]] int open_fd(int fd);
     // Unix-socket kind only: reads from one descriptor and writes to another (inetd mode on
     // two pipes). A shutdown then closes the writing pipe, a pipe's only way to say EOF.
-    int open_fds(int read_fd, int write_fd);
+    [[nodiscard]] int open_fds(int read_fd, int write_fd);
     // TCP only: creates the socket now (instead of at connect) so options can be set and a
     // source address bound before connecting. Returns a uv error code.
-    int open_socket(int family);
-    int bind(const sockaddr* address);
-    int connect(const sockaddr* address);
+    [[nodiscard]] int open_socket(int family);
+    [[nodiscard]] int bind(const sockaddr* address);
+    [[nodiscard]] int connect(const sockaddr* address);
     int connect_unix(const std::string& path);
     // The descriptor, or -1 when there is none yet.
     int fd() const;
@@ -89,7 +90,7 @@ public:
     bool reading() const { return reading_; }
 
     // Copies `data`. Returns a uv error code (0 on success).
-    int write(const char* data, size_t size);
+    [[nodiscard]] int write(const char* data, size_t size);
     // Writes the `size` bytes `source` holds (a TLS engine's ciphertext): straight from where
     // they are, gathered in one writev, when the socket takes them at once; only what it does
     // not take is copied into a queued request. Either way they leave `source`.
@@ -101,7 +102,12 @@ public:
     bool shutdown_requested() const { return shutdown_requested_; }
     // Idempotent. `abortive` sends a TCP RST where possible.
     void close(bool abortive = false);
-    bool closing() const { return closing_; }
+    bool closing() const { return handle_.closing(); }
+    // libuv has let go of every handle of this stream (on_stream_closed has run, or is
+    // running): the owner may be freed.
+    bool released() const {
+        return handle_.released() && (!write_pipe_ || write_pipe_->released());
+    }
     // Bytes the peer sent that nobody read yet (FIONREAD). Closing a TCP socket with unread
     // input makes the kernel send a RST, which can destroy what we wrote last.
     bool has_unread_input() const;
@@ -124,17 +130,21 @@ private:
     static void on_write(uv_write_t* request, int status);
     static void on_connect(uv_connect_t* request, int status);
     static void on_shutdown(uv_shutdown_t* request, int status);
-    static void on_close(uv_handle_t* handle);
-    uv_stream_t* write_stream() {
-        return split_ ? reinterpret_cast<uv_stream_t*>(write_pipe_.get()) : raw();
-    }
-
     union Handle {
         uv_handle_t handle;
         uv_stream_t stream;
         uv_tcp_t tcp;
         uv_pipe_t pipe;
-    } handle_;
+    };
+    static void on_handle_closed(Handle* handle);
+    static void on_write_pipe_closed(uv_pipe_t* pipe);
+    // The owner hears of the close once every handle of this stream has been released.
+    void report_closed_when_released();
+    uv_stream_t* write_stream() {
+        return split_ ? reinterpret_cast<uv_stream_t*>(write_pipe_->get()) : raw();
+    }
+
+    core::UvHandle<Handle> handle_;
     uv_loop_t* loop_;
     Address::Kind kind_;
     StreamHandler& handler_;
@@ -149,14 +159,10 @@ private:
     size_t pending_write_bytes_ = 0;
     bool reading_ = false;
     bool shutdown_requested_ = false;
-    bool closing_ = false;
-    // open_fds: the writing pipe, and how many handles must report closed before the owner
-    // hears of it.
-    std::unique_ptr<uv_pipe_t> write_pipe_; // inetd with two pipes only
+    // open_fds: the writing pipe (inetd with two pipes only).
+    std::unique_ptr<core::UvHandle<uv_pipe_t>> write_pipe_;
     bool split_ = false;
     bool reset_sent_ = false;
-    bool write_pipe_closing_ = false;
-    int open_handles_ = 1;
 };
 
 } // namespace tlsgate::net

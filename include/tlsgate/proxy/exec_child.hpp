@@ -1,5 +1,7 @@
 #pragma once
 
+#include "tlsgate/core/uv_handle.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,24 +38,26 @@ public:
     // Starts `file` with `args` (args[0] is argv[0]). On success returns 0 and sets
     // `our_end` to our end of the socketpair (close-on-exec, owned by the caller from here);
     // otherwise a uv error code, and nothing is left open.
-    int spawn(const std::string& file, const std::vector<std::string>& args, int& our_end);
+    [[nodiscard]] int spawn(const std::string& file, const std::vector<std::string>& args,
+                            int& our_end);
     // Sends `signal` when the program still runs.
     void kill(int signal);
 
-    bool running() const { return state_ == State::running; }
+    bool running() const { return running_; }
     // Spawned and not yet released (running, or its handle closing).
-    bool active() const { return state_ != State::idle; }
+    bool active() const { return process_ && !process_->released(); }
     pid_t pid() const { return pid_; }
 
 private:
-    enum class State { idle, running, closing };
     static void on_exit(uv_process_t* process, int64_t status, int term_signal);
-    static void on_close(uv_handle_t* handle);
+    static void on_closed(uv_process_t* process);
 
     uv_loop_t* loop_;
     ExecChildHandler& handler_;
-    std::unique_ptr<uv_process_t> process_; // from the first spawn on
-    State state_ = State::idle;
+    // Allocated on the first spawn only: most sessions never exec, and the handle is large.
+    // Reused by a respawn (the previous one has been released by then).
+    std::unique_ptr<core::UvHandle<uv_process_t>> process_;
+    bool running_ = false;
     pid_t pid_ = 0;
 };
 

@@ -18,7 +18,7 @@ struct Prepared {
     std::vector<config::ConfigError> warnings;
     std::vector<std::string> summaries; // one line per service
     // global.fips: the loaded providers, kept for as long as the contexts are used.
-    std::shared_ptr<tls::FipsResult> fips;
+    std::shared_ptr<tls::FipsProviders> fips;
 };
 Prepared prepare_services(const config::Config& config);
 

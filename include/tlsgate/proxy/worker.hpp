@@ -2,6 +2,8 @@
 
 #include "tlsgate/config/model.hpp"
 #include "tlsgate/core/chunk_pool.hpp"
+#include "tlsgate/core/result.hpp"
+#include "tlsgate/core/uv_handle.hpp"
 #include "tlsgate/net/listener.hpp"
 #include "tlsgate/net/stream.hpp"
 #include "tlsgate/proxy/service.hpp"
@@ -26,7 +28,7 @@ class Session;
 struct ServiceUpdate {
     std::vector<std::shared_ptr<Service>> services;
     std::vector<net::Address> bound;
-    std::promise<std::string> done; // "" or why the worker kept its old services
+    std::promise<Result<>> done; // fails with why the worker kept its old services
 };
 
 // One event loop on one thread: its own listeners (SO_REUSEPORT spreads accepts between
@@ -43,7 +45,7 @@ public:
     // Binds this worker's listeners. Called on the starting thread before run(). Unix-socket
     // listeners are opened by worker 0 only. `bound` receives the actual addresses so other
     // workers reuse a port chosen by the kernel for port 0.
-    std::string open_listeners(std::vector<net::Address>& bound);
+    Result<> open_listeners(std::vector<net::Address>& bound);
     // Runs the loop on a new thread; `on_exit` is called on that thread when the loop ends.
     void start(std::function<void()> on_exit);
     void request_drain(); // thread-safe: stop accepting, let sessions finish
@@ -74,12 +76,11 @@ private:
     struct ListenerSlot {
         std::shared_ptr<Service> service;
         std::unique_ptr<net::Listener> listener;
-        bool closed = false; // retired and released by libuv: may be freed
     };
 
     // Switches to `services` (at start, `listeners_` is empty). On the loop thread only.
-    std::string apply_services(const std::vector<std::shared_ptr<Service>>& services,
-                               std::vector<net::Address>& bound);
+    Result<> apply_services(const std::vector<std::shared_ptr<Service>>& services,
+                            std::vector<net::Address>& bound);
     std::unique_ptr<ListenerSlot> take_matching_slot(const config::Service& settings);
     void retire(std::unique_ptr<ListenerSlot> slot);
     void sweep_retired();
@@ -96,13 +97,15 @@ private:
     std::vector<std::shared_ptr<Service>> services_;
     std::atomic<uint64_t>& connection_ids_;
     uv_loop_t loop_{};
-    uv_async_t wake_{};
-    uv_timer_t drain_timer_{};
+    // Closed when the loop is to end; released by the loop run in the destructor at the
+    // latest.
+    core::UvHandle<uv_async_t> wake_{this};
+    core::UvHandle<uv_timer_t> drain_timer_{this};
     std::atomic<bool> drain_requested_{false};
     bool draining_ = false;
     bool stopping_ = false;
     std::vector<std::unique_ptr<ListenerSlot>> listeners_;
-    // Listeners of removed services, kept at least until their close callback ran.
+    // Listeners of removed services, kept until libuv has released them.
     std::vector<std::unique_ptr<ListenerSlot>> retired_;
     std::mutex update_mutex_; // guards pending_update_ only (control thread -> this loop)
     std::shared_ptr<ServiceUpdate> pending_update_;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "tlsgate/core/result.hpp"
+
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -35,14 +37,13 @@ using TicketKeySet = std::vector<TicketKey>;
 // The ticket key file format: one key per line, 160 hexadecimal digits (80 bytes: 16 name,
 // 32 HMAC, 32 AES, nginx's 80-byte layout), e.g. `openssl rand -hex 80`; blank lines and lines
 // starting with '#' are ignored. The first key encrypts. Errors name the line.
-std::optional<TicketKeySet> parse_ticket_key_file(std::string_view text, std::string& error);
-std::optional<TicketKeySet> read_ticket_key_file(const std::string& path, std::string& error);
+Result<TicketKeySet> parse_ticket_key_file(std::string_view text);
+Result<TicketKeySet> read_ticket_key_file(const std::string& path);
 
 // stunnel's ticketKeySecret/ticketMacSecret: one fixed key from two hex strings (16 or 32
 // bytes each). Its name is derived from both secrets, so every process given the same secrets
 // names the key the same way.
-std::optional<TicketKey> ticket_key_from_secrets(std::string_view aes_hex, std::string_view mac_hex,
-                                                 std::string& error);
+Result<TicketKey> ticket_key_from_secrets(std::string_view aes_hex, std::string_view mac_hex);
 
 // A fresh random key (for the generated, rotated keys).
 std::optional<TicketKey> random_ticket_key();
@@ -56,12 +57,11 @@ public:
     using Clock = std::chrono::steady_clock;
 
     // Keys from a file (checked for changes at most once a second; a bad new file is logged
-    // and the keys in use are kept). Null with `error` set when the file is unusable now.
-    static std::shared_ptr<TicketKeyStore> from_file(const std::string& path, std::string& error);
+    // and the keys in use are kept). An error when the file is unusable now.
+    static Result<std::shared_ptr<TicketKeyStore>> from_file(const std::string& path);
     // Keys made here, a new one every `rotation`; the one before stays usable for decryption
     // for one more period, so a ticket lives at least `rotation` across a rotation.
-    static std::shared_ptr<TicketKeyStore> generated(std::chrono::milliseconds rotation,
-                                                     std::string& error);
+    static Result<std::shared_ptr<TicketKeyStore>> generated(std::chrono::milliseconds rotation);
     // One fixed key.
     static std::shared_ptr<TicketKeyStore> fixed(const TicketKey& key);
 

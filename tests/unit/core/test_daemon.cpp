@@ -42,6 +42,22 @@ bool exists(const std::string& path) {
     return stat(path.c_str(), &info) == 0;
 }
 
+// The error's text, or "" when it worked: keeps the expected messages readable below.
+template <typename T> std::string error_of(const tlsgate::Result<T>& result) {
+    return result ? "" : result.error().message;
+}
+
+// resolve_identity into `out` (left as it was on failure); "" or the error.
+std::string resolve(const std::optional<std::string>& user, const std::optional<std::string>& group,
+                    Identity& out) {
+    auto resolved = resolve_identity(user, group);
+    if (!resolved) {
+        return resolved.error().message;
+    }
+    out = *resolved;
+    return "";
+}
+
 } // namespace
 
 TEST_CASE("parse_pid accepts one positive number and surrounding whitespace") {
@@ -70,47 +86,49 @@ TEST_CASE("pid file: written, refused when live, stale replaced, removed") {
 
     SECTION("a new file holds the pid and is removed") {
         PidFile pid_file;
-        REQUIRE(pid_file.create(path, getpid()) == "");
+        REQUIRE(error_of(pid_file.create(path, getpid())) == "");
         CHECK(read_file(path) == std::to_string(getpid()) + "\n");
-        CHECK(pid_file.remove() == "");
+        CHECK(error_of(pid_file.remove()) == "");
         CHECK_FALSE(exists(path));
-        CHECK(pid_file.remove() == ""); // idempotent
+        CHECK(error_of(pid_file.remove()) == ""); // idempotent
     }
     SECTION("the destructor removes it too") {
         {
             PidFile pid_file;
-            REQUIRE(pid_file.create(path, getpid()) == "");
+            REQUIRE(error_of(pid_file.create(path, getpid())) == "");
         }
         CHECK_FALSE(exists(path));
     }
     SECTION("a file naming a live process is refused and left alone") {
         write_file(path, "1\n");
         PidFile pid_file;
-        CHECK(pid_file.create(path, getpid()) == "pid file " + path + " names running process 1");
-        CHECK(check_pid_file(path, getpid()) != "");
+        CHECK(error_of(pid_file.create(path, getpid())) ==
+              "pid file " + path + " names running process 1");
+        CHECK(error_of(check_pid_file(path, getpid())) != "");
         CHECK(read_file(path) == "1\n");
     }
     SECTION("a stale or unreadable content is replaced") {
         for (const char* old : {"2147483646\n", "garbage", ""}) {
             write_file(path, old);
-            CHECK(check_pid_file(path, getpid()) == "");
+            CHECK(error_of(check_pid_file(path, getpid())) == "");
             PidFile pid_file;
-            REQUIRE(pid_file.create(path, getpid()) == "");
+            REQUIRE(error_of(pid_file.create(path, getpid())) == "");
             CHECK(read_file(path) == std::to_string(getpid()) + "\n");
         }
     }
     SECTION("our own pid is not another instance") {
         write_file(path, std::to_string(getpid()) + "\n");
-        CHECK(check_pid_file(path, getpid()) == "");
+        CHECK(error_of(check_pid_file(path, getpid())) == "");
     }
     SECTION("a missing directory is an error") {
         PidFile pid_file;
-        const std::string error = pid_file.create(dir.file("missing/tlsgate.pid"), getpid());
+        const std::string error =
+            error_of(pid_file.create(dir.file("missing/tlsgate.pid"), getpid()));
         CHECK(error.find("missing/tlsgate.pid") != std::string::npos);
     }
     SECTION("a directory name is not a file name") {
         PidFile pid_file;
-        CHECK(pid_file.create(dir.path + "/", getpid()) != "");
+        CHECK(error_of(pid_file.create(dir.path + "/", getpid())) != "");
     }
 }
 
@@ -121,13 +139,13 @@ TEST_CASE("resolve_identity: names, numbers, and the primary group") {
 
     Identity identity;
     SECTION("nothing asked, nothing changes") {
-        REQUIRE(resolve_identity(std::nullopt, std::nullopt, identity) == "");
+        REQUIRE(resolve(std::nullopt, std::nullopt, identity) == "");
         CHECK_FALSE(identity.change_user);
         CHECK_FALSE(identity.change_group);
-        CHECK(drop_privileges(identity) == "");
+        CHECK(error_of(drop_privileges(identity)) == "");
     }
     SECTION("a user by name brings its primary group") {
-        REQUIRE(resolve_identity(root_name, std::nullopt, identity) == "");
+        REQUIRE(resolve(root_name, std::nullopt, identity) == "");
         CHECK(identity.change_user);
         CHECK(identity.uid == 0);
         CHECK(identity.gid == root->pw_gid);
@@ -135,26 +153,26 @@ TEST_CASE("resolve_identity: names, numbers, and the primary group") {
         CHECK_FALSE(identity.groups.empty());
     }
     SECTION("a user by number") {
-        REQUIRE(resolve_identity(std::string("0"), std::nullopt, identity) == "");
+        REQUIRE(resolve(std::string("0"), std::nullopt, identity) == "");
         CHECK(identity.user_name == root_name);
     }
     SECTION("a group overrides the primary group") {
         const group* wheel = getgrgid(0);
         REQUIRE(wheel != nullptr);
-        REQUIRE(resolve_identity(root_name, std::string(wheel->gr_name), identity) == "");
+        REQUIRE(resolve(root_name, std::string(wheel->gr_name), identity) == "");
         CHECK(identity.gid == 0);
-        REQUIRE(resolve_identity(std::nullopt, std::string("0"), identity) == "");
+        REQUIRE(resolve(std::nullopt, std::string("0"), identity) == "");
         CHECK_FALSE(identity.change_user);
         CHECK(identity.change_group);
         CHECK(identity.groups == std::vector<gid_t>{0});
     }
     SECTION("unknown names are named in the error") {
-        CHECK(resolve_identity(std::string("no-such-user-tlsgate"), std::nullopt, identity) ==
+        CHECK(resolve(std::string("no-such-user-tlsgate"), std::nullopt, identity) ==
               "unknown user \"no-such-user-tlsgate\"");
-        CHECK(resolve_identity(std::nullopt, std::string("no-such-group-tlsgate"), identity) ==
+        CHECK(resolve(std::nullopt, std::string("no-such-group-tlsgate"), identity) ==
               "unknown group \"no-such-group-tlsgate\"");
-        CHECK(resolve_identity(std::string("4000000000"), std::nullopt, identity) ==
+        CHECK(resolve(std::string("4000000000"), std::nullopt, identity) ==
               "unknown user \"4000000000\"");
-        CHECK(resolve_identity(std::string(""), std::nullopt, identity) != "");
+        CHECK(resolve(std::string(""), std::nullopt, identity) != "");
     }
 }

@@ -67,12 +67,11 @@ bool resumes(SSL_CTX* first_server, SSL_CTX* second_server, int version) {
 } // namespace
 
 TEST_CASE("ticket key file: one key per line, 160 hex digits, first encrypts") {
-    std::string error;
     const std::string a = random_key_line();
     const std::string b = random_key_line();
     SECTION("two keys, comments and blank lines") {
-        auto keys = tls::parse_ticket_key_file(
-            "# made by openssl rand -hex 80\n" + a + "\n\n  " + b + "  \r\n", error);
+        auto keys = tls::parse_ticket_key_file("# made by openssl rand -hex 80\n" + a + "\n\n  " +
+                                               b + "  \r\n");
         REQUIRE(keys);
         REQUIRE(keys->size() == 2);
         CHECK((*keys)[0].name[0] == std::stoi(a.substr(0, 2), nullptr, 16));
@@ -81,42 +80,46 @@ TEST_CASE("ticket key file: one key per line, 160 hex digits, first encrypts") {
         CHECK((*keys)[0].aes_size == 32);
     }
     SECTION("a short line names its line") {
-        CHECK_FALSE(tls::parse_ticket_key_file(a + "\n" + b.substr(2) + "\n", error));
-        CHECK_THAT(error, Catch::StartsWith("line 2: expected 160 hexadecimal digits"));
+        auto keys = tls::parse_ticket_key_file(a + "\n" + b.substr(2) + "\n");
+        REQUIRE_FALSE(keys);
+        CHECK_THAT(keys.error().message,
+                   Catch::StartsWith("line 2: expected 160 hexadecimal digits"));
     }
     SECTION("not hexadecimal") {
-        CHECK_FALSE(tls::parse_ticket_key_file(std::string(160, 'g'), error));
-        CHECK_THAT(error, Catch::StartsWith("line 1:"));
+        auto keys = tls::parse_ticket_key_file(std::string(160, 'g'));
+        REQUIRE_FALSE(keys);
+        CHECK_THAT(keys.error().message, Catch::StartsWith("line 1:"));
     }
     SECTION("two keys with one name") {
-        CHECK_FALSE(tls::parse_ticket_key_file(a + "\n" + a.substr(0, 32) + b.substr(32), error));
-        CHECK_THAT(error, Catch::Contains("same name"));
+        auto keys = tls::parse_ticket_key_file(a + "\n" + a.substr(0, 32) + b.substr(32));
+        REQUIRE_FALSE(keys);
+        CHECK_THAT(keys.error().message, Catch::Contains("same name"));
     }
     SECTION("no key at all") {
-        CHECK_FALSE(tls::parse_ticket_key_file("# nothing\n\n", error));
-        CHECK_THAT(error, Catch::Contains("no key"));
+        auto keys = tls::parse_ticket_key_file("# nothing\n\n");
+        REQUIRE_FALSE(keys);
+        CHECK_THAT(keys.error().message, Catch::Contains("no key"));
     }
 }
 
 TEST_CASE("fixed ticket key from stunnel-style secrets") {
-    std::string error;
     const std::string aes(64, 'a');
     const std::string mac(32, 'b');
-    auto one = tls::ticket_key_from_secrets(aes, mac, error);
-    auto two = tls::ticket_key_from_secrets(aes, mac, error);
+    auto one = tls::ticket_key_from_secrets(aes, mac);
+    auto two = tls::ticket_key_from_secrets(aes, mac);
     REQUIRE(one);
     REQUIRE(two);
     CHECK(one->name == two->name); // every process with these secrets names the key alike
     CHECK(one->aes_size == 32);
     CHECK(one->hmac_size == 16);
-    CHECK_FALSE(tls::ticket_key_from_secrets("abc", mac, error));
+    CHECK_FALSE(tls::ticket_key_from_secrets("abc", mac));
 }
 
 TEST_CASE("generated ticket keys rotate and keep the previous key for one period") {
     using namespace std::chrono_literals;
-    std::string error;
-    auto store = tls::TicketKeyStore::generated(10s, error);
-    REQUIRE(store);
+    auto made = tls::TicketKeyStore::generated(10s);
+    REQUIRE(made);
+    auto store = *made;
     const auto start = tls::TicketKeyStore::Clock::now();
     auto first = store->keys(start);
     REQUIRE(first->size() == 1);
@@ -137,9 +140,9 @@ TEST_CASE("ticket key file is reloaded when it changes; a bad new file keeps the
     const std::string a = random_key_line();
     const std::string b = random_key_line();
     const std::string path = write_key_file("reload.keys", a + "\n");
-    std::string error;
-    auto store = tls::TicketKeyStore::from_file(path, error);
-    REQUIRE(store);
+    auto made = tls::TicketKeyStore::from_file(path);
+    REQUIRE(made);
+    auto store = *made;
     const auto start = tls::TicketKeyStore::Clock::now();
     auto before = store->keys(start);
     REQUIRE(before->size() == 1);
@@ -153,8 +156,10 @@ TEST_CASE("ticket key file is reloaded when it changes; a bad new file keeps the
     write_key_file("reload.keys", "not a key\n");
     CHECK(*store->keys(start + 4s) == *after);
 
-    CHECK_FALSE(tls::TicketKeyStore::from_file(path, error));
-    CHECK_THAT(error, Catch::Contains("reload.keys") && Catch::Contains("line 1"));
+    auto refused = tls::TicketKeyStore::from_file(path);
+    REQUIRE_FALSE(refused);
+    CHECK_THAT(refused.error().message,
+               Catch::Contains("reload.keys") && Catch::Contains("line 1"));
 }
 
 TEST_CASE("session tickets resume TLS 1.2 and TLS 1.3 sessions") {
