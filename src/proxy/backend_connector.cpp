@@ -108,7 +108,9 @@ void BackendConnector::connect() {
     }
     const net::Address& backend = address();
     if (backend.kind == net::Address::Kind::unix_socket) {
-        stream_.connect_unix(backend.path);
+        if (int rc = stream_.connect_unix(backend.path); rc != 0) {
+            attempt_failed(std::string("backend connect failed: ") + uv_strerror(rc));
+        }
         return;
     }
     if (index_ < service_->resolved_backends.size() && service_->resolved_backends[index_]) {

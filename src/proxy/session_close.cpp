@@ -241,17 +241,14 @@ void Session::close_all(CloseMode mode) {
 }
 
 void Session::on_stream_closed(net::Stream& stream) {
-    Transport& end = end_of(stream);
-    if (!end.is_client() && connector_.on_stream_closed()) {
+    if (!end_of(stream).is_client() && connector_.on_stream_closed()) {
         arm_timer(); // the connector made the stream again and may have connected
         return;
     }
-    (end.is_client() ? client_closed_ : backend_closed_) = true;
     release_if_closed();
 }
 
 void Session::on_timer_closed(core::Timer&) {
-    timer_closed_ = true;
     release_if_closed();
 }
 
@@ -270,8 +267,11 @@ void Session::add_filter_counters() {
 }
 
 void Session::release_if_closed() {
+    // Freed once libuv has let go of every handle: both streams, the timer and an exec'd
+    // program's process handle.
     const bool program_gone = !connector_.program().active();
-    if (!client_closed_ || !backend_closed_ || !timer_closed_ || !program_gone) {
+    if (!client_.stream().released() || !backend_.stream().released() || !timer_.released() ||
+        !program_gone) {
         if (client_.stream().closing() && backend_.stream().closing() && program_gone &&
             !timer_.closing()) {
             timer_.close();

@@ -76,7 +76,7 @@ public:
     [[nodiscard]] int open_socket(int family);
     [[nodiscard]] int bind(const sockaddr* address);
     [[nodiscard]] int connect(const sockaddr* address);
-    int connect_unix(const std::string& path);
+    [[nodiscard]] int connect_unix(const std::string& path);
     // The descriptor, or -1 when there is none yet.
     int fd() const;
     Address::Kind kind() const { return kind_; }
@@ -94,7 +94,7 @@ public:
     // Writes the `size` bytes `source` holds (a TLS engine's ciphertext): straight from where
     // they are, gathered in one writev, when the socket takes them at once; only what it does
     // not take is copied into a queued request. Either way they leave `source`.
-    int write_from(WriteSource& source, size_t size);
+    [[nodiscard]] int write_from(WriteSource& source, size_t size);
     size_t pending_write_bytes() const { return pending_write_bytes_; }
 
     // Half-close our sending side once pending writes are done.

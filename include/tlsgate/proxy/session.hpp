@@ -190,11 +190,6 @@ private:
     uint64_t bytes_out_ = 0;      // backend -> client plaintext
     bool backend_used_ = false;   // a backend connection (or program) was up at some point
     bool client_may_read_ = true; // client mode: false until the backend is ready
-    // Handles whose close callback ran; the session is freed when all have (and the exec'd
-    // program's process handle, if any, is released).
-    bool client_closed_ = false;
-    bool backend_closed_ = false;
-    bool timer_closed_ = false;
 };
 
 } // namespace tlsgate::proxy
