@@ -3,6 +3,7 @@
 #include "tlsgate/core/daemon.hpp"
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/proxy/inetd.hpp"
+#include "tlsgate/proxy/ports_file.hpp"
 #include "tlsgate/proxy/worker.hpp"
 
 #include <algorithm>
@@ -65,8 +66,9 @@ class Control {
 public:
     Control(std::vector<std::unique_ptr<Worker>>& workers,
             std::vector<std::shared_ptr<Service>>& services, const config::Global& global,
-            ConfigLoader reload)
-        : workers_(workers), services_(services), global_(global), reload_(std::move(reload)) {
+            ConfigLoader reload, PortsFile& ports_file)
+        : workers_(workers), services_(services), global_(global), reload_(std::move(reload)),
+          ports_file_(ports_file) {
         uv_loop_init(&loop_);
         for (auto& signal : signals_) {
             uv_signal_init(&loop_, &signal);
@@ -147,6 +149,7 @@ private:
     std::vector<std::shared_ptr<Service>>& services_;
     config::Global global_;
     ConfigLoader reload_;
+    PortsFile& ports_file_;
     uv_loop_t loop_{};
     uv_signal_t signals_[6]{};
     uv_async_t worker_exited_{};
@@ -241,6 +244,10 @@ bool Control::hand_over(const std::vector<std::shared_ptr<Service>>& next) {
             bound = update->bound;
         }
     }
+    // Every worker is done: the listeners a reload added are bound everywhere.
+    if (auto written = ports_file_.replace(bound_listeners(next, bound)); !written) {
+        log::warning("reload: {}", written.error().message);
+    }
     return true;
 }
 
@@ -299,6 +306,7 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     };
     const std::optional<std::string> pid_path = absolute(global.pid_file);
     const std::optional<std::string> chroot_path = absolute(global.chroot);
+    const std::optional<std::string> ports_path = absolute(options.ports_file);
     // A pid file naming a live process means another instance: stop before binding, which
     // SO_REUSEPORT would otherwise let both do.
     if (pid_path) {
@@ -346,6 +354,16 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
             return 1;
         }
     }
+    // Every worker has bound every listener. Written while still privileged, like the pid
+    // file; removed at exit.
+    PortsFile ports_file;
+    if (ports_path) {
+        if (auto written = ports_file.create(*ports_path, bound_listeners(services, bound));
+            !written) {
+            log::error("cannot start: {}", written.error().message);
+            return 1;
+        }
+    }
     // Certificates and keys are loaded (prepare_services ran in main) and listeners bound;
     // a reload later resolves every path inside the chroot.
     if (chroot_path) {
@@ -359,7 +377,7 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
         log::error("cannot start: {}", error);
         return 1;
     }
-    Control control(workers, services, global, options.reload);
+    Control control(workers, services, global, options.reload, ports_file);
     for (auto& worker : workers) {
         worker->start([&control] { control.notify_worker_exited(); });
     }
@@ -378,6 +396,9 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     }
     if (std::string error = pid_file.remove(); !error.empty()) {
         log::warning("{}", error);
+    }
+    if (auto removed = ports_file.remove(); !removed) {
+        log::warning("{}", removed.error().message);
     }
     log::notice("tlsgate stopped");
     return 0;

@@ -1,3 +1,4 @@
+#include "support/temp_dir.hpp"
 #include "tlsgate/core/daemon.hpp"
 
 #include <catch2/catch.hpp>
@@ -11,38 +12,10 @@
 
 using namespace tlsgate::core;
 
-namespace {
-
-// A fresh directory under /tmp, removed with its files at the end of the test.
-struct TempDir {
-    TempDir() {
-        char name[] = "/tmp/tlsgate-unit-XXXXXX";
-        REQUIRE(mkdtemp(name) != nullptr);
-        path = name;
-    }
-    ~TempDir() {
-        const std::string command = "rm -rf '" + path + "'";
-        [[maybe_unused]] int rc = std::system(command.c_str());
-    }
-    std::string file(const std::string& name) const { return path + "/" + name; }
-    std::string path;
-};
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const std::string& path, const std::string& text) {
-    std::ofstream(path) << text;
-}
-
-bool exists(const std::string& path) {
-    struct stat info {};
-    return stat(path.c_str(), &info) == 0;
-}
-
-} // namespace
+using tlsgate::test::file_exists;
+using tlsgate::test::read_file;
+using tlsgate::test::TempDir;
+using tlsgate::test::write_file;
 
 TEST_CASE("parse_pid accepts one positive number and surrounding whitespace") {
     CHECK(parse_pid("1234\n") == 1234);
@@ -73,7 +46,7 @@ TEST_CASE("pid file: written, refused when live, stale replaced, removed") {
         REQUIRE(pid_file.create(path, getpid()) == "");
         CHECK(read_file(path) == std::to_string(getpid()) + "\n");
         CHECK(pid_file.remove() == "");
-        CHECK_FALSE(exists(path));
+        CHECK_FALSE(file_exists(path));
         CHECK(pid_file.remove() == ""); // idempotent
     }
     SECTION("the destructor removes it too") {
@@ -81,7 +54,7 @@ TEST_CASE("pid file: written, refused when live, stale replaced, removed") {
             PidFile pid_file;
             REQUIRE(pid_file.create(path, getpid()) == "");
         }
-        CHECK_FALSE(exists(path));
+        CHECK_FALSE(file_exists(path));
     }
     SECTION("a file naming a live process is refused and left alone") {
         write_file(path, "1\n");
