@@ -1,5 +1,7 @@
 #include "tlsgate/proxy/ports_file.hpp"
 
+#include "tlsgate/core/daemon.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -11,23 +13,6 @@ namespace {
 
 std::string errno_text() {
     return std::strerror(errno);
-}
-
-bool write_all(int fd, const std::string& text) {
-    const char* data = text.data();
-    size_t size = text.size();
-    while (size > 0) {
-        const ssize_t n = ::write(fd, data, size);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        data += n;
-        size -= static_cast<size_t>(n);
-    }
-    return true;
 }
 
 } // namespace
@@ -89,7 +74,8 @@ Result<> PortsFile::replace(const std::vector<BoundListener>& listeners) {
     if (fd < 0) {
         return Error{fmt::format("cannot create {}.tmp: {}", path_, errno_text())};
     }
-    bool written = write_all(fd, ports_file_text(listeners));
+    const std::string text = ports_file_text(listeners);
+    bool written = core::write_all(fd, text.data(), text.size());
     int failure = written ? 0 : errno;
     if (::close(fd) != 0 && written) {
         written = false;

@@ -1,9 +1,13 @@
-#include "tls/tls_pki.hpp"
+#include "support/tls_pki.hpp"
 
 #include "support/test_certs.hpp"
+#include "tlsgate/tls/context.hpp"
 
+#include <catch2/catch.hpp>
+#include <cstdio>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <stdexcept>
 #include <vector>
@@ -132,6 +136,41 @@ TlsPki make() {
 const TlsPki& tls_pki() {
     static const TlsPki pki = make();
     return pki;
+}
+
+config::TlsSettings rsa_server_settings() {
+    config::TlsSettings settings;
+    settings.cert = {tls_pki().rsa_chain};
+    settings.key = {tls_pki().rsa_key};
+    settings.section = {"test.toml", 3};
+    return settings;
+}
+
+tls::SslCtxPtr build_server_or_fail(const config::TlsSettings& settings, const std::string& label) {
+    auto result = tls::build_server_context(settings, label);
+    for (const auto& error : result.errors) {
+        FAIL(error.to_string());
+    }
+    return result.ctx;
+}
+
+std::string random_ticket_key_line() {
+    unsigned char bytes[80];
+    RAND_bytes(bytes, sizeof bytes);
+    std::string hex;
+    for (unsigned char b : bytes) {
+        char pair[3];
+        std::snprintf(pair, sizeof pair, "%02x", b);
+        hex += pair;
+    }
+    return hex;
+}
+
+std::string write_ticket_key_file(const std::string& name, const std::string& content) {
+    const std::string path = write_temp_file(name, "");
+    const std::string fresh = write_temp_file(name + ".new", content);
+    std::rename(fresh.c_str(), path.c_str());
+    return path;
 }
 
 } // namespace tlsgate::test
