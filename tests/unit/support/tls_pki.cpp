@@ -15,56 +15,8 @@
 namespace tlsgate::test {
 namespace {
 
-struct Issued {
-    X509* cert = nullptr;
-    EVP_PKEY* key = nullptr;
-};
-
-EVP_PKEY* make_key(bool rsa) {
-    EVP_PKEY* key = rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256");
-    if (key == nullptr) {
-        throw std::runtime_error("key generation failed");
-    }
-    return key;
-}
-
-Issued issue(bool rsa, const char* cn, const Issued* issuer, bool ca, long serial,
-             const char* san) {
-    Issued out;
-    out.key = make_key(rsa);
-    X509* cert = X509_new();
-    X509_set_version(cert, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert), serial);
-    X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(cert), 3600L * 24 * 30);
-    X509_set_pubkey(cert, out.key);
-    X509_NAME* name = X509_get_subject_name(cert);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn),
-                               -1, -1, 0);
-    X509_set_issuer_name(cert, issuer != nullptr ? X509_get_subject_name(issuer->cert) : name);
-    X509V3_CTX ctx;
-    X509V3_set_ctx_nodb(&ctx);
-    X509V3_set_ctx(&ctx, issuer != nullptr ? issuer->cert : cert, cert, nullptr, nullptr, 0);
-    auto add = [&](int nid, const char* value) {
-        X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
-        X509_add_ext(cert, ext, -1);
-        X509_EXTENSION_free(ext);
-    };
-    add(NID_basic_constraints, ca ? "critical,CA:TRUE" : "CA:FALSE");
-    add(NID_subject_key_identifier, "hash");
-    if (ca) {
-        add(NID_key_usage, "critical,keyCertSign,cRLSign");
-    }
-    if (san != nullptr) {
-        add(NID_subject_alt_name, san);
-    }
-    X509_sign(cert, issuer != nullptr ? issuer->key : out.key, EVP_sha256());
-    out.cert = cert;
-    return out;
-}
-
 // A CRL by `issuer` listing `revoked_serials`, valid for a day.
-std::string crl_pem(const Issued& issuer, const std::vector<long>& revoked_serials) {
+std::string crl_pem(const IssuedCert& issuer, const std::vector<long>& revoked_serials) {
     X509_CRL* crl = X509_CRL_new();
     X509_CRL_set_version(crl, 1);
     X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer.cert));
@@ -85,27 +37,30 @@ std::string crl_pem(const Issued& issuer, const std::vector<long>& revoked_seria
     ASN1_TIME_free(next);
     X509_CRL_sort(crl);
     X509_CRL_sign(crl, issuer.key, EVP_sha256());
-    BIO* bio = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509_CRL(bio, crl);
-    char* data = nullptr;
-    const long size = BIO_get_mem_data(bio, &data);
-    std::string text(data, static_cast<size_t>(size));
-    BIO_free(bio);
+    std::string text = pem_of(crl);
     X509_CRL_free(crl);
     return text;
 }
 
 TlsPki make() {
-    const Issued root = issue(false, "tlsgate tls root", nullptr, true, 1, nullptr);
-    const Issued mid = issue(false, "tlsgate tls intermediate", &root, true, 2, nullptr);
+    const IssuedCert root =
+        issue_cert(KeyType::p256, "tlsgate tls root", nullptr, CertRole::ca, 1, nullptr);
+    const IssuedCert mid =
+        issue_cert(KeyType::p256, "tlsgate tls intermediate", &root, CertRole::ca, 2, nullptr);
     const char* server_san = "DNS:localhost,IP:127.0.0.1";
-    const Issued rsa = issue(true, "localhost", &mid, false, 10, server_san);
-    const Issued ec = issue(false, "localhost", &mid, false, 11, server_san);
+    const IssuedCert rsa =
+        issue_cert(KeyType::rsa2048, "localhost", &mid, CertRole::end_entity, 10, server_san);
+    const IssuedCert ec =
+        issue_cert(KeyType::p256, "localhost", &mid, CertRole::end_entity, 11, server_san);
     const char* client_san = "email:alice@example.org,IP:192.0.2.7";
-    const Issued client = issue(false, "client", &mid, false, 12, client_san);
-    const Issued revoked = issue(false, "revoked client", &mid, false, 13, client_san);
-    const Issued pinned = issue(false, "localhost", nullptr, false, 20, server_san);
-    const Issued unpinned = issue(false, "localhost", nullptr, false, 21, server_san);
+    const IssuedCert client =
+        issue_cert(KeyType::p256, "client", &mid, CertRole::end_entity, 12, client_san);
+    const IssuedCert revoked =
+        issue_cert(KeyType::p256, "revoked client", &mid, CertRole::end_entity, 13, client_san);
+    const IssuedCert pinned =
+        issue_cert(KeyType::p256, "localhost", nullptr, CertRole::end_entity, 20, server_san);
+    const IssuedCert unpinned =
+        issue_cert(KeyType::p256, "localhost", nullptr, CertRole::end_entity, 21, server_san);
 
     TlsPki pki;
     const std::string mid_pem = pem_of(mid.cert);
@@ -124,7 +79,7 @@ TlsPki make() {
     pki.unpinned_cert = write_temp_file("tls-unpinned.pem", pem_of(unpinned.cert));
     pki.unpinned_key = write_temp_file("tls-unpinned.key", pem_of(unpinned.key));
     pki.pins_file = write_temp_file("tls-pins.pem", pem_of(pinned.cert));
-    for (const Issued* i : {&root, &mid, &rsa, &ec, &client, &revoked, &pinned, &unpinned}) {
+    for (const IssuedCert* i : {&root, &mid, &rsa, &ec, &client, &revoked, &pinned, &unpinned}) {
         X509_free(i->cert);
         EVP_PKEY_free(i->key);
     }
