@@ -123,6 +123,34 @@ def prng_chunks(total, seed=1, chunk=1 << 20):
         left -= n
 
 
+def shut_down(sock):
+    """shutdown(SHUT_RDWR), where a socket that is not connected (any more) is no error."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def free_port():
+    """A port nobody listens on right now (bind to 0, read it, close)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def named_handler(name):
+    """A backend handler that says its name, then echoes: which backend served the
+    connection."""
+
+    def handler(conn, backend):
+        conn.sendall(name.encode() + b"\n")
+        echo_handler(conn, backend)
+
+    return handler
+
+
 def recv_line(sock):
     """One line (up to and including LF), read a byte at a time so that nothing after it is
     consumed (a TLS session or socket may be used again afterwards); b"" at EOF."""
@@ -225,18 +253,12 @@ class Backend:
 
     def stop(self):
         self.stopped = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        shut_down(self.sock)  # wakes the accept()ing thread
         self.sock.close()
         with self.cond:
             conns = list(self.conns)
         for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            shut_down(c)
         self.thread.join(5)
         if self.family == socket.AF_UNIX:
             try:

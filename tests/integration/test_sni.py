@@ -8,9 +8,9 @@ import ssl
 
 import pytest
 
+import client_support
 import support
-from support import recv_exact, tls_connect
-from test_peer_certs import _client_cert as client_certificate
+from support import named_handler, recv_exact, tls_connect
 
 
 def make_leaf(certs, name, san):
@@ -35,14 +35,6 @@ def make_leaf(certs, name, san):
         assert r.returncode == 0, r.stderr
     chain.write_text(cert.read_text() + certs.inter.read_text())
     return chain, key
-
-
-def named_handler(name):
-    def handler(conn, backend):
-        conn.sendall(name.encode() + b"\n")
-        support.echo_handler(conn, backend)
-
-    return handler
 
 
 def visit(addr, server_hostname, certs):
@@ -189,7 +181,7 @@ def test_parent_session_does_not_open_a_child_that_requires_a_certificate(
                       start=mark)
     assert secure.accepted == 0
     # With a client certificate the same offer gets through, by a full handshake.
-    ctx.load_cert_chain(*client_certificate(certs, "alice", 0x1001))
+    ctx.load_cert_chain(*client_support.client_certificate(certs, "alice", 0x1001))
     line, _, reused = first_line(addr, ctx, "secure.example.org", session)
     assert (line, reused) == ("secure", False)
 

@@ -73,11 +73,16 @@ inline tls::SslCtxPtr plain_client_context(int min_version = TLS1_2_VERSION, int
     return ctx;
 }
 
-// One handshake offering `session` (may be null); true when it completed, `reused` says
-// whether the session was resumed, `next` is the client's session afterwards.
+// One handshake offering `session` (may be null), with SNI `server_name` when not null; true
+// when it completed, `reused` says whether the session was resumed, `next` is the client's
+// session afterwards.
 inline bool handshake_with(SSL_CTX* server_ctx, SSL_CTX* client_ctx, SSL_SESSION* session,
-                           bool& reused, tls::SslSessionPtr* next = nullptr) {
+                           bool& reused, tls::SslSessionPtr* next = nullptr,
+                           const char* server_name = nullptr) {
     MemoryHandshake handshake(server_ctx, client_ctx);
+    if (server_name != nullptr) {
+        SSL_set_tlsext_host_name(handshake.client.native(), server_name);
+    }
     if (session != nullptr) {
         SSL_set_session(handshake.client.native(), session);
     }

@@ -382,17 +382,7 @@ TEST_CASE("an SNI child requiring certificates does not resume its parent's sess
             }
             const auto connect = [&](const char* name, SSL_SESSION* offer, bool& reused,
                                      tls::SslSessionPtr* next) {
-                test::MemoryHandshake handshake(parent.get(), client.get());
-                SSL_set_tlsext_host_name(handshake.client.native(), name);
-                if (offer != nullptr) {
-                    SSL_set_session(handshake.client.native(), offer);
-                }
-                const bool ok = handshake.run();
-                reused = ok && handshake.client.session_reused();
-                if (next != nullptr) {
-                    *next = handshake.client_session();
-                }
-                return ok;
+                return handshake_with(parent.get(), client.get(), offer, reused, next, name);
             };
             bool reused = false;
             tls::SslSessionPtr session;
