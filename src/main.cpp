@@ -43,10 +43,15 @@ int main(int argc, char** argv) {
     app.add_option("--print-toml", config_args.print_toml,
                    "print the configuration (e.g. a stunnel.conf) as equivalent TOML and exit");
     bool daemon = false;
+    std::string ports_file;
     app.add_flag("--check", check_only,
                  "validate the configuration, certificates and keys, then exit");
     app.add_flag("--daemon", daemon,
                  "detach into the background once ready (as global.daemon = true)");
+    app.add_option("--ports-file", ports_file,
+                   "once every listener is bound (and after a reload), write PATH with one "
+                   "\"SERVICE ADDRESS\" line per listener; removed at exit")
+        ->type_name("PATH");
     app.add_flag("-V,--version", show_version, "print the versions of tlsgate and its libraries");
     app.add_flag("--sockets", show_sockets, "print the socket options and their OS defaults");
     app.add_flag("--options", show_options, "print the names \"options =\" accepts");
@@ -145,6 +150,9 @@ int main(int argc, char** argv) {
     }
     tlsgate::proxy::RunOptions options;
     options.daemon = daemon;
+    if (!ports_file.empty()) {
+        options.ports_file = ports_file;
+    }
     // SIGHUP re-reads the same source with the same front end. Paths made absolute, because a
     // daemon changes its working directory to "/"; a config read from a descriptor cannot be
     // read again.

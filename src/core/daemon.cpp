@@ -20,21 +20,6 @@ std::string errno_text() {
     return std::strerror(errno);
 }
 
-bool write_all(int fd, const char* data, size_t size) {
-    while (size > 0) {
-        const ssize_t n = ::write(fd, data, size);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        data += n;
-        size -= static_cast<size_t>(n);
-    }
-    return true;
-}
-
 // Numeric ids are accepted as well as names, as stunnel does.
 std::optional<unsigned long> as_number(const std::string& text) {
     unsigned long value = 0;
@@ -53,6 +38,21 @@ size_t lookup_buffer_size(int name) {
 }
 
 } // namespace
+
+bool write_all(int fd, const char* data, size_t size) {
+    while (size > 0) {
+        const ssize_t n = ::write(fd, data, size);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        data += n;
+        size -= static_cast<size_t>(n);
+    }
+    return true;
+}
 
 // ---------------------------------------------------------------------------- Detacher
 

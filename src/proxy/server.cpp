@@ -4,6 +4,7 @@
 #include "tlsgate/core/uv_handle.hpp"
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/proxy/inetd.hpp"
+#include "tlsgate/proxy/ports_file.hpp"
 #include "tlsgate/proxy/worker.hpp"
 
 #include <algorithm>
@@ -66,8 +67,9 @@ class Control {
 public:
     Control(std::vector<std::unique_ptr<Worker>>& workers,
             std::vector<std::shared_ptr<Service>>& services, const config::Global& global,
-            ConfigLoader reload)
-        : workers_(workers), services_(services), global_(global), reload_(std::move(reload)) {
+            ConfigLoader reload, PortsFile& ports_file)
+        : workers_(workers), services_(services), global_(global), reload_(std::move(reload)),
+          ports_file_(ports_file) {
         uv_loop_init(&loop_);
         watch(SIGTERM, on_stop_signal);
         watch(SIGINT, on_stop_signal);
@@ -151,6 +153,7 @@ private:
     std::vector<std::shared_ptr<Service>>& services_;
     config::Global global_;
     ConfigLoader reload_;
+    PortsFile& ports_file_;
     uv_loop_t loop_{};
     // Closed once every worker has exited, which ends the loop.
     std::vector<std::unique_ptr<core::UvHandle<uv_signal_t>>> signals_;
@@ -248,6 +251,10 @@ bool Control::hand_over(const std::vector<std::shared_ptr<Service>>& next) {
             bound = update->bound;
         }
     }
+    // Every worker is done: the listeners a reload added are bound everywhere.
+    if (auto written = ports_file_.replace(bound_listeners(next, bound)); !written) {
+        log::warning("reload: {}", written.error().message);
+    }
     return true;
 }
 
@@ -306,6 +313,7 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     };
     const std::optional<std::string> pid_path = absolute(global.pid_file);
     const std::optional<std::string> chroot_path = absolute(global.chroot);
+    const std::optional<std::string> ports_path = absolute(options.ports_file);
     // A pid file naming a live process means another instance: stop before binding, which
     // SO_REUSEPORT would otherwise let both do.
     if (pid_path) {
@@ -353,6 +361,16 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
             return 1;
         }
     }
+    // Every worker has bound every listener. Written while still privileged, like the pid
+    // file; removed at exit.
+    PortsFile ports_file;
+    if (ports_path) {
+        if (auto written = ports_file.create(*ports_path, bound_listeners(services, bound));
+            !written) {
+            log::error("cannot start: {}", written.error().message);
+            return 1;
+        }
+    }
     // Certificates and keys are loaded (prepare_services ran in main) and listeners bound;
     // a reload later resolves every path inside the chroot.
     if (chroot_path) {
@@ -366,7 +384,7 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
         log::error("cannot start: {}", dropped.error().message);
         return 1;
     }
-    Control control(workers, services, global, options.reload);
+    Control control(workers, services, global, options.reload, ports_file);
     for (auto& worker : workers) {
         worker->start([&control] { control.notify_worker_exited(); });
     }
@@ -384,6 +402,9 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
         log_totals(*service, "");
     }
     if (auto removed = pid_file.remove(); !removed) {
+        log::warning("{}", removed.error().message);
+    }
+    if (auto removed = ports_file.remove(); !removed) {
         log::warning("{}", removed.error().message);
     }
     log::notice("tlsgate stopped");

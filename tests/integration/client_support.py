@@ -3,7 +3,6 @@ and scripted TLS servers — an implicit-TLS echo server and a "malicious" IMAP/
 that can inject bytes after its STARTTLS go-ahead, hide STARTTLS, or present a bad
 certificate. Each records what it receives, before and after the handshake."""
 
-import socket
 import ssl
 import threading
 import time
@@ -73,7 +72,53 @@ class _Conn:
         self.sock.sendall(data.encode() if isinstance(data, str) else data)
 
 
-class ScriptedServer:
+class _TlsServer:
+    """A server on a support.Backend thread that takes TLS with `ctx` in its own time. A failed
+    handshake is recorded in handshake_errors, and what the peer then sends in plaintext (up
+    to EOF or 2 s of silence) in the buffer the subclass names. Subclasses set their own
+    attributes before calling __init__, which starts accepting."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.lock = threading.Lock()
+        self.handshake_errors = []
+        self.backend = support.Backend(self._handle)
+
+    @property
+    def address(self):
+        return self.backend.address
+
+    def stop(self):
+        self.backend.stop()
+
+    def _record(self, where, data):
+        with self.lock:
+            where += data
+
+    def _wrap(self, sock, after_failure):
+        """The server-side TLS socket over `sock`, or None when the handshake failed."""
+        raw = sock.dup()  # a failed wrap_socket closes the socket it was given
+        try:
+            wrapped = self.ctx.wrap_socket(sock, server_side=True)
+        except (ssl.SSLError, OSError) as e:
+            with self.lock:
+                self.handshake_errors.append(str(e))
+            try:
+                raw.settimeout(2)
+                while True:
+                    b = raw.recv(65536)
+                    if not b:
+                        break
+                    self._record(after_failure, b)
+            except OSError:
+                pass
+            raw.close()
+            return None
+        raw.close()
+        return wrapped
+
+
+class ScriptedServer(_TlsServer):
     """A mail server on a thread, `protocol` "imap", "pop3" or "smtp". STARTTLS is offered unless
     offer_starttls=False; its go-ahead is followed, in the same send, by `inject`. Then the
     TLS handshake with `ctx`. Records, over all connections:
@@ -90,54 +135,47 @@ class ScriptedServer:
         self.protocol = protocol
         self.greeting = greeting
         self.inject_later = inject_later  # sent 0.3 s after the go-ahead, before the handshake
-        self.ctx = ctx
         self.offer_starttls = offer_starttls
         self.inject = inject
-        self.lock = threading.Lock()
         self.plain = bytearray()
         self.after_goahead = bytearray()
         self.tls = bytearray()
-        self.handshake_errors = []
         self.handshakes = 0
         self.messages = []
-        self.backend = support.Backend(self._handle)
+        super().__init__(ctx)
 
-    @property
-    def address(self):
-        return self.backend.address
-
-    def stop(self):
-        self.backend.stop()
-
-    def _record(self, where, line):
+    def everything(self):
+        """Every byte read over all connections: plaintext, after the go-ahead, inside TLS."""
         with self.lock:
-            where += line
+            return bytes(self.plain) + bytes(self.after_goahead) + bytes(self.tls)
+
+    def _read_line(self, c, in_tls):
+        """The client's next line, recorded as plaintext or as read inside TLS; None at EOF."""
+        line = c.line()
+        if line is not None:
+            self._record(self.tls if in_tls else self.plain, line)
+        return line
 
     # ---------------------------------------------------------------- TLS step
+    def _go_ahead(self, c, reply):
+        """Sends the STARTTLS go-ahead `reply` with `inject` in the same send, records what the
+        client sent after its command but before the handshake, then takes TLS; False when
+        the handshake failed."""
+        c.send(reply + self.inject)
+        if c.buf:
+            self._record(self.after_goahead, c.buf)
+            c.buf = b""
+        return self._start_tls(c)
+
     def _start_tls(self, c):
         c.sock.settimeout(10)
         if self.inject_later:
             time.sleep(0.3)
             c.send(self.inject_later)
-        raw = c.sock.dup()  # a failed wrap_socket closes the socket it was given
-        try:
-            c.sock = self.ctx.wrap_socket(c.sock, server_side=True)
-        except (ssl.SSLError, OSError) as e:
-            with self.lock:
-                self.handshake_errors.append(str(e))
-            # The handshake failed: whatever else the peer sends in plaintext is recorded.
-            try:
-                raw.settimeout(2)
-                while True:
-                    b = raw.recv(65536)
-                    if not b:
-                        break
-                    self._record(self.after_goahead, b)
-            except OSError:
-                pass
-            raw.close()
+        wrapped = self._wrap(c.sock, self.after_goahead)
+        if wrapped is None:
             return False
-        raw.close()
+        c.sock = wrapped
         with self.lock:
             self.handshakes += 1
         return True
@@ -156,10 +194,9 @@ class ScriptedServer:
         c.send(self.greeting or f"* OK [CAPABILITY {caps}] scripted IMAP ready\r\n")
         in_tls = False
         while True:
-            line = c.line()
+            line = self._read_line(c, in_tls)
             if line is None:
                 return
-            self._record(self.tls if in_tls else self.plain, line)
             words = line.decode("utf-8", "replace").split()
             if len(words) < 2:
                 c.send("* BAD empty\r\n")
@@ -169,11 +206,7 @@ class ScriptedServer:
                 c.send(f"* CAPABILITY {'IMAP4rev1 AUTH=PLAIN' if in_tls else caps}\r\n"
                        f"{tag} OK done\r\n")
             elif cmd == "STARTTLS" and not in_tls and self.offer_starttls:
-                c.send(f"{tag} OK go\r\n".encode() + self.inject)
-                if c.buf:
-                    self._record(self.after_goahead, c.buf)
-                    c.buf = b""
-                if not self._start_tls(c):
+                if not self._go_ahead(c, f"{tag} OK go\r\n".encode()):
                     return
                 in_tls = True
             elif cmd == "LOGIN" and in_tls:
@@ -193,10 +226,9 @@ class ScriptedServer:
         c.send(self.greeting or "+OK scripted POP3 ready\r\n")
         in_tls = False
         while True:
-            line = c.line()
+            line = self._read_line(c, in_tls)
             if line is None:
                 return
-            self._record(self.tls if in_tls else self.plain, line)
             cmd = line.decode("utf-8", "replace").strip().split(" ", 1)[0].upper()
             if cmd == "CAPA":
                 caps = ["TOP", "UIDL"] + (["USER"] if in_tls else [])
@@ -204,11 +236,7 @@ class ScriptedServer:
                     caps.append("STLS")
                 c.send("+OK caps\r\n" + "".join(f"{x}\r\n" for x in caps) + ".\r\n")
             elif cmd == "STLS" and not in_tls and self.offer_starttls:
-                c.send(b"+OK go\r\n" + self.inject)
-                if c.buf:
-                    self._record(self.after_goahead, c.buf)
-                    c.buf = b""
-                if not self._start_tls(c):
+                if not self._go_ahead(c, b"+OK go\r\n"):
                     return
                 in_tls = True
             elif cmd == "STAT" and in_tls:
@@ -226,10 +254,9 @@ class ScriptedServer:
         c.send(self.greeting or "220 scripted ESMTP ready\r\n")
         in_tls = False
         while True:
-            line = c.line()
+            line = self._read_line(c, in_tls)
             if line is None:
                 return
-            self._record(self.tls if in_tls else self.plain, line)
             cmd = line.decode("utf-8", "replace").strip().split(" ", 1)[0].upper()
             if cmd in ("EHLO", "HELO"):
                 exts = ["8BITMIME"]
@@ -241,11 +268,7 @@ class ScriptedServer:
                 c.send("".join(f"250{'-' if i < len(lines) - 1 else ' '}{l}\r\n"
                                for i, l in enumerate(lines)))
             elif cmd == "STARTTLS" and not in_tls and self.offer_starttls:
-                c.send(b"220 go\r\n" + self.inject)
-                if c.buf:
-                    self._record(self.after_goahead, c.buf)
-                    c.buf = b""
-                if not self._start_tls(c):
+                if not self._go_ahead(c, b"220 go\r\n"):
                     return
                 in_tls = True
             elif cmd == "AUTH":
@@ -254,10 +277,9 @@ class ScriptedServer:
                 c.send("354 go on\r\n")
                 body = bytearray()
                 while True:
-                    l = c.line()
+                    l = self._read_line(c, in_tls)
                     if l is None:
                         return
-                    self._record(self.tls if in_tls else self.plain, l)
                     if l == b".\r\n":
                         break
                     body += l
@@ -271,51 +293,25 @@ class ScriptedServer:
                 c.send("250 ok\r\n")
 
 
-class TlsEchoServer:
-    """Implicit TLS echo server: records handshake errors and the bytes it echoed."""
+class TlsEchoServer(_TlsServer):
+    """Implicit TLS echo server: records handshake errors and the bytes it echoed (or, after a
+    failed handshake, read in plaintext)."""
 
     def __init__(self, ctx):
-        self.ctx = ctx
-        self.lock = threading.Lock()
         self.received = bytearray()
-        self.handshake_errors = []
-        self.backend = support.Backend(self._handle)
-
-    @property
-    def address(self):
-        return self.backend.address
-
-    def stop(self):
-        self.backend.stop()
+        super().__init__(ctx)
 
     def _handle(self, conn, backend):
         conn.settimeout(15)
-        raw = conn.dup()
-        try:
-            s = self.ctx.wrap_socket(conn, server_side=True)
-        except (ssl.SSLError, OSError) as e:
-            with self.lock:
-                self.handshake_errors.append(str(e))
-            try:
-                raw.settimeout(2)
-                while True:
-                    b = raw.recv(65536)
-                    if not b:
-                        break
-                    with self.lock:
-                        self.received += b
-            except OSError:
-                pass
-            raw.close()
+        s = self._wrap(conn, self.received)
+        if s is None:
             return
-        raw.close()
         try:
             while True:
                 b = s.recv(65536)
                 if not b:
                     break
-                with self.lock:
-                    self.received += b
+                self._record(self.received, b)
                 s.sendall(b)
         except (ssl.SSLError, OSError):
             pass
@@ -325,39 +321,65 @@ class TlsEchoServer:
             pass
 
 
-def expired(certs):
-    """A leaf for localhost/127.0.0.1, signed by the test intermediate, expired yesterday
-    -> (chain, key). (The openssl CLI of Debian 12 cannot back-date; cryptography can.)"""
-    chain, key_path = certs.dir / "expired.pem", certs.dir / "expired.key"
-    if chain.exists():
-        return chain, key_path
-    import datetime
-    import ipaddress
+def _leaf_from_intermediate(certs, stem, cn, key, serial, valid_from, valid_until, usage, names):
+    """A leaf for `cn` with `key`, signed by the test intermediate, written as certs.dir/STEM.pem
+    (leaf + intermediate) and STEM.key; made once -> (chain, key) paths. cryptography, not the
+    openssl CLI: Debian 12's cannot back-date a certificate."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.x509.oid import NameOID
 
+    chain, key_path = certs.dir / f"{stem}.pem", certs.dir / f"{stem}.key"
+    if chain.exists():
+        return chain, key_path
     inter = x509.load_pem_x509_certificate(certs.inter.read_bytes())
     inter_key = serialization.load_pem_private_key(certs.inter_key.read_bytes(), None)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
             .issuer_name(inter.subject)
             .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=10))
-            .not_valid_after(now - datetime.timedelta(days=1))
+            .serial_number(serial)
+            .not_valid_before(valid_from)
+            .not_valid_after(valid_until)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
             .sign(inter_key, hashes.SHA256()))
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + certs.inter.read_bytes())
     return chain, key_path
+
+
+def expired(certs):
+    """A leaf for localhost/127.0.0.1, signed by the test intermediate, expired yesterday
+    -> (chain, key)."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return _leaf_from_intermediate(
+        certs, "expired", "localhost", rsa.generate_private_key(public_exponent=65537,
+                                                                key_size=2048),
+        x509.random_serial_number(), now - datetime.timedelta(days=10),
+        now - datetime.timedelta(days=1), ExtendedKeyUsageOID.SERVER_AUTH,
+        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+
+
+def client_certificate(certs, name, serial):
+    """A client certificate (clientAuth, P-256, SAN NAME@example.org) signed by the test
+    intermediate -> (chain, key)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return _leaf_from_intermediate(
+        certs, name, name, ec.generate_private_key(ec.SECP256R1()), serial,
+        now - datetime.timedelta(hours=1), now + datetime.timedelta(days=30),
+        ExtendedKeyUsageOID.CLIENT_AUTH, [x509.RFC822Name(f"{name}@example.org")])

@@ -128,7 +128,8 @@ class FileLogGate:
 
     def start(self, services, tls=None, global_=None, extra_args=(), expect_ready=True):
         self.write_config(services, tls, global_)
-        cmd = [str(self.runner.binary), "--config", str(self.config_path), *extra_args]
+        cmd = [str(self.runner.binary), "--config", str(self.config_path),
+               "--ports-file", str(self.runner.ports_path), *extra_args]
         daemon = (global_ or {}).get("daemon") or "--daemon" in extra_args
         if daemon:
             # The parent returns once the daemon is ready (0) or has failed (1).
@@ -142,11 +143,10 @@ class FileLogGate:
                                              stdout=subprocess.DEVNULL, stderr=stderr,
                                              cwd=str(self.workdir))
             self.pid = self.proc.pid
+        self.addresses = support.wait_for_ports_file(
+            self.runner.ports_path, [s["name"] for s in services],
+            context=lambda: "\n".join(self.lines()[-100:]) + self.stderr_text())
         self.wait_for_log(r"tlsgate ready")
-        for line in self.lines():
-            m = support.LISTEN_RE.search(line)
-            if m:
-                self.addresses[m.group("name")] = support.parse_address(m.group("addr"))
         return self
 
     def lines(self, path=None):

@@ -19,15 +19,6 @@ USER, PASSWORD = "alice", "alicepass"
 SECRETS = (PASSWORD, "AGFsaWNlAGFsaWNlcGFzcw==", "YWxpY2VwYXNz")
 
 
-def free_port():
-    """A port nobody listens on right now (bind to 0, read it, close)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 # --------------------------------------------------------------------------- Dovecot
 
 
@@ -39,12 +30,12 @@ class Dovecot:
 
     def __init__(self, workdir: Path, tls=None, extra_conf=None):
         self.dir = Path(workdir)
-        self.imap_port = free_port()
-        self.pop3_port = free_port()
+        self.imap_port = support.free_port()
+        self.pop3_port = support.free_port()
         extra = []
         if tls:
-            self.imaps_port = free_port()
-            self.pop3s_port = free_port()
+            self.imaps_port = support.free_port()
+            self.pop3s_port = support.free_port()
             extra = ["--tls", str(tls[0]), str(tls[1]), str(self.imaps_port),
                      str(self.pop3s_port)]
         # Output to a file, not a pipe: the daemon inherits it and would hold a pipe open.
@@ -208,18 +199,12 @@ class Tap:
 
     def stop(self):
         self.stopped = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept()ing thread
-        except OSError:
-            pass
+        support.shut_down(self.sock)  # wakes the accept()ing thread
         self.sock.close()
         with self.lock:
             socks = list(self.socks)
         for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            support.shut_down(s)
             s.close()
         self.thread.join(5)
 
@@ -440,6 +425,16 @@ class LineClient:
             self.sock.close()
         except OSError:
             pass
+
+
+def send_and_read_to_eof(addr, data, timeout=10):
+    """Connects to addr, sends `data`, returns everything read until the other side closes."""
+    c = LineClient(addr, timeout)
+    try:
+        c.send(data)
+        return c.read_to_eof(timeout)
+    finally:
+        c.close()
 
 
 def imap_caps(line):

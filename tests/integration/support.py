@@ -123,6 +123,34 @@ def prng_chunks(total, seed=1, chunk=1 << 20):
         left -= n
 
 
+def shut_down(sock):
+    """shutdown(SHUT_RDWR), where a socket that is not connected (any more) is no error."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def free_port():
+    """A port nobody listens on right now (bind to 0, read it, close)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def named_handler(name):
+    """A backend handler that says its name, then echoes: which backend served the
+    connection."""
+
+    def handler(conn, backend):
+        conn.sendall(name.encode() + b"\n")
+        echo_handler(conn, backend)
+
+    return handler
+
+
 def recv_line(sock):
     """One line (up to and including LF), read a byte at a time so that nothing after it is
     consumed (a TLS session or socket may be used again afterwards); b"" at EOF."""
@@ -225,18 +253,12 @@ class Backend:
 
     def stop(self):
         self.stopped = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        shut_down(self.sock)  # wakes the accept()ing thread
         self.sock.close()
         with self.cond:
             conns = list(self.conns)
         for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            shut_down(c)
         self.thread.join(5)
         if self.family == socket.AF_UNIX:
             try:
@@ -320,7 +342,6 @@ def render_config(global_, tls, services):
 
 
 LOG_RE = re.compile(r"^(?P<ts>.+?) tlsgate\[(?P<pid>\d+)\]: (?P<level>\w+): (?P<msg>.*)$")
-LISTEN_RE = re.compile(r"service=(?P<name>\S+) listening on (?P<addr>\S+)")
 
 
 def parse_address(text):
@@ -330,6 +351,35 @@ def parse_address(text):
     m = re.fullmatch(r"\[(.+)\]:(\d+)", text) or re.fullmatch(r"([^:]+):(\d+)", text)
     assert m, f"unparsable address {text!r}"
     return (m.group(1), int(m.group(2)))
+
+
+def read_ports_file(path):
+    """{service: address} from the file `tlsgate --ports-file PATH` writes ("SERVICE ADDRESS"
+    lines, addresses as parse_address reads them), or None while there is no such file."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return None
+    addresses = {}
+    for line in text.splitlines():
+        name, address = line.split(" ")
+        addresses[name] = parse_address(address)
+    return addresses
+
+
+def wait_for_ports_file(path, names, timeout=10, exited=lambda: False, context=lambda: ""):
+    """Waits until the ports file lists exactly the services `names`; returns its
+    {service: address}. `exited()` says the process is gone (stop waiting); `context()` is
+    added to the failure message (the log so far)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        addresses = read_ports_file(path)
+        if addresses is not None and sorted(addresses) == sorted(names):
+            return addresses
+        if exited() or time.monotonic() >= deadline:
+            raise AssertionError(f"ports file {path} lists {addresses}, not the services "
+                                 f"{sorted(names)}:\n{context()}")
+        time.sleep(0.02)
 
 
 class Tlsgate:
@@ -342,6 +392,7 @@ class Tlsgate:
         self.cond = threading.Condition()
         self.addresses = {}
         self.config_path = None
+        self.ports_path = workdir / "ports"
 
     def write_config(self, services, tls=None, global_=None, name="tlsgate.toml"):
         g = {"workers": 1, "log_level": "info", "log": "stderr", "drain_timeout": "3s"}
@@ -350,35 +401,44 @@ class Tlsgate:
         t.update(tls or {})
         svcs = []
         for s in services:
-            d = {"listen": "127.0.0.1:0", "protocol": "raw", "tls": "implicit"}
+            d = {"protocol": "raw", "tls": "implicit"}
+            if "sni_parent" not in s:  # an SNI-routed service has no listener of its own
+                d["listen"] = "127.0.0.1:0"
             d.update(s)
             svcs.append(d)
         path = self.workdir / name
         path.write_text(render_config(g, t, svcs))
         return path
 
-    def start(self, services, tls=None, global_=None, ready_timeout=10):
+    def start(self, services, tls=None, global_=None, ready_timeout=10, listening=None):
+        """Writes the config, starts tlsgate with --ports-file and waits until the ports file
+        lists the services in `listening` (default: every service but SNI-routed ones) and tlsgate is ready (its
+        signal handlers are in place only then)."""
         self.config_path = self.write_config(services, tls, global_)
         assert os.access(self.binary, os.X_OK), f"tlsgate binary not found: {self.binary}"
         self.proc = subprocess.Popen(
-            [str(self.binary), "--config", str(self.config_path)],
+            [str(self.binary), "--config", str(self.config_path),
+             "--ports-file", str(self.ports_path)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             preexec_fn=raise_nofile_limit, cwd=str(self.workdir))
         self.reader = threading.Thread(target=self._read_stderr, daemon=True)
         self.reader.start()
+        if listening is None:
+            listening = [s["name"] for s in services if "sni_parent" not in s]
+        deadline = time.monotonic() + ready_timeout
         try:
-            self.wait_for_log(r"tlsgate ready", ready_timeout)
+            self.addresses = wait_for_ports_file(
+                self.ports_path, listening, ready_timeout,
+                exited=lambda: self.proc.poll() is not None, context=self.log_text)
+            self.wait_for_log(r"tlsgate ready", max(0.1, deadline - time.monotonic()))
         except AssertionError:
             self.stop()
             raise
-        for line in self.logs():
-            m = LISTEN_RE.search(line)
-            if m:
-                self.addresses[m.group("name")] = parse_address(m.group("addr"))
-        for s in services:
-            assert s["name"] in self.addresses, \
-                f"no 'service={s['name']} listening on' line:\n{self.log_text()}"
         return self
+
+    def read_ports(self):
+        """The ports file as it is now: {service: address}."""
+        return read_ports_file(self.ports_path)
 
     def _read_stderr(self):
         for raw in self.proc.stderr:

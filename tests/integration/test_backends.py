@@ -13,40 +13,12 @@ import time
 import pytest
 
 import support
-from support import recv_exact, tcp_connect, tls_connect
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def named_handler(name):
-    """Says its name, then echoes: which backend served the connection."""
-
-    def handler(conn, backend):
-        conn.sendall(name.encode() + b"\n")
-        support.echo_handler(conn, backend)
-
-    return handler
-
-
-def first_line(sock):
-    buf = b""
-    while not buf.endswith(b"\n"):
-        b = sock.recv(1)
-        if not b:
-            break
-        buf += b
-    return buf
+from support import free_port, named_handler, recv_exact, recv_line, tcp_connect, tls_connect
 
 
 def served_by(addr):
     with tls_connect(addr) as s:
-        name = first_line(s).strip().decode()
+        name = recv_line(s).strip().decode()
         s.sendall(b"ping\n")
         assert recv_exact(s, 5) == b"ping\n"
     return name
@@ -56,7 +28,7 @@ def served_by(addr):
 
 
 def test_prio_skips_a_dead_backend_and_logs_both(tlsgate, backend):
-    dead = f"127.0.0.1:{closed_port()}"
+    dead = f"127.0.0.1:{free_port()}"
     alive = backend(named_handler("alive"))
     gate = tlsgate([{"name": "fo", "backend": [dead, alive.address]}])
     for _ in range(2):
@@ -77,7 +49,7 @@ def test_prio_uses_the_first_backend_while_it_answers(tlsgate, backend):
 
 def test_failover_from_tcp_to_unix_socket(tlsgate, backend, shortdir):
     unix = backend(named_handler("unix"), str(shortdir / "b.sock"))
-    gate = tlsgate([{"name": "mix", "backend": [f"127.0.0.1:{closed_port()}", unix.address]}])
+    gate = tlsgate([{"name": "mix", "backend": [f"127.0.0.1:{free_port()}", unix.address]}])
     assert served_by(gate.address("mix")) == "unix"
     gate.wait_for_log(r"service=mix close .*backend=unix:\S+ backend_local=\S+ "
                       r"failed=127\.0\.0\.1:\d+ .*reason=done")
@@ -93,7 +65,7 @@ def test_failover_from_unix_socket_to_tcp(tlsgate, backend, shortdir):
 
 def test_round_robin_rotates_and_falls_over(tlsgate, backend):
     a, b = backend(named_handler("a")), backend(named_handler("b"))
-    dead = f"127.0.0.1:{closed_port()}"
+    dead = f"127.0.0.1:{free_port()}"
     gate = tlsgate([{"name": "rr", "backend": [a.address, dead, b.address], "failover": "rr"}])
     names = [served_by(gate.address("rr")) for _ in range(6)]
     # Starts a, dead (falls over to b), b, then round again.
@@ -101,7 +73,7 @@ def test_round_robin_rotates_and_falls_over(tlsgate, backend):
 
 
 def test_every_backend_down_names_them_all(tlsgate):
-    dead1, dead2 = f"127.0.0.1:{closed_port()}", f"127.0.0.1:{closed_port()}"
+    dead1, dead2 = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     gate = tlsgate([{"name": "down", "backend": [dead1, dead2]}])
     with tls_connect(gate.address("down")) as s:
         assert s.recv(100) == b""
@@ -172,7 +144,7 @@ def assert_reaped(pid, what, timeout=10):
 def test_exec_relays_and_leaks_no_descriptor(tlsgate):
     gate = tlsgate([exec_service("ex", PROGRAM_FDS)])
     with tls_connect(gate.address("ex")) as s:
-        m = re.fullmatch(rb"fds (\S+) pid (\d+)\n", first_line(s))
+        m = re.fullmatch(rb"fds (\S+) pid (\d+)\n", recv_line(s))
         assert m, "no greeting from the exec'd program"
         # stdin, stdout, stderr, and the directory listdir had open: nothing of tlsgate's.
         assert m.group(1) == b"0,1,2,3", m.group(1)
@@ -194,7 +166,7 @@ def reset_close(sock):
 def test_exec_program_gets_eof_when_the_client_closes(tlsgate):
     gate = tlsgate([exec_service("ex", PROGRAM_FDS)])
     s = tls_connect(gate.address("ex"))
-    pid = int(first_line(s).split()[-1])
+    pid = int(recv_line(s).split()[-1])
     s.close()  # FIN without close_notify: the program reads EOF and exits on its own
     assert_reaped(pid, "exec'd program after the client left")
     gate.wait_for_log(rf"pid {pid}\) exited with status 0")
@@ -203,7 +175,7 @@ def test_exec_program_gets_eof_when_the_client_closes(tlsgate):
 def test_exec_program_is_terminated_when_the_connection_breaks(tlsgate):
     gate = tlsgate([exec_service("ex", PROGRAM_SLEEPER)])
     s = tls_connect(gate.address("ex"))
-    pid = int(first_line(s))
+    pid = int(recv_line(s))
     reset_close(s)
     assert_reaped(pid, "exec'd program after the client reset")
     gate.wait_for_log(rf"pid {pid}\) ended by signal 15")
@@ -212,7 +184,7 @@ def test_exec_program_is_terminated_when_the_connection_breaks(tlsgate):
 def test_exec_program_ignoring_sigterm_gets_sigkill(tlsgate):
     gate = tlsgate([exec_service("ex", PROGRAM_STUBBORN, close_timeout="1s")])
     s = tls_connect(gate.address("ex"))
-    pid = int(first_line(s))
+    pid = int(recv_line(s))
     reset_close(s)
     assert_reaped(pid, "exec'd program ignoring SIGTERM", timeout=8)
     gate.wait_for_log(rf"pid {pid}\) ignored SIGTERM: SIGKILL")
@@ -222,15 +194,15 @@ def test_exec_program_ignoring_sigterm_gets_sigkill(tlsgate):
 def test_exec_retry_starts_the_program_again(tlsgate):
     gate = tlsgate([exec_service("ex", PROGRAM_ONE_LINE, retry=True)])
     with tls_connect(gate.address("ex"), timeout=15) as s:
-        first = first_line(s)
+        first = recv_line(s)
         assert first.startswith(b"hello ")
         s.sendall(b"one\n")
-        assert first_line(s) == b"echo one\n"
+        assert recv_line(s) == b"echo one\n"
         # The program exited; with retry a new one greets the same client.
-        second = first_line(s)
+        second = recv_line(s)
         assert second.startswith(b"hello ") and second != first, (first, second)
         s.sendall(b"two\n")
-        assert first_line(s) == b"echo two\n"
+        assert recv_line(s) == b"echo two\n"
         # No unwrap(): the third program's greeting, and its echo of our end of input, may
         # legitimately follow our close_notify (half-close), which unwrap() treats as an error.
     gate.wait_for_log(r"service=ex \S+ ended; retry: starting it again")
@@ -241,9 +213,9 @@ def test_exec_retry_starts_the_program_again(tlsgate):
 def test_exec_without_retry_ends_the_connection_with_the_program(tlsgate):
     gate = tlsgate([exec_service("ex", PROGRAM_ONE_LINE)])
     with tls_connect(gate.address("ex")) as s:
-        assert first_line(s).startswith(b"hello ")
+        assert recv_line(s).startswith(b"hello ")
         s.sendall(b"x\n")
-        assert first_line(s) == b"echo x\n"
+        assert recv_line(s) == b"echo x\n"
         assert s.recv(100) == b""  # close_notify after the program's end
 
 

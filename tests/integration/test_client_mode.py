@@ -17,7 +17,7 @@ import pytest
 import client_support
 import mail_support
 import support
-from mail_support import PASSWORD, USER, LineClient, addr_text
+from mail_support import PASSWORD, USER, LineClient, addr_text, send_and_read_to_eof
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -81,15 +81,26 @@ def curl(*args, timeout=30):
 # --------------------------------------------------------------------------- real servers
 
 
+def curl_fetches_welcome(url):
+    """curl, as alice, fetches the welcome message at `url` (through tlsgate)."""
+    r = curl("-u", f"{USER}:{PASSWORD}", url)
+    assert r.returncode == 0, r.stderr
+    assert b"Subject: Welcome, alice" in r.stdout
+
+
+def assert_only_tls_logins(dovecot, marker):
+    """Dovecot logged logins (lines with `marker`), every one of them over TLS."""
+    logins = [l for l in dovecot.log_text().splitlines() if marker in l]
+    assert logins and all(", TLS" in l for l in logins), logins
+
+
 @pytest.mark.parametrize("mode", ["starttls", "implicit"])
 def test_imap_dovecot_curl_and_imaplib(mailgate, certs, tls_dovecot, mode):
     backend = tls_dovecot.imap if mode == "starttls" else tls_dovecot.imaps
     gate = mailgate([client_service(certs, "imap", addr_text(backend), "imap", mode)])
     addr = gate.address("imap")
 
-    r = curl("-u", f"{USER}:{PASSWORD}", f"imap://{addr_text(addr)}/INBOX;UID=1")
-    assert r.returncode == 0, r.stderr
-    assert b"Subject: Welcome, alice" in r.stdout
+    curl_fetches_welcome(f"imap://{addr_text(addr)}/INBOX;UID=1")
 
     m = imaplib.IMAP4(*addr, timeout=10)
     try:
@@ -104,9 +115,7 @@ def test_imap_dovecot_curl_and_imaplib(mailgate, certs, tls_dovecot, mode):
         m.logout()
     gate.wait_for_log(r"service=imap TLS connection established to")
     assert "Login: user=<alice>, method=PLAIN" in tls_dovecot.log_text()
-    # Dovecot saw only TLS logins through tlsgate.
-    logins = [l for l in tls_dovecot.log_text().splitlines() if "Login: user=<alice>" in l]
-    assert logins and all(", TLS" in l for l in logins), logins
+    assert_only_tls_logins(tls_dovecot, "Login: user=<alice>")
 
 
 @pytest.mark.parametrize("mode", ["starttls", "implicit"])
@@ -115,9 +124,7 @@ def test_pop3_dovecot_curl_and_poplib(mailgate, certs, tls_dovecot, mode):
     gate = mailgate([client_service(certs, "pop3", addr_text(backend), "pop3", mode)])
     addr = gate.address("pop3")
 
-    r = curl("-u", f"{USER}:{PASSWORD}", f"pop3://{addr_text(addr)}/1")
-    assert r.returncode == 0, r.stderr
-    assert b"Subject: Welcome, alice" in r.stdout
+    curl_fetches_welcome(f"pop3://{addr_text(addr)}/1")
 
     p = poplib.POP3(*addr, timeout=10)
     try:
@@ -132,9 +139,7 @@ def test_pop3_dovecot_curl_and_poplib(mailgate, certs, tls_dovecot, mode):
         assert b"Subject: Welcome, alice" in lines
     finally:
         p.quit()
-    logins = [l for l in tls_dovecot.log_text().splitlines()
-              if "pop3-login: Info: Login: user=<alice>" in l]
-    assert logins and all(", TLS" in l for l in logins), logins
+    assert_only_tls_logins(tls_dovecot, "pop3-login: Info: Login: user=<alice>")
 
 
 def test_smtp_aiosmtpd_starttls_curl_and_smtplib(mailgate, certs, tls_smtp, tmp_path):
@@ -240,16 +245,11 @@ def test_imap_injection_in_later_segment_never_reaches_client(mailgate, certs, s
     answer, go to the TLS engine: never to the local client."""
     srv = scripted("imap", leaf_ctx(certs), inject_later=b"* OK injected\r\n")
     gate = mailgate([client_service(certs, "imap", srv.address, "imap", "starttls")])
-    c = LineClient(gate.address("imap"))
-    c.send("a1 NOOP\r\n")
-    try:
-        out = c.read_to_eof()
-    finally:
-        c.close()
+    out = send_and_read_to_eof(gate.address("imap"), "a1 NOOP\r\n")
     assert "injected" not in out, out
     assert out.startswith("* BYE [UNAVAILABLE]"), out
     gate.wait_for_log(r"service=imap TLS handshake failed to")
-    assert b"NOOP" not in bytes(srv.plain) + bytes(srv.after_goahead) + bytes(srv.tls)
+    assert b"NOOP" not in srv.everything()
 
 
 def test_imap_commands_sent_before_greeting_go_only_inside_tls(mailgate, certs, scripted):
@@ -326,12 +326,7 @@ def test_plaintext_greeting_never_reaches_the_local_program(mailgate, certs, scr
 def test_pop3_no_stls_offered_refused(mailgate, certs, scripted):
     srv = scripted("pop3", leaf_ctx(certs), offer_starttls=False)
     gate = mailgate([client_service(certs, "pop3", srv.address, "pop3", "starttls")])
-    c = LineClient(gate.address("pop3"))
-    c.send(f"USER {USER}\r\nPASS {PASSWORD}\r\n")
-    try:
-        out = c.read_to_eof()
-    finally:
-        c.close()
+    out = send_and_read_to_eof(gate.address("pop3"), f"USER {USER}\r\nPASS {PASSWORD}\r\n")
     assert out.startswith("-ERR [SYS/TEMP]"), out
     gate.wait_for_log(r"service=pop3 .*server offers no STARTTLS")
     assert b"USER" not in bytes(srv.plain) and srv.handshakes == 0
@@ -340,12 +335,7 @@ def test_pop3_no_stls_offered_refused(mailgate, certs, scripted):
 def test_imap_no_starttls_offered_refused(mailgate, certs, scripted):
     srv = scripted("imap", leaf_ctx(certs), offer_starttls=False)
     gate = mailgate([client_service(certs, "imap", srv.address, "imap", "starttls")])
-    c = LineClient(gate.address("imap"))
-    c.send(f"a1 LOGIN {USER} {PASSWORD}\r\n")
-    try:
-        out = c.read_to_eof()
-    finally:
-        c.close()
+    out = send_and_read_to_eof(gate.address("imap"), f"a1 LOGIN {USER} {PASSWORD}\r\n")
     assert out.startswith("* BYE [UNAVAILABLE]"), out
     assert "scripted" not in out
     gate.wait_for_log(r"service=imap .*server offers no STARTTLS")
@@ -356,12 +346,7 @@ def test_smtp_no_starttls_encrypt_421(mailgate, certs, scripted):
     srv = scripted("smtp", leaf_ctx(certs), offer_starttls=False)
     gate = mailgate([client_service(certs, "smtp", srv.address, "smtp", "starttls",
                                     starttls_policy="encrypt")])
-    c = LineClient(gate.address("smtp"))
-    c.send("EHLO client.test\r\nMAIL FROM:<alice@example.org>\r\n")
-    try:
-        out = c.read_to_eof()
-    finally:
-        c.close()
+    out = send_and_read_to_eof(gate.address("smtp"), "EHLO client.test\r\nMAIL FROM:<alice@example.org>\r\n")
     assert out.startswith("421"), out
     gate.wait_for_log(r"service=smtp .*server offers no STARTTLS")
     assert b"client.test" not in bytes(srv.plain) and b"MAIL" not in bytes(srv.plain)
@@ -396,14 +381,9 @@ def test_wrong_name_certificate_refused(mailgate, certs, scripted, protocol):
     extra = {"check_host": "localhost"} if protocol == "smtp" else {}
     gate = mailgate([client_service(certs, protocol, srv.address, protocol, "starttls",
                                     **extra)])
-    c = LineClient(gate.address(protocol))
     secret_cmd = (f"a1 LOGIN {USER} {PASSWORD}\r\n" if protocol == "imap"
                   else "EHLO client.test\r\nAUTH PLAIN AGFsaWNlAGFsaWNlcGFzcw==\r\n")
-    c.send(secret_cmd)
-    try:
-        out = c.read_to_eof()
-    finally:
-        c.close()
+    out = send_and_read_to_eof(gate.address(protocol), secret_cmd)
     if protocol == "imap":
         assert out.startswith("* BYE [UNAVAILABLE]"), out
         gate.wait_for_log(r"service=imap .*certificate verify failed: IP address mismatch")
@@ -412,7 +392,7 @@ def test_wrong_name_certificate_refused(mailgate, certs, scripted, protocol):
         gate.wait_for_log(r"service=smtp .*certificate verify failed: hostname mismatch")
     srv.backend.wait_accepted(1)
     # Nothing the local client sent reached the server, in plaintext or otherwise.
-    everything = bytes(srv.plain) + bytes(srv.after_goahead) + bytes(srv.tls)
+    everything = srv.everything()
     for word in (b"LOGIN", b"AUTH", b"client.test", PASSWORD.encode()):
         assert word not in everything, everything
     assert srv.handshakes == 0
@@ -425,15 +405,10 @@ def test_self_signed_refused(mailgate, certs, scripted):
     cert, key = client_support.self_signed(certs)
     srv = scripted("imap", client_support.server_context(cert, key))
     gate = mailgate([client_service(certs, "imap", srv.address, "imap", "starttls")])
-    c = LineClient(gate.address("imap"))
-    c.send(f"a1 LOGIN {USER} {PASSWORD}\r\n")
-    try:
-        out = c.read_to_eof()
-    finally:
-        c.close()
+    out = send_and_read_to_eof(gate.address("imap"), f"a1 LOGIN {USER} {PASSWORD}\r\n")
     assert out.startswith("* BYE [UNAVAILABLE]"), out
     gate.wait_for_log(r"service=imap .*certificate verify failed: self[- ]signed certificate")
-    assert b"LOGIN" not in bytes(srv.plain) + bytes(srv.after_goahead) + bytes(srv.tls)
+    assert b"LOGIN" not in srv.everything()
     wait_for(lambda: srv.handshake_errors, "the server saw no failed handshake")
     assert srv.handshakes == 0 and "alert" in srv.handshake_errors[0].lower()
 
@@ -442,31 +417,21 @@ def test_missing_intermediate_refused(mailgate, certs, scripted):
     """The server sends its leaf without the intermediate: the chain cannot be built."""
     srv = scripted("smtp", client_support.server_context(certs.leaf, certs.leaf_key))
     gate = mailgate([client_service(certs, "smtp", srv.address, "smtp", "starttls")])
-    c = LineClient(gate.address("smtp"))
-    c.send("EHLO client.test\r\n")
-    try:
-        out = c.read_to_eof()
-    finally:
-        c.close()
+    out = send_and_read_to_eof(gate.address("smtp"), "EHLO client.test\r\n")
     assert out.startswith("421"), out
     gate.wait_for_log(r"service=smtp .*certificate verify failed: "
                       r"unable to get local issuer certificate")
-    assert b"client.test" not in bytes(srv.plain) + bytes(srv.after_goahead) + bytes(srv.tls)
+    assert b"client.test" not in srv.everything()
 
 
 def test_expired_certificate_refused(mailgate, certs, scripted):
     chain, key = client_support.expired(certs)
     srv = scripted("imap", client_support.server_context(chain, key))
     gate = mailgate([client_service(certs, "imap", srv.address, "imap", "starttls")])
-    c = LineClient(gate.address("imap"))
-    c.send(f"a1 LOGIN {USER} {PASSWORD}\r\n")
-    try:
-        out = c.read_to_eof()
-    finally:
-        c.close()
+    out = send_and_read_to_eof(gate.address("imap"), f"a1 LOGIN {USER} {PASSWORD}\r\n")
     assert out.startswith("* BYE [UNAVAILABLE]"), out
     gate.wait_for_log(r"service=imap .*certificate verify failed: certificate has expired")
-    assert b"LOGIN" not in bytes(srv.plain) + bytes(srv.after_goahead) + bytes(srv.tls)
+    assert b"LOGIN" not in srv.everything()
 
 
 def test_self_signed_verify_none_works_and_warns(mailgate, certs, scripted):

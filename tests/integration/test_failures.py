@@ -5,15 +5,7 @@ import socket
 import ssl
 import time
 
-from support import echo_round_trip, recv_exact, tcp_connect, tls_connect
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from support import echo_round_trip, free_port, recv_exact, tcp_connect, tls_connect
 
 
 def wait_closed(sock, timeout=10):
@@ -43,7 +35,7 @@ def test_silent_client_dropped_at_handshake_timeout(tlsgate, echo):
 
 
 def test_backend_down_closes_client_cleanly_and_logs_why(tlsgate):
-    gate = tlsgate([{"name": "dead", "backend": f"127.0.0.1:{closed_port()}"}])
+    gate = tlsgate([{"name": "dead", "backend": f"127.0.0.1:{free_port()}"}])
     try:
         with tls_connect(gate.address("dead")) as s:
             # Handshake done: what follows must be a clean close (close_notify), not a

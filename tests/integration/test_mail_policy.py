@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from mail_support import PASSWORD, SECRETS, USER, LineClient, addr_text, free_port, imap_caps
+from mail_support import PASSWORD, SECRETS, USER, LineClient, addr_text, imap_caps
+from support import free_port
 from support import client_context
 
 PLAIN_IR = "AGFsaWNlAGFsaWNlcGFzcw=="  # base64("\0alice\0alicepass")

@@ -11,40 +11,6 @@ import client_support
 import support
 
 
-def _client_cert(certs, name, serial):
-    """A client certificate (clientAuth) signed by the test intermediate -> (chain, key)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    chain, key_path = certs.dir / f"{name}.pem", certs.dir / f"{name}.key"
-    if chain.exists():
-        return chain, key_path
-    inter = x509.load_pem_x509_certificate(certs.inter.read_bytes())
-    inter_key = serialization.load_pem_private_key(certs.inter_key.read_bytes(), None)
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .issuer_name(inter.subject)
-            .public_key(key.public_key())
-            .serial_number(serial)
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.RFC822Name(f"{name}@example.org")]), critical=False)
-            .sign(inter_key, hashes.SHA256()))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + certs.inter.read_bytes())
-    return chain, key_path
-
-
 def _crl(ca_cert, ca_key, revoked_serials):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -65,8 +31,8 @@ def _crl(ca_cert, ca_key, revoked_serials):
 
 @pytest.fixture(scope="module")
 def pki(certs):
-    alice = _client_cert(certs, "alice", 0x1001)
-    mallory = _client_cert(certs, "mallory", 0x1002)
+    alice = client_support.client_certificate(certs, "alice", 0x1001)
+    mallory = client_support.client_certificate(certs, "mallory", 0x1002)
     crls = certs.dir / "crls.pem"
     crls.write_bytes(_crl(certs.root, certs.root_key, []) +
                      _crl(certs.inter, certs.inter_key, [0x1002]))

@@ -5,14 +5,12 @@ no name or no match, and the parent serves."""
 import os
 import re
 import ssl
-import subprocess
-import threading
 
 import pytest
 
+import client_support
 import support
-from support import recv_exact, tls_connect
-from test_peer_certs import _client_cert as client_certificate
+from support import named_handler, recv_exact, tls_connect
 
 
 def make_leaf(certs, name, san):
@@ -39,66 +37,6 @@ def make_leaf(certs, name, san):
     return chain, key
 
 
-class SniGate(support.Tlsgate):
-    """A tlsgate whose SNI children have no listener (support.Tlsgate.start wants one per
-    service)."""
-
-    def write_config(self, services, tls=None, global_=None, name="tlsgate.toml"):
-        g = {"workers": 1, "log_level": "info", "log": "stderr", "drain_timeout": "3s"}
-        t = {"cert": str(self.certs.chain), "key": str(self.certs.leaf_key)}
-        svcs = []
-        for s in services:
-            d = {"protocol": "raw", "tls": "implicit"}
-            if "sni_parent" not in s:
-                d["listen"] = "127.0.0.1:0"
-            d.update(s)
-            svcs.append(d)
-        path = self.workdir / name
-        path.write_text(support.render_config(g, t, svcs))
-        return path
-
-    def start_with(self, services, listening):
-        self.config_path = self.write_config(services)
-        self.proc = subprocess.Popen(
-            [str(self.binary), "--config", str(self.config_path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            cwd=str(self.workdir))
-        self.reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self.reader.start()
-        self.wait_for_log(r"tlsgate ready")
-        for line in self.logs():
-            m = support.LISTEN_RE.search(line)
-            if m:
-                self.addresses[m.group("name")] = support.parse_address(m.group("addr"))
-        assert sorted(self.addresses) == sorted(listening), self.log_text()
-        return self
-
-
-@pytest.fixture
-def sni_gate(tlsgate_binary, tmp_path, certs):
-    gates = []
-
-    def start(services, listening):
-        g = SniGate(tlsgate_binary, tmp_path / f"g{len(gates)}", certs)
-        g.workdir.mkdir()
-        gates.append(g)
-        return g.start_with(services, listening)
-
-    yield start
-    for g in gates:
-        rc = g.stop()
-        assert not g.sanitizer_reports(), g.sanitizer_reports()
-        assert rc == 0, g.log_text()[-2000:]
-
-
-def named_handler(name):
-    def handler(conn, backend):
-        conn.sendall(name.encode() + b"\n")
-        support.echo_handler(conn, backend)
-
-    return handler
-
-
 def visit(addr, server_hostname, certs):
     """Connects with SNI `server_hostname` (None: no SNI); returns (backend name, the
     certificate's subjectAltName DNS names)."""
@@ -114,7 +52,7 @@ def visit(addr, server_hostname, certs):
 
 
 @pytest.fixture
-def routed(sni_gate, backend, certs, shortdir):
+def routed(tlsgate, backend, certs, shortdir):
     imap_chain, imap_key = make_leaf(certs, "imap", "DNS:imap.example.org")
     wild_chain, wild_key = make_leaf(certs, "wild", "DNS:*.example.net")
     parent = backend(named_handler("parent"))
@@ -122,13 +60,13 @@ def routed(sni_gate, backend, certs, shortdir):
     # The wildcard child's backend is a unix socket while the parent's is TCP: the backend
     # stream is made again of the right kind when the route switches.
     wild = backend(named_handler("wild"), str(shortdir / "wild.sock"))
-    return sni_gate([
+    return tlsgate([
         {"name": "front", "backend": parent.address},
         {"name": "imap", "sni_parent": "front", "sni_pattern": "imap.example.org",
          "backend": imap.address, "cert": str(imap_chain), "key": str(imap_key)},
         {"name": "wild", "sni_parent": "front", "sni_pattern": "*.example.net",
          "backend": wild.address, "cert": str(wild_chain), "key": str(wild_key)},
-    ], listening=["front"])
+    ])
 
 
 def test_exact_name_gets_the_childs_certificate_and_backend(routed, certs):
@@ -173,7 +111,7 @@ def test_child_counts_the_connection(routed, certs):
 
 
 def test_sni_child_needs_implicit_tls_server_mode(tlsgate_binary, tmp_path, certs, echo):
-    g = SniGate(tlsgate_binary, tmp_path, certs)
+    g = support.Tlsgate(tlsgate_binary, tmp_path, certs)
     path = g.write_config([
         {"name": "front", "backend": echo.address},
         {"name": "kid", "sni_parent": "front", "sni_pattern": "a.example.org",
@@ -186,7 +124,7 @@ def test_sni_child_needs_implicit_tls_server_mode(tlsgate_binary, tmp_path, cert
 
 # ------------------------------------------------- resumption across routes (issue 12)
 
-def guarded_gate(sni_gate, backend, certs, tmp_path, resumption):
+def guarded_gate(tlsgate, backend, certs, tmp_path, resumption):
     """A parent that asks for no client certificate, a child that requires one (both with
     the RSA test certificate: cipher string B has no ECDSA suite for TLS 1.2). Resumption
     by "ticket" (each its own keys), "cache" (no tickets) or "shared-keys" (one
@@ -198,12 +136,12 @@ def guarded_gate(sni_gate, backend, certs, tmp_path, resumption):
         keys["ticket_key_file"] = str(key_file)
     parent = backend(named_handler("parent"))
     secure = backend(named_handler("secure"))
-    gate = sni_gate([
+    gate = tlsgate([
         {"name": "front", "backend": parent.address, **keys},
         {"name": "secure", "sni_parent": "front", "sni_pattern": "secure.example.org",
          "backend": secure.address, "verify": "peer", "ca_file": str(certs.root),
          **keys},
-    ], listening=["front"])
+    ])
     return gate, secure
 
 
@@ -221,10 +159,10 @@ def first_line(addr, ctx, server_hostname, session=None):
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3],
                          ids=["TLSv1.2", "TLSv1.3"])
 def test_parent_session_does_not_open_a_child_that_requires_a_certificate(
-        sni_gate, backend, certs, tmp_path, version, resumption):
+        tlsgate, backend, certs, tmp_path, version, resumption):
     """A session made on the parent (no client certificate asked) offered with the child's
     name: the child must run a full handshake and demand the certificate, never resume."""
-    gate, secure = guarded_gate(sni_gate, backend, certs, tmp_path, resumption)
+    gate, secure = guarded_gate(tlsgate, backend, certs, tmp_path, resumption)
     addr = gate.address("front")
     ctx = support.client_context(min_version=version, max_version=version)
     if resumption == "cache":
@@ -243,7 +181,7 @@ def test_parent_session_does_not_open_a_child_that_requires_a_certificate(
                       start=mark)
     assert secure.accepted == 0
     # With a client certificate the same offer gets through, by a full handshake.
-    ctx.load_cert_chain(*client_certificate(certs, "alice", 0x1001))
+    ctx.load_cert_chain(*client_support.client_certificate(certs, "alice", 0x1001))
     line, _, reused = first_line(addr, ctx, "secure.example.org", session)
     assert (line, reused) == ("secure", False)
 
@@ -294,15 +232,15 @@ def test_valid_names_still_route(routed, certs):
 # ------------------------------------------------------------------- strict_sni (issue 12)
 
 @pytest.fixture
-def strict(sni_gate, backend, certs):
+def strict(tlsgate, backend, certs):
     imap_chain, imap_key = make_leaf(certs, "imap", "DNS:imap.example.org")
     parent = backend(named_handler("parent"))
     imap = backend(named_handler("imap"))
-    return sni_gate([
+    return tlsgate([
         {"name": "front", "backend": parent.address, "strict_sni": True},
         {"name": "imap", "sni_parent": "front", "sni_pattern": "imap.example.org",
          "backend": imap.address, "cert": str(imap_chain), "key": str(imap_key)},
-    ], listening=["front"])
+    ])
 
 
 def test_strict_sni_refuses_names_nothing_is_configured_for(strict, certs):

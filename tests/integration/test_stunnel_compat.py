@@ -2,7 +2,6 @@
 move the same bytes (transcripts compared byte for byte), plus --check, --print-toml, -fd and
 the other stunnel-style command line forms on the corpus in tests/stunnel/."""
 
-import os
 import re
 import socket
 import ssl

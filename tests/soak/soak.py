@@ -192,16 +192,17 @@ handshake_timeout = "5s"
 idle_timeout = "60s"
 """)
     log = open(work / "tlsgate.log", "w+")
-    gate = subprocess.Popen([args.tlsgate, "--config", work / "tlsgate.toml"], stderr=log)
+    ports = work / "ports"
+    gate = subprocess.Popen([args.tlsgate, "--config", work / "tlsgate.toml",
+                             "--ports-file", ports], stderr=log)
     try:
         addr = None
         for _ in range(100):
             text = (work / "tlsgate.log").read_text()
             if "tlsgate ready" in text:
-                for line in text.splitlines():
-                    if "listening on" in line:
-                        host, port = line.rsplit(" ", 1)[1].rsplit(":", 1)
-                        addr = (host, int(port))
+                # "soak 127.0.0.1:PORT", written once the listener is bound
+                host, port = ports.read_text().split()[1].rsplit(":", 1)
+                addr = (host, int(port))
                 break
             time.sleep(0.1)
         assert addr, "tlsgate did not start:\n" + (work / "tlsgate.log").read_text()

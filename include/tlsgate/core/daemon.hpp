@@ -12,6 +12,10 @@
 // except detach(), whose waiting parent must exit.
 namespace tlsgate::core {
 
+// Writes all `size` bytes to `fd`, again after EINTR and short writes; false on an error
+// (errno says which). For the small files the daemon writes (pid file, ports file).
+bool write_all(int fd, const char* data, size_t size);
+
 // The classic double fork. detach() returns only in the grandchild (the daemon), which is in
 // a new session, is not a session leader (so it can never acquire a controlling terminal),
 // and has "/" as its working directory. The original process waits until the daemon calls

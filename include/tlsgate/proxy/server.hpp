@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ using ConfigLoader = std::function<config::LoadResult()>;
 struct RunOptions {
     bool daemon = false; // --daemon: detach even when global.daemon is false
     ConfigLoader reload; // SIGHUP; when unset, SIGHUP is logged and ignored
+    // --ports-file: "SERVICE ADDRESS" lines, written once every listener is bound and
+    // replaced after a reload; removed at exit.
+    std::optional<std::string> ports_file;
 };
 
 // Daemon duties (detach, pid file, chroot, privileges, log file), binds every listener, runs

@@ -1,3 +1,4 @@
+#include "support/temp_dir.hpp"
 #include "tlsgate/core/daemon.hpp"
 
 #include <catch2/catch.hpp>
@@ -11,36 +12,12 @@
 
 using namespace tlsgate::core;
 
+using tlsgate::test::file_exists;
+using tlsgate::test::read_file;
+using tlsgate::test::TempDir;
+using tlsgate::test::write_file;
+
 namespace {
-
-// A fresh directory under /tmp, removed with its files at the end of the test.
-struct TempDir {
-    TempDir() {
-        char name[] = "/tmp/tlsgate-unit-XXXXXX";
-        REQUIRE(mkdtemp(name) != nullptr);
-        path = name;
-    }
-    ~TempDir() {
-        const std::string command = "rm -rf '" + path + "'";
-        [[maybe_unused]] int rc = std::system(command.c_str());
-    }
-    std::string file(const std::string& name) const { return path + "/" + name; }
-    std::string path;
-};
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const std::string& path, const std::string& text) {
-    std::ofstream(path) << text;
-}
-
-bool exists(const std::string& path) {
-    struct stat info {};
-    return stat(path.c_str(), &info) == 0;
-}
 
 // The error's text, or "" when it worked: keeps the expected messages readable below.
 template <typename T> std::string error_of(const tlsgate::Result<T>& result) {
@@ -89,7 +66,7 @@ TEST_CASE("pid file: written, refused when live, stale replaced, removed") {
         REQUIRE(error_of(pid_file.create(path, getpid())) == "");
         CHECK(read_file(path) == std::to_string(getpid()) + "\n");
         CHECK(error_of(pid_file.remove()) == "");
-        CHECK_FALSE(exists(path));
+        CHECK_FALSE(file_exists(path));
         CHECK(error_of(pid_file.remove()) == ""); // idempotent
     }
     SECTION("the destructor removes it too") {
@@ -97,7 +74,7 @@ TEST_CASE("pid file: written, refused when live, stale replaced, removed") {
             PidFile pid_file;
             REQUIRE(error_of(pid_file.create(path, getpid())) == "");
         }
-        CHECK_FALSE(exists(path));
+        CHECK_FALSE(file_exists(path));
     }
     SECTION("a file naming a live process is refused and left alone") {
         write_file(path, "1\n");

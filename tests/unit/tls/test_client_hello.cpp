@@ -1,5 +1,5 @@
+#include "support/handshake.hpp"
 #include "support/test_certs.hpp"
-#include "tls/handshake.hpp"
 #include "tlsgate/tls/client_hello.hpp"
 #include "tlsgate/tls/context.hpp"
 #include "tlsgate/tls/sni_router.hpp"

@@ -1,7 +1,10 @@
-#include "handshake.hpp"
+#include "support/handshake.hpp"
 #include "support/test_certs.hpp"
+#include "support/tls_pki.hpp"
 #include "tlsgate/tls/context.hpp"
 #include "tlsgate/tls/engine.hpp"
+#include "tlsgate/tls/sni_router.hpp"
+#include "tlsgate/tls/ticket_keys.hpp"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -10,6 +13,7 @@
 #include <vector>
 
 using namespace tlsgate;
+using test::handshake_with;
 
 namespace {
 
@@ -146,74 +150,6 @@ TEST_CASE("TLS 1.1 and non-B ciphers are refused; server preference wins") {
     }
 }
 
-TEST_CASE("engine relays application data and close_notify") {
-    auto server = tls::build_server_context(settings_with_chain(), "service[t]");
-    auto client = client_context(TLS1_2_VERSION, 0, nullptr);
-    Handshake handshake(server.ctx.get(), client.get());
-    REQUIRE(handshake.run());
-    REQUIRE(handshake.client.write("hello", 5) == tls::TlsEngine::Status::ok);
-    Handshake::pump(handshake.client, handshake.server);
-    char buffer[64];
-    size_t size = 0;
-    REQUIRE(handshake.server.read(buffer, sizeof buffer, size) == tls::TlsEngine::Status::ok);
-    CHECK(std::string(buffer, size) == "hello");
-    handshake.client.shutdown();
-    Handshake::pump(handshake.client, handshake.server);
-    CHECK(handshake.server.read(buffer, sizeof buffer, size) == tls::TlsEngine::Status::closed);
-}
-
-// Ciphertext lent to the engine (TlsEngine::Loan) instead of fed: records split at every
-// offset, and the first loan only partly read, so whatever OpenSSL did not take must be queued
-// when the loan ends and read before the next loan's bytes. Two records of different content show
-// any reordering or loss.
-TEST_CASE("engine reads lent ciphertext split at every offset, in order") {
-    auto server = tls::build_server_context(settings_with_chain(), "service[t]");
-    auto client = client_context(TLS1_3_VERSION, 0, nullptr);
-    Handshake handshake(server.ctx.get(), client.get());
-    REQUIRE(handshake.run());
-    const std::string first(700, 'a');
-    const std::string second = "second record";
-    REQUIRE(handshake.client.write(first.data(), first.size()) == tls::TlsEngine::Status::ok);
-    REQUIRE(handshake.client.write(second.data(), second.size()) == tls::TlsEngine::Status::ok);
-    std::string wire(handshake.client.pending_ciphertext(), '\0');
-    REQUIRE(handshake.client.take_ciphertext(wire.data(), wire.size()) == wire.size());
-
-    // Each split needs a fresh connection state: replay the same two records into new pairs.
-    for (size_t cut = 0; cut <= wire.size(); ++cut) {
-        Handshake pair(server.ctx.get(), client.get());
-        REQUIRE(pair.run());
-        REQUIRE(pair.client.write(first.data(), first.size()) == tls::TlsEngine::Status::ok);
-        REQUIRE(pair.client.write(second.data(), second.size()) == tls::TlsEngine::Status::ok);
-        std::string bytes(pair.client.pending_ciphertext(), '\0');
-        REQUIRE(pair.client.take_ciphertext(bytes.data(), bytes.size()) == bytes.size());
-        std::string got;
-        char buffer[4096];
-        size_t size = 0;
-        auto read_all = [&] {
-            while (pair.server.read(buffer, sizeof buffer, size) == tls::TlsEngine::Status::ok) {
-                got.append(buffer, size);
-            }
-        };
-        {
-            // One short read only: OpenSSL takes one record at a time, so from the second
-            // record on, lent bytes are left over when the loan ends and must be queued.
-            const tls::TlsEngine::Loan loan(pair.server, bytes.data(), cut);
-            if (pair.server.read(buffer, 10, size) == tls::TlsEngine::Status::ok) {
-                got.append(buffer, size);
-            }
-        }
-        // The lent buffer is reused by the caller once the loan ends: scribble over it.
-        std::string rest = bytes.substr(cut);
-        std::fill(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(cut), 'X');
-        {
-            const tls::TlsEngine::Loan loan(pair.server, rest.data(), rest.size());
-            read_all();
-        }
-        INFO("cut at " << cut << " of " << bytes.size());
-        CHECK(got == first + second);
-    }
-}
-
 TEST_CASE("certificate and key errors name the key and the problem") {
     SECTION("missing certificate file") {
         auto settings = settings_with_chain();
@@ -323,4 +259,184 @@ TEST_CASE("client context verifies the server's chain and name") {
         REQUIRE(client.errors.size() == 1);
         CHECK(client.errors[0].key == "service[c].ca_file");
     }
+}
+
+// ---------------------------------------------------------------------------- resumption
+
+TEST_CASE("session tickets resume TLS 1.2 and TLS 1.3 sessions") {
+    auto server = test::build_server_or_fail(test::rsa_server_settings());
+    CHECK((SSL_CTX_get_options(server.get()) & SSL_OP_NO_TICKET) == 0);
+    CHECK(test::resumes(server.get(), server.get(), TLS1_2_VERSION));
+    CHECK(test::resumes(server.get(), server.get(), TLS1_3_VERSION));
+}
+
+TEST_CASE("a fleet sharing the ticket key file resumes each other's sessions") {
+    const std::string a = test::random_ticket_key_line();
+    const std::string b = test::random_ticket_key_line();
+    auto settings = test::rsa_server_settings();
+    settings.ticket_key_file = test::write_ticket_key_file("fleet.keys", a + "\n");
+    auto one = test::build_server_or_fail(settings);
+    auto two = test::build_server_or_fail(settings);
+    // Session caches are per context: only the ticket can carry the session across.
+    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        INFO(version);
+        CHECK(test::resumes(one.get(), two.get(), version));
+        CHECK(test::resumes(two.get(), one.get(), version));
+    }
+
+    SECTION("a new first key: old tickets still decrypt, and are renewed") {
+        settings.ticket_key_file = test::write_ticket_key_file("fleet2.keys", b + "\n" + a + "\n");
+        auto rotated = test::build_server_or_fail(settings);
+        auto client = test::plain_client_context(TLS1_2_VERSION, TLS1_2_VERSION);
+        bool reused = false;
+        tls::SslSessionPtr old_session, renewed;
+        REQUIRE(handshake_with(one.get(), client.get(), nullptr, reused, &old_session));
+        REQUIRE(handshake_with(rotated.get(), client.get(), old_session.get(), reused, &renewed));
+        CHECK(reused);
+        const unsigned char* old_ticket = nullptr;
+        const unsigned char* new_ticket = nullptr;
+        size_t old_size = 0, new_size = 0;
+        SSL_SESSION_get0_ticket(old_session.get(), &old_ticket, &old_size);
+        SSL_SESSION_get0_ticket(renewed.get(), &new_ticket, &new_size);
+        REQUIRE(new_size > 16);
+        // The renewed ticket is made with the new first key, whose name leads it.
+        CHECK(std::string(reinterpret_cast<const char*>(new_ticket), 16) !=
+              std::string(reinterpret_cast<const char*>(old_ticket), 16));
+    }
+    SECTION("a key removed from the file no longer decrypts") {
+        settings.ticket_key_file = test::write_ticket_key_file("fleet3.keys", b + "\n");
+        auto other = test::build_server_or_fail(settings);
+        CHECK_FALSE(test::resumes(one.get(), other.get(), TLS1_2_VERSION));
+        CHECK_FALSE(test::resumes(one.get(), other.get(), TLS1_3_VERSION));
+    }
+}
+
+TEST_CASE("fixed secrets are shared like a key file; generated keys are not") {
+    auto settings = test::rsa_server_settings();
+    auto generated_one = test::build_server_or_fail(settings);
+    auto generated_two = test::build_server_or_fail(settings);
+    CHECK_FALSE(test::resumes(generated_one.get(), generated_two.get(), TLS1_3_VERSION));
+    settings.ticket_key_secret = std::string(64, '1');
+    settings.ticket_mac_secret = std::string(64, '2');
+    auto fixed_one = test::build_server_or_fail(settings);
+    auto fixed_two = test::build_server_or_fail(settings);
+    CHECK(test::resumes(fixed_one.get(), fixed_two.get(), TLS1_3_VERSION));
+    CHECK(test::resumes(fixed_one.get(), fixed_two.get(), TLS1_2_VERSION));
+}
+
+TEST_CASE("session cache: resumption by session id when tickets are off") {
+    auto settings = test::rsa_server_settings();
+    settings.tickets = false;
+    settings.session_cache_size = 123;
+    settings.session_cache_timeout = std::chrono::seconds(77);
+    auto server = test::build_server_or_fail(settings);
+    CHECK((SSL_CTX_get_options(server.get()) & SSL_OP_NO_TICKET) != 0);
+    CHECK(SSL_CTX_sess_get_cache_size(server.get()) == 123);
+    CHECK(SSL_CTX_get_timeout(server.get()) == 77);
+    CHECK(test::resumes(server.get(), server.get(), TLS1_2_VERSION));
+    CHECK(test::resumes(server.get(), server.get(), TLS1_3_VERSION)); // stateful TLS 1.3 tickets
+
+    SECTION("no cache and no tickets: no resumption") {
+        settings.session_cache = false;
+        auto none = test::build_server_or_fail(settings);
+        CHECK(SSL_CTX_get_session_cache_mode(none.get()) == SSL_SESS_CACHE_OFF);
+        CHECK_FALSE(test::resumes(none.get(), none.get(), TLS1_2_VERSION));
+        CHECK_FALSE(test::resumes(none.get(), none.get(), TLS1_3_VERSION));
+    }
+    SECTION("a second context does not know the first one's cache") {
+        auto other = test::build_server_or_fail(settings);
+        CHECK_FALSE(test::resumes(server.get(), other.get(), TLS1_2_VERSION));
+    }
+}
+
+TEST_CASE("a session made without client certificates does not open a service requiring one") {
+    auto settings = test::rsa_server_settings();
+    settings.ticket_key_file =
+        test::write_ticket_key_file("sidctx.keys", test::random_ticket_key_line() + "\n");
+    auto open = test::build_server_or_fail(settings);
+    settings.request_cert = true;
+    settings.ca_file = test::tls_pki().root_cert;
+    auto asking = test::build_server_or_fail(settings);
+    CHECK_FALSE(test::resumes(open.get(), asking.get(), TLS1_3_VERSION));
+}
+
+TEST_CASE("an SNI child requiring certificates does not resume its parent's sessions") {
+    for (const int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        for (const bool tickets : {true, false}) {
+            INFO("version " << version << ", tickets " << tickets);
+            auto settings = test::rsa_server_settings();
+            settings.tickets = tickets;
+            // One key file: the parent's tickets decrypt on the child too.
+            settings.ticket_key_file =
+                test::write_ticket_key_file("sni.keys", test::random_ticket_key_line() + "\n");
+            auto parent = test::build_server_or_fail(settings);
+            settings.request_cert = settings.require_cert = settings.verify_chain = true;
+            settings.ca_file = test::tls_pki().root_cert;
+            auto child = test::build_server_or_fail(settings);
+            tls::SniRouter router({{"secure.example.org", child}});
+            router.install(parent.get());
+
+            auto client = test::plain_client_context(version, version);
+            if (!tickets) {
+                SSL_CTX_set_options(client.get(), SSL_OP_NO_TICKET);
+            }
+            const auto connect = [&](const char* name, SSL_SESSION* offer, bool& reused,
+                                     tls::SslSessionPtr* next) {
+                return handshake_with(parent.get(), client.get(), offer, reused, next, name);
+            };
+            bool reused = false;
+            tls::SslSessionPtr session;
+            REQUIRE(connect("front.example.org", nullptr, reused, &session));
+            tls::SslSessionPtr again;
+            REQUIRE(connect("front.example.org", session.get(), reused, &again));
+            CHECK(reused); // the offer is good where it was made
+            // The child demands the certificate this client does not have.
+            CHECK_FALSE(connect("secure.example.org", again.get(), reused, nullptr));
+            CHECK_FALSE(reused);
+        }
+    }
+}
+
+TEST_CASE("client mode resumes the last session per service") {
+    auto server = test::build_server_or_fail(test::rsa_server_settings());
+    config::TlsSettings settings;
+    settings.ca_file = test::tls_pki().root_cert;
+    settings.verify_chain = true;
+    settings.require_cert = true;
+    for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        INFO(version);
+        settings.min_version = settings.max_version = version;
+        auto client = tls::build_client_context(settings, "service[c]");
+        REQUIRE(client.errors.empty());
+        auto connect = [&](const std::string& sni) {
+            test::MemoryHandshake handshake(server.get(), client.ctx.get());
+            handshake.client.set_peer_name(sni, "localhost");
+            REQUIRE(handshake.run());
+            return handshake.client.session_reused();
+        };
+        CHECK_FALSE(connect("localhost"));
+        CHECK(connect("localhost"));
+        CHECK(connect("localhost"));
+        CHECK_FALSE(connect("mail.example.org")); // a session is offered to its server only
+    }
+    SECTION("session_resume = false") {
+        settings.session_resume = false;
+        auto client = tls::build_client_context(settings, "service[c]");
+        for (int i = 0; i < 2; ++i) {
+            test::MemoryHandshake handshake(server.get(), client.ctx.get());
+            handshake.client.set_peer_name("localhost", "localhost");
+            REQUIRE(handshake.run());
+            CHECK_FALSE(handshake.client.session_reused());
+        }
+    }
+}
+
+TEST_CASE("ticket key problems are config errors naming the key") {
+    auto settings = test::rsa_server_settings();
+    settings.ticket_key_file = "/nonexistent/ticket.keys";
+    settings.where["ticket_key_file"] = {"test.toml", 12};
+    auto result = tls::build_server_context(settings, "service[t]");
+    REQUIRE(result.errors.size() == 1);
+    CHECK_THAT(result.errors[0].to_string(),
+               Catch::StartsWith("test.toml:12: service[t].ticket_key_file: cannot read"));
 }

@@ -1,6 +1,6 @@
+#include "support/handshake.hpp"
 #include "support/test_certs.hpp"
-#include "tls/handshake.hpp"
-#include "tls/tls_pki.hpp"
+#include "support/tls_pki.hpp"
 #include "tlsgate/tls/context.hpp"
 
 #include <catch2/catch.hpp>
@@ -17,22 +17,6 @@ namespace {
 
 const test::TlsPki& pki() {
     return test::tls_pki();
-}
-
-config::TlsSettings server_settings() {
-    config::TlsSettings settings;
-    settings.cert = {pki().rsa_chain};
-    settings.key = {pki().rsa_key};
-    settings.section = {"test.toml", 3};
-    return settings;
-}
-
-tls::SslCtxPtr build_server(const config::TlsSettings& settings) {
-    auto result = tls::build_server_context(settings, "service[s]");
-    for (const auto& error : result.errors) {
-        FAIL(error.to_string());
-    }
-    return result.ctx;
 }
 
 // A plain client, optionally with a certificate (chain file + key).
@@ -78,7 +62,7 @@ Outcome connect(SSL_CTX* server, SSL_CTX* client, const std::string& sni = "loca
 } // namespace
 
 TEST_CASE("server mode: no client certificate is asked for by default") {
-    auto server = build_server(server_settings());
+    auto server = test::build_server_or_fail(test::rsa_server_settings());
     CHECK(SSL_CTX_get_verify_mode(server.get()) == SSL_VERIFY_NONE);
     auto client = client_with(pki().client_chain, pki().client_key);
     auto outcome = connect(server.get(), client.get());
@@ -87,10 +71,10 @@ TEST_CASE("server mode: no client certificate is asked for by default") {
 }
 
 TEST_CASE("server mode: require_cert + verify_chain") {
-    auto settings = server_settings();
+    auto settings = test::rsa_server_settings();
     settings.request_cert = settings.require_cert = settings.verify_chain = true;
     settings.ca_file = pki().root_cert;
-    auto server = build_server(settings);
+    auto server = test::build_server_or_fail(settings);
 
     SECTION("the CA names from ca_file are sent with the request") {
         auto client = client_with("", "");
@@ -130,9 +114,9 @@ TEST_CASE("server mode: require_cert + verify_chain") {
 }
 
 TEST_CASE("server mode: request_cert alone takes any certificate, or none") {
-    auto settings = server_settings();
+    auto settings = test::rsa_server_settings();
     settings.request_cert = true;
-    auto server = build_server(settings);
+    auto server = test::build_server_or_fail(settings);
     auto self_signed = client_with(pki().unpinned_cert, pki().unpinned_key);
     auto outcome = connect(server.get(), self_signed.get());
     CHECK(outcome.ok);
@@ -142,11 +126,11 @@ TEST_CASE("server mode: request_cert alone takes any certificate, or none") {
 }
 
 TEST_CASE("CRLs revoke client certificates") {
-    auto settings = server_settings();
+    auto settings = test::rsa_server_settings();
     settings.require_cert = settings.verify_chain = true;
     settings.ca_file = pki().root_cert;
     settings.crl_file = pki().crls;
-    auto server = build_server(settings);
+    auto server = test::build_server_or_fail(settings);
     auto good = client_with(pki().client_chain, pki().client_key);
     CHECK(connect(server.get(), good.get()).ok);
     auto revoked = client_with(pki().revoked_chain, pki().revoked_key);
@@ -156,7 +140,7 @@ TEST_CASE("CRLs revoke client certificates") {
 
     SECTION("revoked fails even without verify_chain") {
         settings.verify_chain = false;
-        auto lax = build_server(settings);
+        auto lax = test::build_server_or_fail(settings);
         CHECK_FALSE(connect(lax.get(), revoked.get()).ok);
     }
     SECTION("the same CRLs from a hashed directory (crl_path)") {
@@ -175,7 +159,7 @@ TEST_CASE("CRLs revoke client certificates") {
         ERR_clear_error();
         settings.crl_file.reset();
         settings.crl_path = dir;
-        auto by_dir = build_server(settings);
+        auto by_dir = test::build_server_or_fail(settings);
         CHECK(connect(by_dir.get(), good.get()).ok);
         CHECK_FALSE(connect(by_dir.get(), revoked.get()).ok);
     }
@@ -188,27 +172,27 @@ TEST_CASE("CRLs revoke client certificates") {
 }
 
 TEST_CASE("check_email and check_ip on the peer certificate") {
-    auto settings = server_settings();
+    auto settings = test::rsa_server_settings();
     settings.require_cert = settings.verify_chain = true;
     settings.ca_file = pki().root_cert;
     auto client = client_with(pki().client_chain, pki().client_key);
     SECTION("matching email") {
         settings.check_email = "alice@example.org";
-        CHECK(connect(build_server(settings).get(), client.get()).ok);
+        CHECK(connect(test::build_server_or_fail(settings).get(), client.get()).ok);
     }
     SECTION("other email") {
         settings.check_email = "bob@example.org";
-        auto outcome = connect(build_server(settings).get(), client.get());
+        auto outcome = connect(test::build_server_or_fail(settings).get(), client.get());
         CHECK_FALSE(outcome.ok);
         CHECK_THAT(outcome.server_error, Catch::Contains("mail"));
     }
     SECTION("matching IP") {
         settings.check_ip = "192.0.2.7";
-        CHECK(connect(build_server(settings).get(), client.get()).ok);
+        CHECK(connect(test::build_server_or_fail(settings).get(), client.get()).ok);
     }
     SECTION("other IP") {
         settings.check_ip = "192.0.2.8";
-        CHECK_FALSE(connect(build_server(settings).get(), client.get()).ok);
+        CHECK_FALSE(connect(test::build_server_or_fail(settings).get(), client.get()).ok);
     }
     SECTION("not an IP") {
         settings.check_ip = "mail.example.org";
@@ -227,29 +211,29 @@ TEST_CASE("verify_peer pins the peer certificate (stunnel's verifyPeer)") {
         settings.ca_file = pki().pins_file;
         auto client = tls::build_client_context(settings, "service[c]");
         REQUIRE(client.errors.empty());
-        auto pinned_settings = server_settings();
+        auto pinned_settings = test::rsa_server_settings();
         pinned_settings.cert = {pki().pinned_cert};
         pinned_settings.key = {pki().pinned_key};
-        auto pinned = build_server(pinned_settings);
+        auto pinned = test::build_server_or_fail(pinned_settings);
         CHECK(connect(pinned.get(), client.ctx.get(), "localhost", "localhost").ok);
 
-        auto unpinned_settings = server_settings();
+        auto unpinned_settings = test::rsa_server_settings();
         unpinned_settings.cert = {pki().unpinned_cert};
         unpinned_settings.key = {pki().unpinned_key};
-        auto unpinned = build_server(unpinned_settings);
+        auto unpinned = test::build_server_or_fail(unpinned_settings);
         auto outcome = connect(unpinned.get(), client.ctx.get(), "localhost", "localhost");
         CHECK_FALSE(outcome.ok);
         CHECK_THAT(outcome.client_error, Catch::Contains("certificate rejected"));
 
         // A chain that verifies is not enough: its leaf is not pinned.
-        auto chained = build_server(server_settings());
+        auto chained = test::build_server_or_fail(test::rsa_server_settings());
         CHECK_FALSE(connect(chained.get(), client.ctx.get(), "localhost", "localhost").ok);
     }
     SECTION("server mode: the client's certificate must be in ca_file") {
-        auto settings = server_settings();
+        auto settings = test::rsa_server_settings();
         settings.require_cert = settings.verify_peer = true;
         settings.ca_file = pki().pins_file;
-        auto server = build_server(settings);
+        auto server = test::build_server_or_fail(settings);
         auto pinned = client_with(pki().pinned_cert, pki().pinned_key);
         CHECK(connect(server.get(), pinned.get()).ok);
         auto unpinned = client_with(pki().unpinned_cert, pki().unpinned_key);
@@ -271,12 +255,12 @@ TEST_CASE("client mode: CRLs and chain checks on the server certificate") {
     settings.crl_file = pki().crls;
     auto client = tls::build_client_context(settings, "service[c]");
     REQUIRE(client.errors.empty());
-    auto good = build_server(server_settings());
+    auto good = test::build_server_or_fail(test::rsa_server_settings());
     CHECK(connect(good.get(), client.ctx.get(), "localhost", "localhost").ok);
-    auto revoked_settings = server_settings();
+    auto revoked_settings = test::rsa_server_settings();
     revoked_settings.cert = {pki().revoked_chain};
     revoked_settings.key = {pki().revoked_key};
-    auto revoked = build_server(revoked_settings);
+    auto revoked = test::build_server_or_fail(revoked_settings);
     auto outcome = connect(revoked.get(), client.ctx.get(), "", "");
     CHECK_FALSE(outcome.ok);
     CHECK_THAT(outcome.client_error, Catch::Contains("revoked"));
@@ -285,7 +269,8 @@ TEST_CASE("client mode: CRLs and chain checks on the server certificate") {
 // Issue 12: the per-connection host check (the backend's address, often an IP) must never
 // replace a configured check_ip; and a configured check is enforced with verify = "none" too.
 TEST_CASE("client mode: a configured check_ip is enforced next to the per-connection name") {
-    auto server = build_server(server_settings()); // DNS:localhost, IP:127.0.0.1
+    auto server =
+        test::build_server_or_fail(test::rsa_server_settings()); // DNS:localhost, IP:127.0.0.1
     config::TlsSettings settings;
     settings.ca_file = pki().root_cert;
     settings.session_resume = false; // every connection verifies afresh
@@ -336,7 +321,7 @@ TEST_CASE("client mode: a configured check_ip is enforced next to the per-connec
 }
 
 TEST_CASE("dual certificates: ECDSA for clients that can use it, RSA for the others") {
-    auto settings = server_settings();
+    auto settings = test::rsa_server_settings();
     settings.cert = {pki().rsa_chain, pki().ec_chain};
     settings.key = {pki().rsa_key, pki().ec_key};
     auto result = tls::build_server_context(settings, "service[s]");
@@ -391,11 +376,11 @@ TEST_CASE("X25519 is the first group") {
 }
 
 TEST_CASE("options, security level, renegotiation and compression") {
-    auto settings = server_settings();
+    auto settings = test::rsa_server_settings();
     SECTION("options set and clear by name") {
         settings.options_set = {"NO_TICKET", "PRIORITIZE_CHACHA"};
         settings.options_clear = {"CIPHER_SERVER_PREFERENCE"};
-        auto ctx = build_server(settings);
+        auto ctx = test::build_server_or_fail(settings);
         const uint64_t options = SSL_CTX_get_options(ctx.get());
         CHECK((options & SSL_OP_NO_TICKET) != 0);
         CHECK((options & SSL_OP_PRIORITIZE_CHACHA) != 0);
@@ -412,7 +397,7 @@ TEST_CASE("options, security level, renegotiation and compression") {
     }
     SECTION("security level") {
         settings.security_level = 1;
-        CHECK(SSL_CTX_get_security_level(build_server(settings).get()) == 1);
+        CHECK(SSL_CTX_get_security_level(test::build_server_or_fail(settings).get()) == 1);
         // Level 3 wants 128-bit security: RSA-2048 is too small, P-256 is fine.
         settings.security_level = 3;
         auto result = tls::build_server_context(settings, "service[s]");
@@ -426,7 +411,7 @@ TEST_CASE("options, security level, renegotiation and compression") {
     }
     SECTION("renegotiation") {
         settings.renegotiation = true;
-        const uint64_t options = SSL_CTX_get_options(build_server(settings).get());
+        const uint64_t options = SSL_CTX_get_options(test::build_server_or_fail(settings).get());
         CHECK((options & SSL_OP_NO_RENEGOTIATION) == 0);
         CHECK((options & SSL_OP_ALLOW_CLIENT_RENEGOTIATION) != 0);
     }

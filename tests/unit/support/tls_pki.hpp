@@ -1,5 +1,8 @@
 #pragma once
 
+#include "tlsgate/config/model.hpp"
+#include "tlsgate/tls/openssl_ptr.hpp"
+
 #include <string>
 
 namespace tlsgate::test {
@@ -29,5 +32,16 @@ struct TlsPki {
 };
 
 const TlsPki& tls_pki(); // made once per test run
+
+// Server settings with the RSA chain and key (section "test.toml" line 3).
+config::TlsSettings rsa_server_settings();
+// tls::build_server_context, every config error a test failure.
+tls::SslCtxPtr build_server_or_fail(const config::TlsSettings& settings,
+                                    const std::string& label = "service[t]");
+
+// A ticket key file line: 80 random bytes as 160 hexadecimal digits (openssl rand -hex 80).
+std::string random_ticket_key_line();
+// Writes the ticket key file `name` anew (a new inode, as `mv` of a fresh file does); its path.
+std::string write_ticket_key_file(const std::string& name, const std::string& content);
 
 } // namespace tlsgate::test

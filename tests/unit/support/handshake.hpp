@@ -3,6 +3,7 @@
 #include "tlsgate/tls/engine.hpp"
 #include "tlsgate/tls/openssl_ptr.hpp"
 
+#include <catch2/catch.hpp>
 #include <openssl/ssl.h>
 
 namespace tlsgate::test {
@@ -72,11 +73,16 @@ inline tls::SslCtxPtr plain_client_context(int min_version = TLS1_2_VERSION, int
     return ctx;
 }
 
-// One handshake offering `session` (may be null); true when it completed, `reused` says
-// whether the session was resumed, `next` is the client's session afterwards.
+// One handshake offering `session` (may be null), with SNI `server_name` when not null; true
+// when it completed, `reused` says whether the session was resumed, `next` is the client's
+// session afterwards.
 inline bool handshake_with(SSL_CTX* server_ctx, SSL_CTX* client_ctx, SSL_SESSION* session,
-                           bool& reused, tls::SslSessionPtr* next = nullptr) {
+                           bool& reused, tls::SslSessionPtr* next = nullptr,
+                           const char* server_name = nullptr) {
     MemoryHandshake handshake(server_ctx, client_ctx);
+    if (server_name != nullptr) {
+        SSL_set_tlsext_host_name(handshake.client.native(), server_name);
+    }
     if (session != nullptr) {
         SSL_set_session(handshake.client.native(), session);
     }
@@ -86,6 +92,19 @@ inline bool handshake_with(SSL_CTX* server_ctx, SSL_CTX* client_ctx, SSL_SESSION
         *next = handshake.client_session();
     }
     return ok;
+}
+
+// A first handshake with `first_server`, then a second with `second_server` offering the
+// first one's session, both at `version`: was it resumed?
+inline bool resumes(SSL_CTX* first_server, SSL_CTX* second_server, int version) {
+    auto client = plain_client_context(version, version);
+    bool reused = false;
+    tls::SslSessionPtr session;
+    REQUIRE(handshake_with(first_server, client.get(), nullptr, reused, &session));
+    CHECK_FALSE(reused);
+    REQUIRE(session);
+    REQUIRE(handshake_with(second_server, client.get(), session.get(), reused));
+    return reused;
 }
 
 } // namespace tlsgate::test
