@@ -38,7 +38,7 @@ CodeSpan capability_code(std::string_view resp_text) {
 
 } // namespace
 
-void ImapClientPrelude::on_line(std::string_view content, ClientActions& out) {
+void ImapClientPrelude::on_line(std::string_view content, Actions& out) {
     switch (stage_) {
     case Stage::greeting:
         on_greeting(content, out);
@@ -52,7 +52,7 @@ void ImapClientPrelude::on_line(std::string_view content, ClientActions& out) {
     }
 }
 
-void ImapClientPrelude::on_greeting(std::string_view content, ClientActions& out) {
+void ImapClientPrelude::on_greeting(std::string_view content, Actions& out) {
     Words star = split_first_word(content);
     Words status = split_first_word(star.rest);
     if (star.first != "*" || !star.has_rest) {
@@ -80,7 +80,7 @@ void ImapClientPrelude::on_greeting(std::string_view content, ClientActions& out
     stage_ = Stage::capability;
 }
 
-void ImapClientPrelude::on_capability_reply(std::string_view content, ClientActions& out) {
+void ImapClientPrelude::on_capability_reply(std::string_view content, Actions& out) {
     Words tag = split_first_word(content);
     Words status = split_first_word(tag.rest);
     if (tag.first == "*") {
@@ -111,7 +111,7 @@ void ImapClientPrelude::on_capability_reply(std::string_view content, ClientActi
     fail(out, fmt::format("unexpected server response: {}", content));
 }
 
-void ImapClientPrelude::on_starttls_reply(std::string_view content, ClientActions& out) {
+void ImapClientPrelude::on_starttls_reply(std::string_view content, Actions& out) {
     Words tag = split_first_word(content);
     Words status = split_first_word(tag.rest);
     if (tag.first == "*") {
@@ -152,7 +152,7 @@ void ImapClientPrelude::note_code_capabilities(std::string_view resp_text) {
     }
 }
 
-void ImapClientPrelude::ask_starttls(ClientActions& out) {
+void ImapClientPrelude::ask_starttls(Actions& out) {
     send(out, fmt::format("{} STARTTLS\r\n", kStarttlsTag));
     stage_ = Stage::starttls;
 }

@@ -6,7 +6,7 @@
 
 namespace tlsgate::proto {
 
-void Pop3ClientPrelude::on_line(std::string_view content, ClientActions& out) {
+void Pop3ClientPrelude::on_line(std::string_view content, Actions& out) {
     std::string_view status = split_first_word(content).first;
     bool ok = iequals(status, "+OK");
     bool err = iequals(status, "-ERR");

@@ -46,7 +46,7 @@ std::string valid_ehlo_name(std::string_view name) {
 SmtpClientPrelude::SmtpClientPrelude(const ClientPreludeSettings& settings)
     : ClientPreludeBase(settings), ehlo_name_(valid_ehlo_name(settings.ehlo_name)) {}
 
-void SmtpClientPrelude::on_line(std::string_view content, ClientActions& out) {
+void SmtpClientPrelude::on_line(std::string_view content, Actions& out) {
     bool last = false;
     int code = reply_code(content, last);
     if (code < 0 || (!lines_.empty() && code != code_)) {
@@ -64,7 +64,7 @@ void SmtpClientPrelude::on_line(std::string_view content, ClientActions& out) {
     }
 }
 
-void SmtpClientPrelude::on_reply(ClientActions& out) {
+void SmtpClientPrelude::on_reply(Actions& out) {
     switch (stage_) {
     case Stage::greeting:
         if (code_ != 220) {
@@ -91,7 +91,7 @@ void SmtpClientPrelude::on_reply(ClientActions& out) {
     }
 }
 
-void SmtpClientPrelude::on_ehlo_reply(ClientActions& out) {
+void SmtpClientPrelude::on_ehlo_reply(Actions& out) {
     if (code_ >= 500 && code_ <= 599 && settings().starttls_policy == config::StarttlsPolicy::may) {
         no_starttls(out); // no EHLO, no extensions, no STARTTLS
         return;
@@ -117,7 +117,7 @@ std::string SmtpClientPrelude::greeting_after_tls() const {
     return fmt::format("220 {} ESMTP tlsgate ready\r\n", ehlo_name_);
 }
 
-void SmtpClientPrelude::no_starttls(ClientActions& out) {
+void SmtpClientPrelude::no_starttls(Actions& out) {
     if (settings().starttls_policy != config::StarttlsPolicy::may) {
         fail(out, "server offers no STARTTLS");
         return;

@@ -373,7 +373,7 @@ void Session::on_handshake_complete(End& end) {
             settings().tls.verify == config::VerifyMode::peer ? ", certificate verified"
                                                               : ", certificate NOT checked");
         if (prelude_) {
-            proto::ClientActions actions;
+            proto::Actions actions;
             prelude_->on_tls_established(actions);
             apply(actions);
         }
@@ -731,8 +731,8 @@ void Session::on_plaintext(End& from, const char* data, size_t size) {
             send(backend_, data, size);
         }
     } else if (in_prelude()) {
-        proto::ClientActions actions;
-        prelude_->on_server_data(std::string_view(data, size), actions);
+        proto::Actions actions;
+        prelude_->on_backend_data(std::string_view(data, size), actions);
         apply(actions);
     } else if (filtering()) {
         proto::Actions actions;
@@ -743,9 +743,16 @@ void Session::on_plaintext(End& from, const char* data, size_t size) {
     }
 }
 
+// Actions of the server filter (server mode) or of the client prelude (client mode): a
+// session has at most one of them.
 void Session::apply(proto::Actions& actions) {
     for (const auto& event : actions.log) {
         log(event.level, "conn={} service={} {}", id_, settings().name, event.message);
+    }
+    if (prelude_) {
+        // A filter counts its discarded client bytes in FilterCounters (added at the end); a
+        // prelude has no counters, so its discarded server bytes are counted here.
+        service_->counters.injected_bytes_discarded += actions.discarded_bytes;
     }
     if (!actions.to_backend.empty()) {
         send(backend_, actions.to_backend.data(), actions.to_backend.size());
@@ -757,41 +764,22 @@ void Session::apply(proto::Actions& actions) {
         return;
     }
     if (actions.start_tls) {
-        // The go-ahead is queued in plaintext before any handshake byte: the stream keeps
-        // write order. Client bytes after the STARTTLS line were discarded by the filter.
-        begin_tls(client_);
+        // Server mode: the go-ahead is queued in plaintext before any handshake byte (the
+        // stream keeps write order); client bytes after the STARTTLS line were discarded by
+        // the filter. Client mode: the server gave its go-ahead.
+        begin_tls(settings().client ? backend_ : client_);
     }
     if (actions.close) {
-        fail(actions.close_reason.empty() ? "closed by protocol filter" : actions.close_reason,
-             false);
+        const char* fallback_reason =
+            prelude_ ? "STARTTLS with the server failed" : "closed by protocol filter";
+        fail(actions.close_reason.empty() ? fallback_reason : actions.close_reason, false);
         return;
     }
-    update_backpressure(); // the filter may have filled up, or made room
-}
-
-void Session::apply(proto::ClientActions& actions) {
-    for (const auto& event : actions.log) {
-        log(event.level, "conn={} service={} {}", id_, settings().name, event.message);
-    }
-    service_->counters.injected_bytes_discarded += actions.discarded_server_bytes;
-    if (!actions.to_server.empty()) {
-        send(backend_, actions.to_server.data(), actions.to_server.size());
-    }
-    if (!closing_ && !actions.to_local.empty()) {
-        send(client_, actions.to_local.data(), actions.to_local.size());
-    }
-    if (closing_) {
-        return;
-    }
-    if (actions.fail) {
-        fail(actions.fail_reason.empty() ? "STARTTLS with the server failed" : actions.fail_reason,
-             false);
-    } else if (actions.start_tls) {
-        begin_tls(backend_);
-    } else if (actions.plaintext_fallback) {
+    if (actions.plaintext_fallback) {
         handshake_deadline_ = 0; // no TLS: the prelude is over
         backend_ready();
     }
+    update_backpressure(); // a filter may have filled up, or made room
 }
 
 void Session::send(End& to, const char* data, size_t size) {

@@ -146,7 +146,6 @@ private:
     // Plaintext from either end, through the filter or the prelude while one is in the way.
     void on_plaintext(End& from, const char* data, size_t size);
     void apply(proto::Actions& actions);
-    void apply(proto::ClientActions& actions);
     bool filtering() const { return filter_ && !filter_->transparent(); }
     bool in_prelude() const { return prelude_ && !prelude_->done(); }
     void send(End& to, const char* data, size_t size);

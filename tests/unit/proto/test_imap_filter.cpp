@@ -380,10 +380,10 @@ TEST_CASE("imap: discarded bytes reported in the actions", "[imap]") {
     f->on_backend_data(kGreeting, a);
     f->on_client_data("a STARTTLS\r\nxyz", a);
     CHECK(a.start_tls);
-    CHECK(a.discarded_client_bytes == 3);
+    CHECK(a.discarded_bytes == 3);
     Actions b;
     f->on_client_data("12345", b);
-    CHECK(b.discarded_client_bytes == 5);
+    CHECK(b.discarded_bytes == 5);
     CHECK(f->counters().injected_bytes_discarded == 8);
 }
 
