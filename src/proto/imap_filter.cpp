@@ -14,11 +14,11 @@ using imap_syntax::auth_verb;
 using imap_syntax::capability_atoms;
 using imap_syntax::capability_response;
 using imap_syntax::CapabilityCode;
-using imap_syntax::find_capability_code;
 using imap_syntax::has_forbidden_octets;
 using imap_syntax::known_verb;
 using imap_syntax::scan_segment;
 using imap_syntax::SegmentStart;
+using imap_syntax::status_capability_code;
 using imap_syntax::trailing_literal;
 using imap_syntax::valid_tag;
 using imap_syntax::valid_verb;
@@ -456,8 +456,9 @@ void ImapFilter::complete_tagged(std::string_view content, Actions& out) {
 }
 
 std::string ImapFilter::rewrite_capability_code(std::string_view content) {
-    // A "[CAPABILITY ...]" response code in a greeting, a tagged OK or any untagged response.
-    const CapabilityCode code = find_capability_code(content);
+    // A "[CAPABILITY ...]" response code in a greeting or another status response. Response
+    // data (FETCH, LIST, ...) is never rewritten, whatever its strings hold.
+    const CapabilityCode code = status_capability_code(content);
     if (!code.found()) {
         return std::string(content);
     }

@@ -206,12 +206,24 @@ CapabilityCode capability_code(std::string_view resp_text) {
     return code_at(resp_text, 0);
 }
 
-CapabilityCode find_capability_code(std::string_view line) {
-    const size_t begin = to_upper(line).find(kCapabilityCode);
-    if (begin == std::string::npos) {
+CapabilityCode status_capability_code(std::string_view line) {
+    Words tag = split_first_word(line);
+    Words status = split_first_word(tag.rest);
+    if (!tag.has_rest || !status.has_rest) {
         return {};
     }
-    return code_at(line, begin);
+    static constexpr std::string_view kStatuses[] = {"OK", "NO", "BAD", "PREAUTH", "BYE"};
+    if (std::none_of(std::begin(kStatuses), std::end(kStatuses),
+                     [&](std::string_view s) { return iequals(status.first, s); })) {
+        return {};
+    }
+    CapabilityCode code = capability_code(status.rest);
+    if (code.found()) {
+        const size_t offset = static_cast<size_t>(status.rest.data() - line.data());
+        code.begin += offset;
+        code.end += offset;
+    }
+    return code;
 }
 
 std::vector<std::string_view> capability_atoms(std::string_view list) {

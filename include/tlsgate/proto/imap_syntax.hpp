@@ -71,13 +71,12 @@ struct CapabilityCode {
     std::string_view atoms;
     bool found() const { return begin != std::string_view::npos; }
 };
-// The code that opens resp-text, the only place RFC 9051 puts one ("[CAPABILITY a b] text"):
-// how the client prelude reads a server's greeting and tagged OK.
+// The code that opens resp-text, the only place RFC 9051 puts one ("[CAPABILITY a b] text").
 CapabilityCode capability_code(std::string_view resp_text);
-// The first "[CAPABILITY" anywhere in a response line (nothing when that one is not a
-// well-formed code): how the server filter finds the code it rewrites, in greetings, tagged
-// replies and untagged responses alike.
-CapabilityCode find_capability_code(std::string_view line);
+// The code of a status response line, tagged or untagged OK, NO, BAD, PREAUTH or BYE (any
+// case), where it opens the resp-text after the status; offsets are the line's. Any other
+// line (response data such as FETCH or LIST) has none, whatever its text holds.
+CapabilityCode status_capability_code(std::string_view line);
 
 // The capability atoms of a list, in order (separated by one or more spaces).
 std::vector<std::string_view> capability_atoms(std::string_view list);

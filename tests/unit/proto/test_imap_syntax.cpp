@@ -119,18 +119,30 @@ TEST_CASE("imap syntax: a CAPABILITY code opening resp-text (the prelude's readi
     CHECK_FALSE(capability_code("").found());
 }
 
-TEST_CASE("imap syntax: a CAPABILITY code anywhere (the filter's reading)", "[imap][syntax]") {
-    CapabilityCode c = find_capability_code("* OK [CAPABILITY IMAP4rev1] ready");
+TEST_CASE("imap syntax: the CAPABILITY code of a status response", "[imap][syntax]") {
+    CapabilityCode c = status_capability_code("* OK [CAPABILITY IMAP4rev1] ready");
     REQUIRE(c.found());
     CHECK(c.begin == 5);
     CHECK(c.end == 26);
     CHECK(c.atoms == "IMAP4rev1");
-    CHECK(find_capability_code("a1 OK [capability x y] Logged in").atoms == "x y");
-    CHECK(find_capability_code("* OK ready [CAPABILITY a]").found());
-    // Only the first "[CAPABILITY" counts: a malformed one hides a later one.
-    CHECK_FALSE(find_capability_code("* OK [CAPABILITYX] [CAPABILITY a]").found());
-    CHECK_FALSE(find_capability_code("* OK [CAPABILITY a").found());
-    CHECK_FALSE(find_capability_code("* OK ready").found());
+    c = status_capability_code("a1 ok [capability x y] Logged in");
+    CHECK(c.begin == 6);
+    CHECK(c.atoms == "x y");
+    for (std::string status : {"OK", "NO", "BAD", "PREAUTH", "BYE", "preauth"}) {
+        INFO(status);
+        CHECK(status_capability_code("* " + status + " [CAPABILITY a] x").atoms == "a");
+    }
+    // Response data and text that merely contains the code are not status responses.
+    CHECK_FALSE(status_capability_code("* 1 FETCH (ENVELOPE (NIL \"[CAPABILITY a] x\"))").found());
+    CHECK_FALSE(status_capability_code("* LIST () \"/\" \"[CAPABILITY a]\"").found());
+    CHECK_FALSE(status_capability_code("* OK ready [CAPABILITY a]").found());
+    CHECK_FALSE(status_capability_code("* OK [ALERT] [CAPABILITY a]").found());
+    CHECK_FALSE(status_capability_code("* OKAY [CAPABILITY a]").found());
+    CHECK_FALSE(status_capability_code("+ [CAPABILITY a]").found());
+    CHECK_FALSE(status_capability_code("* OK  [CAPABILITY a]").found());
+    CHECK_FALSE(status_capability_code("* OK [CAPABILITY a").found());
+    CHECK_FALSE(status_capability_code("* OK").found());
+    CHECK_FALSE(status_capability_code("").found());
 }
 
 TEST_CASE("imap syntax: every octet after [CAPABILITY", "[imap][syntax]") {
@@ -141,7 +153,7 @@ TEST_CASE("imap syntax: every octet after [CAPABILITY", "[imap][syntax]") {
         INFO("octet " << c);
         const bool code = c == ' ' || c == ']';
         CHECK(capability_code(text).found() == code);
-        CHECK(find_capability_code("* OK " + text).found() == code);
+        CHECK(status_capability_code("* OK " + text).found() == code);
     }
     CHECK(capability_code("[CAPABILITY]A]").atoms == "");
 }
