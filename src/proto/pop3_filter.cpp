@@ -11,6 +11,7 @@ using pop3_syntax::is_terminator;
 using pop3_syntax::known_verb;
 using pop3_syntax::starts_continuation;
 using pop3_syntax::starts_positive;
+using pop3_syntax::unstuff;
 using pop3_syntax::valid_keyword;
 
 namespace {
@@ -208,8 +209,8 @@ void Pop3Filter::handle_backend_line(std::string_view line, bool whole, Actions&
 }
 
 void Pop3Filter::handle_capa_line(std::string_view line, Actions& out) {
-    // Read as written, without removing dot-stuffing (see pop3_syntax::unstuff).
-    std::string keyword = to_upper(capa_keyword(line_content(line)));
+    // Read as the client reads it, dot-stuffing removed; relayed as it came.
+    std::string keyword = to_upper(capa_keyword(unstuff(line_content(line))));
     if (keyword == "STLS") {
         return; // ours to offer: re-added at the end before TLS, never after
     }
