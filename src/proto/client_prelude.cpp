@@ -35,7 +35,7 @@ std::string sanitize_reason(std::string_view text, size_t max) {
     return r;
 }
 
-void ClientPreludeBase::on_server_data(std::string_view bytes, ClientActions& out) {
+void ClientPreludeBase::on_backend_data(std::string_view bytes, Actions& out) {
     if (state_ == State::done) {
         return;
     }
@@ -81,11 +81,11 @@ void ClientPreludeBase::on_server_data(std::string_view bytes, ClientActions& ou
     // After a failure the rest does not matter: the connection closes.
 }
 
-void ClientPreludeBase::on_tls_established(ClientActions& out) {
+void ClientPreludeBase::on_tls_established(Actions& out) {
     if (state_ != State::awaiting_tls) {
         return;
     }
-    out.to_local += greeting_after_tls();
+    out.to_client += greeting_after_tls();
     state_ = State::done;
 }
 
@@ -97,30 +97,30 @@ std::string ClientPreludeBase::failure_reply(std::string_view why) const {
     return fmt::format("{}{}\r\n", failure_prefix(), reason);
 }
 
-void ClientPreludeBase::fail(ClientActions& out, std::string_view reason) {
-    out.fail = true;
-    out.fail_reason = sanitize_reason(reason);
-    out.to_local += failure_reply(out.fail_reason);
+void ClientPreludeBase::fail(Actions& out, std::string_view reason) {
+    out.close = true;
+    out.close_reason = sanitize_reason(reason);
+    out.to_client += failure_reply(out.close_reason);
     state_ = State::done;
 }
 
-void ClientPreludeBase::go_ahead(ClientActions& out) {
+void ClientPreludeBase::go_ahead(Actions& out) {
     out.start_tls = true;
     state_ = State::awaiting_tls;
 }
 
-void ClientPreludeBase::fallback(ClientActions& out, std::string to_local) {
+void ClientPreludeBase::fallback(Actions& out, std::string to_client) {
     out.plaintext_fallback = true;
-    out.to_local += to_local;
+    out.to_client += to_client;
     plaintext_ = true;
     state_ = State::done;
 }
 
-void ClientPreludeBase::discard(uint64_t n, ClientActions& out, std::string_view after_what) {
+void ClientPreludeBase::discard(uint64_t n, Actions& out, std::string_view after_what) {
     if (n == 0) {
         return;
     }
-    out.discarded_server_bytes += n;
+    out.discarded_bytes += n;
     out.log.push_back({config::LogLevel::warning,
                        fmt::format("discarded {} bytes the server sent after {}", n, after_what)});
 }

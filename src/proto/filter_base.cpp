@@ -268,7 +268,7 @@ void FilterBase::discard_injected(size_t n, Actions& out) {
         return;
     }
     counters_.injected_bytes_discarded += n;
-    out.discarded_client_bytes += n;
+    out.discarded_bytes += n;
     log(out, config::LogLevel::warning,
         fmt::format("discarded {} bytes the client sent after STARTTLS before the TLS handshake",
                     n));

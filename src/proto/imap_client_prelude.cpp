@@ -1,44 +1,13 @@
 #include "tlsgate/proto/imap_client_prelude.hpp"
 
+#include "tlsgate/proto/imap_syntax.hpp"
 #include "tlsgate/proto/line_buffer.hpp"
 
 #include <fmt/format.h>
 
 namespace tlsgate::proto {
 
-namespace {
-
-// The span of a leading "[CAPABILITY ...]" response code in resp-text (with the space after
-// it), or npos when resp-text has none.
-struct CodeSpan {
-    size_t length = std::string_view::npos;
-    std::string_view atoms;
-};
-
-CodeSpan capability_code(std::string_view resp_text) {
-    CodeSpan span;
-    if (resp_text.empty() || resp_text.front() != '[') {
-        return span;
-    }
-    auto close = resp_text.find(']');
-    if (close == std::string_view::npos) {
-        return span;
-    }
-    Words w = split_first_word(resp_text.substr(1, close - 1));
-    if (!iequals(w.first, "CAPABILITY")) {
-        return span;
-    }
-    span.atoms = w.rest;
-    span.length = close + 1;
-    if (span.length < resp_text.size() && resp_text[span.length] == ' ') {
-        ++span.length;
-    }
-    return span;
-}
-
-} // namespace
-
-void ImapClientPrelude::on_line(std::string_view content, ClientActions& out) {
+void ImapClientPrelude::on_line(std::string_view content, Actions& out) {
     switch (stage_) {
     case Stage::greeting:
         on_greeting(content, out);
@@ -52,7 +21,7 @@ void ImapClientPrelude::on_line(std::string_view content, ClientActions& out) {
     }
 }
 
-void ImapClientPrelude::on_greeting(std::string_view content, ClientActions& out) {
+void ImapClientPrelude::on_greeting(std::string_view content, Actions& out) {
     Words star = split_first_word(content);
     Words status = split_first_word(star.rest);
     if (star.first != "*" || !star.has_rest) {
@@ -80,12 +49,12 @@ void ImapClientPrelude::on_greeting(std::string_view content, ClientActions& out
     stage_ = Stage::capability;
 }
 
-void ImapClientPrelude::on_capability_reply(std::string_view content, ClientActions& out) {
+void ImapClientPrelude::on_capability_reply(std::string_view content, Actions& out) {
     Words tag = split_first_word(content);
     Words status = split_first_word(tag.rest);
     if (tag.first == "*") {
-        if (iequals(status.first, "CAPABILITY")) {
-            note_capabilities(status.rest);
+        if (auto atoms = imap_syntax::capability_response(content)) {
+            note_capabilities(*atoms);
         } else if (iequals(status.first, "BYE")) {
             fail(out, fmt::format("server unavailable: {}", content));
         }
@@ -111,7 +80,7 @@ void ImapClientPrelude::on_capability_reply(std::string_view content, ClientActi
     fail(out, fmt::format("unexpected server response: {}", content));
 }
 
-void ImapClientPrelude::on_starttls_reply(std::string_view content, ClientActions& out) {
+void ImapClientPrelude::on_starttls_reply(std::string_view content, Actions& out) {
     Words tag = split_first_word(content);
     Words status = split_first_word(tag.rest);
     if (tag.first == "*") {
@@ -136,23 +105,20 @@ void ImapClientPrelude::on_starttls_reply(std::string_view content, ClientAction
 }
 
 void ImapClientPrelude::note_capabilities(std::string_view atoms) {
-    while (!atoms.empty()) {
-        Words w = split_first_word(atoms);
-        if (iequals(w.first, "STARTTLS")) {
-            starttls_ = true;
-        }
-        atoms = w.rest;
+    if (imap_syntax::has_capability(atoms, "STARTTLS")) {
+        starttls_ = true;
     }
 }
 
 void ImapClientPrelude::note_code_capabilities(std::string_view resp_text) {
-    CodeSpan span = capability_code(resp_text);
-    if (span.length != std::string_view::npos) {
-        note_capabilities(span.atoms);
+    // Stricter than the server filter's reading: only a code that opens resp-text counts.
+    imap_syntax::CapabilityCode code = imap_syntax::capability_code(resp_text);
+    if (code.found()) {
+        note_capabilities(code.atoms);
     }
 }
 
-void ImapClientPrelude::ask_starttls(ClientActions& out) {
+void ImapClientPrelude::ask_starttls(Actions& out) {
     send(out, fmt::format("{} STARTTLS\r\n", kStarttlsTag));
     stage_ = Stage::starttls;
 }

@@ -4,17 +4,21 @@
 
 #include <algorithm>
 #include <fmt/format.h>
-#include <vector>
+#include <optional>
 
 namespace tlsgate::proto {
 
 using imap_syntax::allowed_before_tls;
 using imap_syntax::as_synchronizing;
 using imap_syntax::auth_verb;
+using imap_syntax::capability_atoms;
+using imap_syntax::capability_response;
+using imap_syntax::CapabilityCode;
 using imap_syntax::has_forbidden_octets;
 using imap_syntax::known_verb;
 using imap_syntax::scan_segment;
 using imap_syntax::SegmentStart;
+using imap_syntax::status_capability_code;
 using imap_syntax::trailing_literal;
 using imap_syntax::valid_tag;
 using imap_syntax::valid_verb;
@@ -381,11 +385,10 @@ void ImapFilter::handle_backend_line(std::string_view line, Actions& out) {
         return;
     }
     if (content.starts_with("* ")) {
-        std::string_view rest = content.substr(2);
-        if (whole && istarts_with(rest, "CAPABILITY") && (rest.size() == 10 || rest[10] == ' ')) {
-            std::string_view caps = rest.size() > 10 ? rest.substr(11) : std::string_view();
+        std::optional<std::string_view> caps = capability_response(content);
+        if (whole && caps) {
             out.to_client += "* CAPABILITY ";
-            out.to_client += rewrite_capability_list(caps);
+            out.to_client += rewrite_capability_list(*caps);
             out.to_client += terminator;
         } else {
             out.to_client += whole ? rewrite_capability_code(content) : std::string(content);
@@ -453,54 +456,28 @@ void ImapFilter::complete_tagged(std::string_view content, Actions& out) {
 }
 
 std::string ImapFilter::rewrite_capability_code(std::string_view content) {
-    // "[CAPABILITY ...]" response code in an OK greeting or tagged OK.
-    std::string upper = to_upper(content);
-    auto pos = upper.find("[CAPABILITY");
-    if (pos == std::string::npos) {
+    // A "[CAPABILITY ...]" response code in a greeting or another status response. Response
+    // data (FETCH, LIST, ...) is never rewritten, whatever its strings hold.
+    const CapabilityCode code = status_capability_code(content);
+    if (!code.found()) {
         return std::string(content);
     }
-    size_t list = pos + 11;
-    if (list < content.size() && content[list] != ' ' && content[list] != ']') {
-        return std::string(content);
-    }
-    auto close = content.find(']', list);
-    if (close == std::string_view::npos) {
-        return std::string(content);
-    }
-    std::string_view caps = content.substr(list, close - list);
-    if (!caps.empty() && caps.front() == ' ') {
-        caps.remove_prefix(1);
-    }
-    std::string r(content.substr(0, pos));
+    std::string r(content.substr(0, code.begin));
     r += "[CAPABILITY ";
-    r += rewrite_capability_list(caps);
-    r += content.substr(close);
+    r += rewrite_capability_list(code.atoms);
+    r += content.substr(code.end);
     return r;
 }
 
 std::string ImapFilter::rewrite_capability_list(std::string_view caps) {
-    std::vector<std::string_view> kept;
-    size_t i = 0;
-    while (i < caps.size()) {
-        size_t j = caps.find(' ', i);
-        if (j == std::string_view::npos) {
-            j = caps.size();
-        }
-        std::string_view tok = caps.substr(i, j - i);
-        i = j + 1;
-        if (tok.empty()) {
-            continue;
-        }
+    std::string r;
+    for (std::string_view tok : capability_atoms(caps)) {
         if (iequals(tok, "STARTTLS") || iequals(tok, "LOGINDISABLED")) {
             continue; // ours to decide
         }
         if (!tls_ && settings_.auth_requires_tls && istarts_with(tok, "AUTH=")) {
             continue;
         }
-        kept.push_back(tok);
-    }
-    std::string r;
-    for (auto tok : kept) {
         if (!r.empty()) {
             r += ' ';
         }

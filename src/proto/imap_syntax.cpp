@@ -162,4 +162,93 @@ std::string_view as_synchronizing(std::string_view content, const LiteralSpec& l
     return storage;
 }
 
+std::optional<std::string_view> capability_response(std::string_view content) {
+    if (!content.starts_with("* ")) {
+        return std::nullopt;
+    }
+    Words status = split_first_word(content.substr(2));
+    if (!iequals(status.first, "CAPABILITY")) {
+        return std::nullopt;
+    }
+    return status.rest;
+}
+
+namespace {
+
+constexpr std::string_view kCapabilityCode = "[CAPABILITY";
+
+// The code whose "[" is at `begin` in `s`, known to start with "[CAPABILITY" in any case.
+CapabilityCode code_at(std::string_view s, size_t begin) {
+    CapabilityCode code;
+    const size_t list = begin + kCapabilityCode.size();
+    if (list < s.size() && s[list] != ' ' && s[list] != ']') {
+        return code; // a longer word: "[CAPABILITYX ...]"
+    }
+    const size_t close = s.find(']', list);
+    if (close == std::string_view::npos) {
+        return code;
+    }
+    code.begin = begin;
+    code.end = close;
+    code.atoms = s.substr(list, close - list);
+    if (code.atoms.starts_with(" ")) {
+        code.atoms.remove_prefix(1);
+    }
+    return code;
+}
+
+} // namespace
+
+CapabilityCode capability_code(std::string_view resp_text) {
+    if (!istarts_with(resp_text, kCapabilityCode)) {
+        return {};
+    }
+    return code_at(resp_text, 0);
+}
+
+CapabilityCode status_capability_code(std::string_view line) {
+    Words tag = split_first_word(line);
+    Words status = split_first_word(tag.rest);
+    if (!tag.has_rest || !status.has_rest) {
+        return {};
+    }
+    static constexpr std::string_view kStatuses[] = {"OK", "NO", "BAD", "PREAUTH", "BYE"};
+    if (std::none_of(std::begin(kStatuses), std::end(kStatuses),
+                     [&](std::string_view s) { return iequals(status.first, s); })) {
+        return {};
+    }
+    CapabilityCode code = capability_code(status.rest);
+    if (code.found()) {
+        const size_t offset = static_cast<size_t>(status.rest.data() - line.data());
+        code.begin += offset;
+        code.end += offset;
+    }
+    return code;
+}
+
+std::vector<std::string_view> capability_atoms(std::string_view list) {
+    std::vector<std::string_view> atoms;
+    size_t i = 0;
+    while (i < list.size()) {
+        size_t j = list.find(' ', i);
+        if (j == std::string_view::npos) {
+            j = list.size();
+        }
+        if (j > i) {
+            atoms.push_back(list.substr(i, j - i));
+        }
+        i = j + 1;
+    }
+    return atoms;
+}
+
+bool has_capability(std::string_view list, std::string_view name) {
+    for (std::string_view atom : capability_atoms(list)) {
+        if (iequals(atom, name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 } // namespace tlsgate::proto::imap_syntax

@@ -1,15 +1,17 @@
 #include "tlsgate/proto/pop3_client_prelude.hpp"
 
 #include "tlsgate/proto/line_buffer.hpp"
+#include "tlsgate/proto/pop3_syntax.hpp"
 
 #include <fmt/format.h>
 
 namespace tlsgate::proto {
 
-void Pop3ClientPrelude::on_line(std::string_view content, ClientActions& out) {
-    std::string_view status = split_first_word(content).first;
-    bool ok = iequals(status, "+OK");
-    bool err = iequals(status, "-ERR");
+void Pop3ClientPrelude::on_line(std::string_view content, Actions& out) {
+    // Stricter than the server filter's reading: "+OK" and "-ERR" only as a whole word.
+    const pop3_syntax::Status status = pop3_syntax::status(content);
+    const bool ok = status == pop3_syntax::Status::ok;
+    const bool err = status == pop3_syntax::Status::err;
     switch (stage_) {
     case Stage::greeting:
         if (!ok) {
@@ -31,7 +33,7 @@ void Pop3ClientPrelude::on_line(std::string_view content, ClientActions& out) {
         stage_ = Stage::capa_lines;
         return;
     case Stage::capa_lines:
-        if (content == ".") {
+        if (pop3_syntax::is_terminator(content)) {
             if (!stls_) {
                 fail(out, "server offers no STARTTLS");
                 return;
@@ -40,10 +42,7 @@ void Pop3ClientPrelude::on_line(std::string_view content, ClientActions& out) {
             stage_ = Stage::stls;
             return;
         }
-        if (!content.empty() && content.front() == '.') {
-            content.remove_prefix(1); // dot-stuffing
-        }
-        if (iequals(split_first_word(content).first, "STLS")) {
+        if (iequals(pop3_syntax::capa_keyword(pop3_syntax::unstuff(content)), "STLS")) {
             stls_ = true;
         }
         return;

@@ -1,18 +1,20 @@
 #include "tlsgate/proto/pop3_filter.hpp"
 
-#include <algorithm>
+#include "tlsgate/proto/pop3_syntax.hpp"
+
 #include <fmt/format.h>
 
 namespace tlsgate::proto {
 
-namespace {
+using pop3_syntax::capa_keyword;
+using pop3_syntax::is_terminator;
+using pop3_syntax::known_verb;
+using pop3_syntax::starts_continuation;
+using pop3_syntax::starts_positive;
+using pop3_syntax::unstuff;
+using pop3_syntax::valid_keyword;
 
-bool valid_keyword(std::string_view verb) {
-    return !verb.empty() && verb.size() <= 40 && std::all_of(verb.begin(), verb.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '-' || c == '_';
-    });
-}
+namespace {
 
 bool allowed_before_tls(std::string_view verb) {
     return verb == "CAPA" || verb == "NOOP" || verb == "QUIT" || verb == "STLS";
@@ -53,17 +55,6 @@ void Pop3Filter::process_client(Actions& out) {
         handle_command(content, out);
     }
 }
-
-namespace {
-
-bool known_verb(std::string_view verb) {
-    static constexpr std::string_view kVerbs[] = {"USER", "PASS", "APOP", "AUTH",   "STLS", "CAPA",
-                                                  "QUIT", "STAT", "LIST", "RETR",   "DELE", "NOOP",
-                                                  "RSET", "TOP",  "UIDL", "XCLIENT"};
-    return std::find(std::begin(kVerbs), std::end(kVerbs), verb) != std::end(kVerbs);
-}
-
-} // namespace
 
 void Pop3Filter::handle_command(std::string_view content, Actions& out) {
     if (content.empty()) {
@@ -170,7 +161,7 @@ void Pop3Filter::handle_backend_line(std::string_view line, bool whole, Actions&
         return;
     }
     if (in_multi_) {
-        if (whole && content == ".") {
+        if (whole && is_terminator(content)) {
             if (multi_capa_ && !tls_ && !authenticated_) {
                 out.to_client += "STLS\r\n";
             }
@@ -192,7 +183,7 @@ void Pop3Filter::handle_backend_line(std::string_view line, bool whole, Actions&
     if (!slot) {
         return; // unsolicited (e.g. a shutdown notice)
     }
-    if (istarts_with(content, "+OK")) {
+    if (starts_positive(content)) {
         if (slot->kind == k_multi || slot->kind == k_capa) {
             in_multi_ = true;
             multi_capa_ = slot->kind == k_capa;
@@ -201,7 +192,7 @@ void Pop3Filter::handle_backend_line(std::string_view line, bool whole, Actions&
         if (slot->kind == k_pass || slot->kind == k_auth) {
             authenticated_ = true;
         }
-    } else if (content.starts_with("+") && slot->kind == k_auth) {
+    } else if (starts_continuation(content) && slot->kind == k_auth) {
         ++conts_; // SASL challenge: the client may answer one line
         return;
     }
@@ -218,8 +209,8 @@ void Pop3Filter::handle_backend_line(std::string_view line, bool whole, Actions&
 }
 
 void Pop3Filter::handle_capa_line(std::string_view line, Actions& out) {
-    std::string_view content = line_content(line);
-    std::string keyword = to_upper(split_first_word(content).first);
+    // Read as the client reads it, dot-stuffing removed; relayed as it came.
+    std::string keyword = to_upper(capa_keyword(unstuff(line_content(line))));
     if (keyword == "STLS") {
         return; // ours to offer: re-added at the end before TLS, never after
     }

@@ -1,35 +1,13 @@
 #include "tlsgate/proto/smtp_client_prelude.hpp"
 
 #include "tlsgate/proto/line_buffer.hpp"
+#include "tlsgate/proto/smtp_syntax.hpp"
 
-#include <algorithm>
 #include <fmt/format.h>
 
 namespace tlsgate::proto {
 
 namespace {
-
-// "ddd", "ddd text" or "ddd-text": the code, or -1 when the line is malformed.
-int reply_code(std::string_view line, bool& last) {
-    if (line.size() < 3) {
-        return -1;
-    }
-    int code = 0;
-    for (size_t i = 0; i < 3; ++i) {
-        if (line[i] < '0' || line[i] > '9') {
-            return -1;
-        }
-        code = code * 10 + (line[i] - '0');
-    }
-    if (line.size() == 3 || line[3] == ' ') {
-        last = true;
-    } else if (line[3] == '-') {
-        last = false;
-    } else {
-        return -1;
-    }
-    return code;
-}
 
 std::string valid_ehlo_name(std::string_view name) {
     std::string r;
@@ -46,9 +24,11 @@ std::string valid_ehlo_name(std::string_view name) {
 SmtpClientPrelude::SmtpClientPrelude(const ClientPreludeSettings& settings)
     : ClientPreludeBase(settings), ehlo_name_(valid_ehlo_name(settings.ehlo_name)) {}
 
-void SmtpClientPrelude::on_line(std::string_view content, ClientActions& out) {
-    bool last = false;
-    int code = reply_code(content, last);
+void SmtpClientPrelude::on_line(std::string_view content, Actions& out) {
+    // Stricter than the server filter's reading: a reply line that is not well formed, or a
+    // multi-line reply whose code changes, fails the prelude.
+    const smtp_syntax::ReplyLine reply = smtp_syntax::parse_reply_line(content);
+    const int code = reply.number();
     if (code < 0 || (!lines_.empty() && code != code_)) {
         fail(out, fmt::format("{}: {}",
                               stage_ == Stage::greeting ? "unexpected greeting"
@@ -58,13 +38,13 @@ void SmtpClientPrelude::on_line(std::string_view content, ClientActions& out) {
     }
     code_ = code;
     lines_.emplace_back(content);
-    if (last) {
+    if (!reply.continues()) {
         on_reply(out);
         lines_.clear();
     }
 }
 
-void SmtpClientPrelude::on_reply(ClientActions& out) {
+void SmtpClientPrelude::on_reply(Actions& out) {
     switch (stage_) {
     case Stage::greeting:
         if (code_ != 220) {
@@ -91,7 +71,7 @@ void SmtpClientPrelude::on_reply(ClientActions& out) {
     }
 }
 
-void SmtpClientPrelude::on_ehlo_reply(ClientActions& out) {
+void SmtpClientPrelude::on_ehlo_reply(Actions& out) {
     if (code_ >= 500 && code_ <= 599 && settings().starttls_policy == config::StarttlsPolicy::may) {
         no_starttls(out); // no EHLO, no extensions, no STARTTLS
         return;
@@ -102,9 +82,8 @@ void SmtpClientPrelude::on_ehlo_reply(ClientActions& out) {
     }
     // The first line greets; each further line names one extension.
     for (size_t i = 1; i < lines_.size(); ++i) {
-        std::string_view ext =
-            std::string_view(lines_[i]).substr(std::min<size_t>(4, lines_[i].size()));
-        if (iequals(split_first_word(ext).first, "STARTTLS")) {
+        std::string_view text = smtp_syntax::parse_reply_line(lines_[i]).text;
+        if (iequals(smtp_syntax::ehlo_keyword(text), "STARTTLS")) {
             send(out, "STARTTLS\r\n");
             stage_ = Stage::starttls;
             return;
@@ -117,7 +96,7 @@ std::string SmtpClientPrelude::greeting_after_tls() const {
     return fmt::format("220 {} ESMTP tlsgate ready\r\n", ehlo_name_);
 }
 
-void SmtpClientPrelude::no_starttls(ClientActions& out) {
+void SmtpClientPrelude::no_starttls(Actions& out) {
     if (settings().starttls_policy != config::StarttlsPolicy::may) {
         fail(out, "server offers no STARTTLS");
         return;

@@ -1,18 +1,21 @@
 #include "tlsgate/proto/smtp_filter.hpp"
 
+#include "tlsgate/proto/smtp_syntax.hpp"
+
 #include <algorithm>
 #include <fmt/format.h>
 
 namespace tlsgate::proto {
 
-namespace {
+using smtp_syntax::ehlo_keyword;
+using smtp_syntax::known_verb;
+using smtp_syntax::looks_like_bdat;
+using smtp_syntax::parse_bdat;
+using smtp_syntax::parse_reply_line;
+using smtp_syntax::ReplyLine;
+using smtp_syntax::valid_verb;
 
-bool valid_verb(std::string_view verb) {
-    return !verb.empty() && verb.size() <= 40 && std::all_of(verb.begin(), verb.end(), [](char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-               c == '-' || c == '_';
-    });
-}
+namespace {
 
 bool allowed_before_tls(std::string_view verb) {
     return verb == "NOOP" || verb == "EHLO" || verb == "HELO" || verb == "RSET" || verb == "QUIT" ||
@@ -25,36 +28,8 @@ bool is_xclient(std::string_view verb) {
     return verb == "XCLIENT" || verb == "XFORWARD";
 }
 
-// A line the client meant as BDAT, however malformed ("BDAT\t5", "bdat"): its chunk follows
-// without waiting for a reply.
-bool looks_like_bdat(std::string_view content) {
-    if (!istarts_with(content, "BDAT")) {
-        return false;
-    }
-    if (content.size() == 4) {
-        return true;
-    }
-    char c = content[4];
-    return !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-             c == '-' || c == '_');
-}
-
 bool allowed_before_ehlo(std::string_view verb) {
     return verb == "NOOP" || verb == "EHLO" || verb == "HELO" || verb == "RSET" || verb == "QUIT";
-}
-
-// "BDAT <size> [LAST]" (RFC 3030).
-bool parse_bdat(std::string_view args, uint64_t& size) {
-    Words w = split_first_word(args);
-    if (w.first.empty() || w.first.size() > 18 ||
-        !std::all_of(w.first.begin(), w.first.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        return false;
-    }
-    size = 0;
-    for (char c : w.first) {
-        size = size * 10 + static_cast<uint64_t>(c - '0');
-    }
-    return !w.has_rest || iequals(w.rest, "LAST");
 }
 
 } // namespace
@@ -155,17 +130,6 @@ void SmtpFilter::refuse_bdat(Actions& out, uint64_t size, std::string text, std:
         chunk_left_ = size;
     }
 }
-
-namespace {
-
-bool known_verb(std::string_view verb) {
-    static constexpr std::string_view kVerbs[] = {
-        "HELO", "EHLO", "MAIL",     "RCPT", "DATA", "BDAT", "RSET", "VRFY",    "EXPN",    "HELP",
-        "NOOP", "QUIT", "STARTTLS", "AUTH", "ETRN", "TURN", "ATRN", "XCLIENT", "XFORWARD"};
-    return std::find(std::begin(kVerbs), std::end(kVerbs), verb) != std::end(kVerbs);
-}
-
-} // namespace
 
 void SmtpFilter::handle_command(std::string_view content, Actions& out) {
     if (looks_like_bdat(content)) {
@@ -409,7 +373,10 @@ void SmtpFilter::process_backend(Actions& out) {
 
 void SmtpFilter::handle_backend_line(std::string_view line, bool whole, Actions& out) {
     std::string_view content = whole ? line_content(line) : line;
-    bool final = content.size() < 4 || content[3] != '-';
+    // Any line but a "-" continuation ends the reply, as clients read it: the backend's
+    // replies are relayed as they are, never refused.
+    const ReplyLine reply = parse_reply_line(content);
+    const bool final = !reply.continues();
     if (!greeting_done_) {
         if (settings_.early_talker == config::EarlyTalker::reject && whole &&
             greeting_held_.size() < kMaxBackendLine) {
@@ -440,7 +407,7 @@ void SmtpFilter::handle_backend_line(std::string_view line, bool whole, Actions&
     bool first = !in_reply_;
     if (first) {
         in_reply_ = true;
-        reply_code_ = std::string(content.substr(0, 3));
+        reply_code_ = std::string(reply.code);
         Slot* slot = front_backend_slot();
         reply_kind_ = slot ? slot->kind : -1;
         ehlo_rewrite_ = reply_kind_ == k_ehlo && reply_code_ == "250";
@@ -450,7 +417,7 @@ void SmtpFilter::handle_backend_line(std::string_view line, bool whole, Actions&
     if (reply_kind_ == k_internal_rset) {
         // swallowed
     } else if (ehlo_rewrite_ && whole) {
-        ehlo_line(content, first, final, out);
+        ehlo_line(reply.text, first, final, out);
     } else {
         if (ehlo_rewrite_) {
             // Overlong EHLO line: give up rewriting the rest of this reply, keep it well-formed.
@@ -471,12 +438,11 @@ void SmtpFilter::handle_backend_line(std::string_view line, bool whole, Actions&
     }
 }
 
-void SmtpFilter::ehlo_line(std::string_view content, bool first, bool final, Actions& out) {
-    std::string_view text = content.size() > 4 ? content.substr(4) : std::string_view();
+void SmtpFilter::ehlo_line(std::string_view text, bool first, bool final, Actions& out) {
     if (first) {
         ehlo_held_ = std::string(text); // the greeting line is always kept
     } else {
-        std::string keyword = to_upper(split_first_word(text).first);
+        std::string keyword = to_upper(ehlo_keyword(text));
         bool drop = keyword == "STARTTLS" ||
                     (!tls_ && settings_.auth_requires_tls &&
                      (keyword == "AUTH" || keyword.starts_with("AUTH="))) ||

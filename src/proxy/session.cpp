@@ -249,7 +249,7 @@ void Session::on_transport_handshake_done(Transport& end) {
              settings().tls.verify == config::VerifyMode::peer ? ", certificate verified"
                                                                : ", certificate NOT checked");
         if (prelude_) {
-            proto::ClientActions actions;
+            proto::Actions actions;
             prelude_->on_tls_established(actions);
             apply(actions);
         }
@@ -434,8 +434,8 @@ void Session::on_transport_plaintext(Transport& from, const char* data, size_t s
             send(backend_, data, size);
         }
     } else if (in_prelude()) {
-        proto::ClientActions actions;
-        prelude_->on_server_data(std::string_view(data, size), actions);
+        proto::Actions actions;
+        prelude_->on_backend_data(std::string_view(data, size), actions);
         apply(actions);
     } else if (filtering()) {
         proto::Actions actions;
@@ -450,6 +450,10 @@ void Session::apply(proto::Actions& actions) {
     for (const auto& event : actions.log) {
         log_(event.level, "{}", event.message);
     }
+    if (prelude_) {
+        // A filter counts what it dropped itself (FilterCounters, added at the close).
+        service_->counters.injected_bytes_discarded += actions.discarded_bytes;
+    }
     if (!actions.to_backend.empty()) {
         send(backend_, actions.to_backend);
     }
@@ -460,45 +464,26 @@ void Session::apply(proto::Actions& actions) {
         return;
     }
     if (actions.start_tls) {
-        // The go-ahead is queued in plaintext before any handshake byte: the stream keeps
-        // write order. Client bytes after the STARTTLS line were discarded by the filter.
-        begin_tls(client_);
+        // Server mode: the go-ahead is queued in plaintext before any handshake byte (the
+        // stream keeps write order); client bytes after the STARTTLS line were discarded by
+        // the filter. Client mode: the server gave its go-ahead.
+        begin_tls(settings().client ? backend_ : client_);
     }
     if (actions.close) {
-        fail(actions.close_reason.empty() ? "closed by protocol filter" : actions.close_reason,
-             CloseMode::graceful);
+        const char* fallback =
+            prelude_ ? "STARTTLS with the server failed" : "closed by protocol filter";
+        fail(actions.close_reason.empty() ? fallback : actions.close_reason, CloseMode::graceful);
         return;
     }
-    if (phase_ == Phase::filtering && !filtering()) {
-        set_phase(steady_phase()); // the filter stepped aside
-    }
-    update_backpressure(); // the filter may have filled up, or made room
-}
-
-void Session::apply(proto::ClientActions& actions) {
-    for (const auto& event : actions.log) {
-        log_(event.level, "{}", event.message);
-    }
-    service_->counters.injected_bytes_discarded += actions.discarded_server_bytes;
-    if (!actions.to_server.empty()) {
-        send(backend_, actions.to_server);
-    }
-    if (!closing() && !actions.to_local.empty()) {
-        send(client_, actions.to_local);
-    }
-    if (closing()) {
-        return;
-    }
-    if (actions.fail) {
-        fail(actions.fail_reason.empty() ? "STARTTLS with the server failed" : actions.fail_reason,
-             CloseMode::graceful);
-    } else if (actions.start_tls) {
-        begin_tls(backend_);
-    } else if (actions.plaintext_fallback) {
+    if (actions.plaintext_fallback) {
         handshake_deadline_ = 0; // no TLS: the prelude is over
         set_phase(Phase::relaying);
         backend_ready();
     }
+    if (phase_ == Phase::filtering && !filtering() && !in_prelude()) {
+        set_phase(steady_phase()); // the filter stepped aside
+    }
+    update_backpressure(); // the filter may have filled up, or made room
 }
 
 void Session::send(Transport& to, const char* data, size_t size) {

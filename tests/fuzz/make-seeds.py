@@ -127,6 +127,39 @@ SMTP = {
         ("B", SMTP_EHLO), ("C", "BDAT 3\r\nabcHELO x\r\n"), ("B", "250 ok\r\n")]),
 }
 
+# Client preludes (fuzz_client_prelude.cpp): a settings byte (protocol, "may"), then server
+# bytes (S) and TLS established (T).
+def prelude(protocol, may, steps):
+    out = bytearray([{"imap": 0, "pop3": 1, "smtp": 2}[protocol] | (4 if may else 0)])
+    for kind, data in steps:
+        if kind == "T":
+            out.append(2)
+            continue
+        data = data.encode()
+        out.append(1)
+        out += len(data).to_bytes(2, "big")
+        out += data
+    return bytes(out)
+
+
+PRELUDES = {
+    "imap_code": prelude("imap", False, [
+        ("S", "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
+        ("S", "A2 OK Begin TLS negotiation now.\r\n* OK injected\r\n"), ("T", "")]),
+    "imap_capability": prelude("imap", False, [
+        ("S", "* OK ready\r\n"), ("S", "* CAPABILITY IMAP4rev1 STARTTLS\r\nA1 OK done\r\n"),
+        ("S", "A2 NO no TLS\r\n")]),
+    "pop3": prelude("pop3", False, [
+        ("S", "+OK ready <1.2@x>\r\n"), ("S", "+OK\r\nTOP\r\n..STLS\r\nSTLS\r\n.\r\n"),
+        ("S", "+OK go\r\n"), ("T", "")]),
+    "smtp": prelude("smtp", False, [
+        ("S", "220-mx.example ESMTP\r\n220 ready\r\n"),
+        ("S", "250-mx.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n"),
+        ("S", "220 go ahead\r\n"), ("T", "")]),
+    "smtp_may": prelude("smtp", True, [
+        ("S", "220 mx.example ESMTP\r\n"), ("S", "250-mx.example\r\n250 8BITMIME\r\nx")]),
+}
+
 ADDRESSES = ["\x00127.0.0.1:993", "\x00[::1]:143", "\x00mail.example.org:25",
              "\x00unix:/run/dovecot/imap.sock", "\x01localhost:0", "\x00[fe80::1%eth0]:993",
              "\x00host.:110", "\x00256.1.1.1:1", "\x00:99999"]
@@ -144,6 +177,8 @@ def main():
     for target, seeds in (("imap", IMAP), ("pop3", POP3), ("smtp", SMTP)):
         for name, (s, steps) in seeds.items():
             write("fuzz_" + target, name, script(s, steps))
+    for name, data in PRELUDES.items():
+        write("fuzz_client_prelude", name, data)
     for i, a in enumerate(ADDRESSES):
         write("fuzz_address", "addr%d" % i, a)
     for i, dur in enumerate(DURATIONS):

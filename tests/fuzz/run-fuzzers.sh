@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-20}
 build=build-fuzz
-targets=${TLSGATE_FUZZ_TARGETS:-"fuzz_imap fuzz_pop3 fuzz_smtp fuzz_toml fuzz_address fuzz_duration fuzz_stunnel fuzz_proxy_header"}
+targets=${TLSGATE_FUZZ_TARGETS:-"fuzz_imap fuzz_pop3 fuzz_smtp fuzz_client_prelude fuzz_toml fuzz_address fuzz_duration fuzz_stunnel fuzz_proxy_header"}
 
 cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DTLSGATE_FUZZ=ON -DTLSGATE_TESTS=OFF >/dev/null

@@ -1,29 +1,23 @@
 #pragma once
 
 #include "tlsgate/config/model.hpp"
+#include "tlsgate/proto/actions.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace tlsgate::proto {
 
-// A mail protocol filter is a pure state machine: bytes in, actions out. It never touches a
-// socket or TLS. The session (proxy/) feeds it whatever arrives from either side, in order,
-// and carries out the actions it returns, in this order:
-//   1. write `to_backend`, 2. write `to_client`,
-//   3. if `start_tls`: once `to_client` has been flushed, drop every client byte not yet
-//      consumed (the filter already reported them in `discarded_client_bytes`) and start the
-//      TLS handshake, then call on_tls_established() when it completes,
-//   4. if `close`: flush `to_client`, then close the connection.
-// After start_tls the filter consumes no more client plaintext until on_tls_established().
-struct LogEvent {
-    config::LogLevel level = config::LogLevel::info;
-    std::string message; // never contains credentials: commands are logged by verb only
-};
+// A mail protocol filter is a pure state machine: bytes in, Actions out (actions.hpp). It
+// never touches a socket or TLS. The session (proxy/) feeds it whatever arrives from either
+// side, in order, and carries out the actions it returns. A filter's start_tls asks for TLS
+// with the client: once `to_client` has been flushed, the session drops every client byte not
+// yet consumed (the filter already reported them in `discarded_bytes`), starts the handshake
+// and calls on_tls_established() when it completes. After start_tls the filter consumes no
+// more client plaintext until on_tls_established(). A filter never sets plaintext_fallback.
 
 // Counters the filter bumps; the session adds them to the service's totals.
 struct FilterCounters {
@@ -33,29 +27,6 @@ struct FilterCounters {
     uint64_t injected_bytes_discarded = 0;
     uint64_t overlong_lines = 0;
     uint64_t early_talkers = 0; // SMTP clients that sent before the greeting
-};
-
-// One command line the filter passed to the backend as a command: where it starts in
-// Actions::to_backend, and its verb as the filter read it. Recorded only when
-// FilterSettings::trace_commands is set (the differential tests compare it with what a real
-// daemon executed); production connections never fill it.
-struct ForwardedCommand {
-    size_t offset = 0;
-    std::string verb;
-};
-
-struct Actions {
-    std::string to_client;
-    std::string to_backend;
-    bool start_tls = false;
-    bool close = false;
-    std::string close_reason; // short, for the connection's close log line
-    std::vector<LogEvent> log;
-    // Client bytes the filter dropped in this call because they followed an accepted
-    // STARTTLS (also summed in FilterCounters::injected_bytes_discarded).
-    uint64_t discarded_client_bytes = 0;
-    // With FilterSettings::trace_commands: every command line forwarded in this call.
-    std::vector<ForwardedCommand> commands;
 };
 
 struct FilterSettings {

@@ -22,16 +22,16 @@ public:
 private:
     enum class Stage { greeting, capability, starttls };
 
-    void on_line(std::string_view content, ClientActions& out) override;
+    void on_line(std::string_view content, Actions& out) override;
     std::string greeting_after_tls() const override { return "* OK tlsgate ready\r\n"; }
     std::string_view failure_prefix() const override { return "* BYE [UNAVAILABLE] "; }
 
-    void on_greeting(std::string_view content, ClientActions& out);
-    void on_capability_reply(std::string_view content, ClientActions& out);
-    void on_starttls_reply(std::string_view content, ClientActions& out);
+    void on_greeting(std::string_view content, Actions& out);
+    void on_capability_reply(std::string_view content, Actions& out);
+    void on_starttls_reply(std::string_view content, Actions& out);
     void note_capabilities(std::string_view atoms);
     void note_code_capabilities(std::string_view resp_text);
-    void ask_starttls(ClientActions& out);
+    void ask_starttls(Actions& out);
 
     Stage stage_ = Stage::greeting;
     bool starttls_ = false;

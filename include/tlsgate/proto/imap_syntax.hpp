@@ -1,14 +1,19 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tlsgate::proto::imap_syntax {
 
-// IMAP command syntax as both RFC 9051 and Dovecot read it, for the filter in front of the
-// daemon: pure functions, no state. Where the two readers differ, these answer so that the
-// filter refuses (see tests/differential/ for the comparison with a real Dovecot).
+// IMAP syntax shared by the server filter and the client prelude: pure functions, no state.
+//
+// Commands (what a client sends) as both RFC 9051 and Dovecot read them, for the filter in
+// front of the daemon. Where the two readers differ, these answer so that the filter refuses
+// (see tests/differential/ for the comparison with a real Dovecot).
 
 // RFC 9051's tag (ASTRING-CHAR except "+"), at most 126 octets as Dovecot takes them.
 bool valid_tag(std::string_view tag);
@@ -51,5 +56,31 @@ LiteralSpec scan_segment(std::string_view content, SegmentStart start);
 // one, so its octets go only after the backend's own "+".
 std::string_view as_synchronizing(std::string_view content, const LiteralSpec& lit,
                                   std::string& storage);
+
+// --- Capabilities (what a server sends) -----------------------------------------------------
+
+// The atoms of an untagged "* CAPABILITY a b c" response (the word CAPABILITY in any case),
+// or nullopt for any other line.
+std::optional<std::string_view> capability_response(std::string_view content);
+
+// A "[CAPABILITY a b c]" response code (any case): the octets from its "[" up to, not
+// including, its "]", and the atom list between.
+struct CapabilityCode {
+    size_t begin = std::string_view::npos; // offset of "[", npos when there is none
+    size_t end = 0;                        // offset of the "]" that closes it
+    std::string_view atoms;
+    bool found() const { return begin != std::string_view::npos; }
+};
+// The code that opens resp-text, the only place RFC 9051 puts one ("[CAPABILITY a b] text").
+CapabilityCode capability_code(std::string_view resp_text);
+// The code of a status response line, tagged or untagged OK, NO, BAD, PREAUTH or BYE (any
+// case), where it opens the resp-text after the status; offsets are the line's. Any other
+// line (response data such as FETCH or LIST) has none, whatever its text holds.
+CapabilityCode status_capability_code(std::string_view line);
+
+// The capability atoms of a list, in order (separated by one or more spaces).
+std::vector<std::string_view> capability_atoms(std::string_view list);
+// `name` is one of the atoms of `list` (any case).
+bool has_capability(std::string_view list, std::string_view name);
 
 } // namespace tlsgate::proto::imap_syntax

@@ -19,7 +19,7 @@ public:
 private:
     enum class Stage { greeting, capa_status, capa_lines, stls };
 
-    void on_line(std::string_view content, ClientActions& out) override;
+    void on_line(std::string_view content, Actions& out) override;
     std::string greeting_after_tls() const override { return "+OK tlsgate ready\r\n"; }
     std::string_view failure_prefix() const override { return "-ERR [SYS/TEMP] "; }
 

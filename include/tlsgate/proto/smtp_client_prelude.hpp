@@ -21,13 +21,13 @@ public:
 private:
     enum class Stage { greeting, ehlo, starttls };
 
-    void on_line(std::string_view content, ClientActions& out) override;
+    void on_line(std::string_view content, Actions& out) override;
     std::string greeting_after_tls() const override;
     std::string_view failure_prefix() const override { return "421 4.7.0 "; }
 
-    void on_reply(ClientActions& out);
-    void on_ehlo_reply(ClientActions& out);
-    void no_starttls(ClientActions& out);
+    void on_reply(Actions& out);
+    void on_ehlo_reply(Actions& out);
+    void no_starttls(Actions& out);
 
     Stage stage_ = Stage::greeting;
     std::string ehlo_name_;

@@ -37,7 +37,8 @@ private:
     void handle_command(std::string_view content, Actions& out);
     void process_body(Actions& out);
     void handle_backend_line(std::string_view line, bool whole, Actions& out);
-    void ehlo_line(std::string_view content, bool first, bool final, Actions& out);
+    // `text`: an EHLO reply line after its code and separator.
+    void ehlo_line(std::string_view text, bool first, bool final, Actions& out);
     void end_of_reply(Actions& out);
     void early_talker(Actions& out);
     void refuse_bdat(Actions& out, uint64_t size, std::string text, std::string_view why);

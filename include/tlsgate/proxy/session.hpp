@@ -139,7 +139,6 @@ private:
 
     // The protocol dialogue: its actions, carried out in order.
     void apply(proto::Actions& actions);
-    void apply(proto::ClientActions& actions);
     bool filtering() const { return filter_ && !filter_->transparent(); }
     bool in_prelude() const { return prelude_ && !prelude_->done(); }
     void send(Transport& to, const char* data, size_t size);

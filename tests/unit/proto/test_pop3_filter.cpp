@@ -32,6 +32,13 @@ TEST_CASE("pop3: CAPA rewritten before TLS and after STLS", "[pop3]") {
     CHECK(r.counters.starttls_completed == 1);
 }
 
+TEST_CASE("pop3: CAPA lines are read as the client reads them, dot-stuffing removed", "[pop3]") {
+    // ".SASL PLAIN" is "SASL PLAIN" to the client (RFC 1939 byte-stuffing): hidden as such.
+    auto r = run_both(pop3(), {B(kGreeting), C("CAPA\r\n"),
+                               B("+OK\r\n.SASL PLAIN\r\n.USER\r\n.STLS\r\n..TOP\r\n.\r\n")});
+    CHECK(r.to_client == kGreeting + "+OK\r\n..TOP\r\nSTLS\r\n.\r\n");
+}
+
 TEST_CASE("pop3: implicit TLS strips STLS and refuses it", "[pop3]") {
     auto r = run_both(pop3(true), {B(kGreeting), C("CAPA\r\nSTLS\r\n"), B(kCapa)});
     CHECK(r.to_client == kGreeting + "+OK Capability list follows\r\nTOP\r\nUSER\r\nSASL PLAIN "
