@@ -96,8 +96,11 @@ void attach_sni_children(std::vector<std::shared_ptr<Service>>& services,
         auto parent = std::find_if(services.begin(), services.end(), [&](const auto& candidate) {
             return candidate->settings.name == *s.sni_parent;
         });
-        if (parent == services.end()) {
-            continue; // reported by the config validation
+        // Missing, itself, or itself a child: reported by the config validation. Never
+        // linked, since a parent that holds itself (or its own parent) is a cycle of
+        // shared_ptrs that is never freed (--check loads even a model with errors).
+        if (parent == services.end() || *parent == child || (*parent)->settings.sni_parent) {
+            continue;
         }
         const config::Service& p = (*parent)->settings;
         if (s.client || p.client || s.tls_mode != config::TlsMode::implicit ||
