@@ -6,7 +6,6 @@
 
 #include "tlsgate/config/read_file.hpp"
 #include "tlsgate/config/validate.hpp"
-#include "tlsgate/net/socket_options.hpp"
 #include "tlsgate/tls/ssl_options.hpp"
 
 #include <algorithm>
@@ -923,17 +922,7 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
         so.name = std::string(v.substr(2, eq - 2));
         so.value = std::string(v.substr(eq + 1));
         so.where = o.where;
-        if (!net::find_socket_option(so.name)) {
-            error(o.where, key,
-                  fmt::format("unknown socket option \"{}\" (tlsgate -sockets lists the names)",
-                              so.name));
-            return;
-        }
-        auto parsed = net::parse_socket_option(so.name, so.value);
-        if (auto* message = std::get_if<std::string>(&parsed)) {
-            error(o.where, key, *message);
-            return;
-        }
+        // The name and value are checked by validate_config, for both formats.
         svc.socket_options.push_back(std::move(so));
         mark("socket_options");
     } else if (n == "TIMEOUTbusy" || n == "TIMEOUTconnect" || n == "TIMEOUTidle" ||
@@ -1057,14 +1046,8 @@ void StunnelLoader::finish_service(ServiceState& st) {
     } else if (!svc.exec && !st.have_connect && !st.failed.count("exec") && complete) {
         error(svc.section, prefix + ".connect", "missing connect (or exec)");
     }
-    if (!svc.exec_args.empty() && !svc.exec) {
-        error(svc.locate("exec_args"), prefix + ".execArgs", "execArgs needs exec");
-    }
     if (svc.exec && svc.exec_args.empty()) {
         svc.exec_args.push_back(fs::path(*svc.exec).filename().string());
-    }
-    if (svc.retry && !svc.exec) {
-        error(svc.locate("retry"), prefix + ".retry", "retry needs exec");
     }
     if (!svc.client && tls.cert.empty() && !st.failed.count("client") && !st.failed.count("cert") &&
         complete) {
@@ -1127,6 +1110,7 @@ StunnelLoad StunnelLoader::run(std::string_view text) {
 
     Config cfg;
     cfg.source_file = file_;
+    cfg.format = ConfigFormat::stunnel;
     Global& g = cfg.global;
     g.log_level = LogLevel::notice; // stunnel's default level
     g.daemon = true;                // stunnel's default: foreground = no
@@ -1295,7 +1279,7 @@ StunnelLoad StunnelLoader::run(std::string_view text) {
     }
 
     std::vector<ConfigError> cross;
-    validate_services(cfg, cross);
+    validate_config(cfg, cross);
     for (auto& e : cross) {
         error(e.where, std::move(e.key), std::move(e.message));
     }

@@ -236,28 +236,6 @@ int line_of(const toml::node& n) {
     return static_cast<int>(n.source().begin.line);
 }
 
-bool listen_clash(const net::Address& a, const net::Address& b) {
-    if (a.kind != b.kind) {
-        return false;
-    }
-    if (a.kind == net::Address::Kind::unix_socket) {
-        return a.path == b.path;
-    }
-    if (a.port != b.port || a.port == 0) { // port 0: the kernel picks distinct ports
-        return false;
-    }
-    if (a.host == b.host) {
-        return true;
-    }
-    // A wildcard takes the port for its own address family only: tlsgate binds "[::]" with
-    // IPV6_V6ONLY, so "0.0.0.0:N" and "[::]:N" coexist. Host names are compared as written.
-    auto is_v6 = [](const std::string& h) { return h.find(':') != std::string::npos; };
-    if (is_v6(a.host) != is_v6(b.host)) {
-        return false;
-    }
-    return a.host == "0.0.0.0" || b.host == "0.0.0.0" || a.host == "::" || b.host == "::";
-}
-
 // ---------------------------------------------------------------------------------------------
 // The loader
 
@@ -281,7 +259,6 @@ public:
 private:
     struct ServiceInfo {
         bool name_ok = false;
-        bool listen_ok = false;
     };
 
     void add(std::vector<ConfigError>& list, int line, std::string key, std::string message) {
@@ -835,7 +812,7 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
             have_listen = true;
             if (auto a = get_address(v, key, true)) {
                 svc.listen = *a;
-                ok = info.listen_ok = true;
+                ok = true;
             }
         } else if (name == "backend") {
             have_backend = true;
@@ -998,21 +975,6 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
         error(svc.locate("sni_parent").line, prefix + ".sni_parent",
               "an SNI service is reached through its parent's listener; remove \"listen\"");
     }
-    if (svc.sni_parent.has_value() != svc.sni_pattern.has_value()) {
-        error(svc.locate(svc.sni_parent ? "sni_parent" : "sni_pattern").line,
-              prefix + (svc.sni_parent ? ".sni_pattern" : ".sni_parent"),
-              "sni_parent and sni_pattern go together");
-    }
-    if (svc.strict_sni && svc.sni_parent) {
-        error(svc.locate("strict_sni").line, prefix + ".strict_sni",
-              "strict_sni belongs on the SNI parent, whose listener reads the server name; "
-              "remove it here");
-    }
-    if (svc.strict_sni && svc.client) {
-        error(svc.locate("strict_sni").line, prefix + ".strict_sni",
-              "strict_sni is for server mode (it checks the server name clients send); "
-              "remove it or set client = false");
-    }
     if (!have_backend && !svc.exec) {
         error(svc.section.line, prefix + ".backend",
               "missing required key \"backend\" (or \"exec\")");
@@ -1021,14 +983,8 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
         error(svc.locate("exec").line, prefix + ".exec",
               "set either \"backend\" or \"exec\", not both");
     }
-    if (!svc.exec_args.empty() && !svc.exec) {
-        error(svc.locate("exec_args").line, prefix + ".exec_args", "exec_args needs \"exec\"");
-    }
     if (svc.exec && svc.exec_args.empty()) {
         svc.exec_args.push_back(fs::path(*svc.exec).filename().string());
-    }
-    if (svc.retry && !svc.exec) {
-        error(svc.locate("retry").line, prefix + ".retry", "retry needs \"exec\"");
     }
     finalize_verification(svc.tls, svc.client);
     if (!have_policy) {
@@ -1103,16 +1059,6 @@ void Loader::load_services(const toml::node& n, const TlsSettings& defaults, Con
                       fmt::format("duplicate service name \"{}\" (first defined at line {})",
                                   svc.name, prev.locate("name").line));
             }
-            if (info.listen_ok && infos[j].listen_ok && listen_clash(prev.listen, svc.listen)) {
-                std::string label = info.name_ok ? fmt::format("service[{}]", svc.name)
-                                                 : fmt::format("service[#{}]", i + 1);
-                std::string prev_label = infos[j].name_ok ? fmt::format("service \"{}\"", prev.name)
-                                                          : fmt::format("service #{}", j + 1);
-                error(svc.locate("listen").line, label + ".listen",
-                      fmt::format("listen address {} clashes with {} of {} (line {})",
-                                  svc.listen.to_string(), prev.listen.to_string(), prev_label,
-                                  prev.locate("listen").line));
-            }
         }
     }
 }
@@ -1144,7 +1090,7 @@ LoadResult Loader::run(const toml::table& root) {
         error(0, "service", "no [[service]] defined");
     }
     std::vector<ConfigError> cross;
-    validate_services(cfg, cross);
+    validate_config(cfg, cross);
     for (auto& e : cross) {
         error(e.where.line, std::move(e.key), std::move(e.message));
     }

@@ -28,6 +28,10 @@ struct ConfigError {
 
 using Duration = std::chrono::milliseconds;
 
+// The front end a config was written for. Messages name keys in that format's spelling
+// ("service[x].listen" in TOML, "service[x].accept" in stunnel.conf).
+enum class ConfigFormat { toml, stunnel };
+
 enum class LogLevel { debug, info, notice, warning, error };
 enum class LogTarget { stderr_stream, syslog };
 enum class TlsProfile { bettercrypto_b, bettercrypto_a, opportunistic, custom };
@@ -193,6 +197,7 @@ struct Global {
 // The one validated model every config source produces.
 struct Config {
     std::string source_file;
+    ConfigFormat format = ConfigFormat::toml;
     Global global;
     std::vector<Service> services;
 };
@@ -206,6 +211,7 @@ struct LoadResult {
     std::vector<ConfigError> warnings;
 };
 
+const char* to_string(ConfigFormat);
 const char* to_string(LogLevel);
 const char* to_string(LogTarget);
 const char* to_string(TlsProfile);
