@@ -341,6 +341,12 @@ Key<Owner> derived(Key<Owner> k, std::function<Text(const Owner&)> value, std::s
     return k;
 }
 
+// Names the default in the reference, where the value alone does not say it.
+template <class Owner> Key<Owner> documented_default(Key<Owner> k, std::string_view doc) {
+    k.derived_default = doc;
+    return k;
+}
+
 template <class Owner> Key<Owner> restart_only(Key<Owner> k) {
     k.on_reload = OnReload::needs_restart;
     return k;
@@ -387,17 +393,19 @@ std::vector<Key<Service>> make_tls_keys() {
         string<S>("groups", FIELD(tls.groups), "key exchange groups, e.g. X25519:P-256"),
         path<S>("dhparam", FIELD(tls.dhparam), "DH parameters; default RFC 7919 ffdhe groups"),
         // The summary of the four switches below: read, never written.
-        key<S>(
-            "verify", choice_type(std::span<const Choice<VerifyMode>>(verify_modes)),
-            "peer sets verify_chain and require_cert, none clears them",
-            [](TomlReader& r, const toml::node& n, const std::string& k, Service& s) {
-                auto e = r.get_enum<VerifyMode>(n, k, verify_modes);
-                if (e) {
-                    s.tls.verify = *e;
-                }
-                return e.has_value();
-            },
-            [](const Service&) -> Text { return std::nullopt; }),
+        documented_default(
+            key<S>(
+                "verify", choice_type(std::span<const Choice<VerifyMode>>(verify_modes)),
+                "peer sets verify_chain and require_cert, none clears them",
+                [](TomlReader& r, const toml::node& n, const std::string& k, Service& s) {
+                    auto e = r.get_enum<VerifyMode>(n, k, verify_modes);
+                    if (e) {
+                        s.tls.verify = *e;
+                    }
+                    return e.has_value();
+                },
+                [](const Service&) -> Text { return std::nullopt; }),
+            "\"peer\" in client mode, else no checks"),
         path<S>("ca_file", FIELD(tls.ca_file), "trusted CAs (PEM); default the system store"),
         path<S>("ca_path", FIELD(tls.ca_path), "hashed directory of trusted CAs"),
         string<S>("check_host", FIELD(tls.check_host),
