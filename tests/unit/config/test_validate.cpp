@@ -113,3 +113,39 @@ TEST_CASE("validate: key spellings", "[validate]") {
     CHECK(key_spelling(ConfigFormat::stunnel, "socket_options") == "socket");
     CHECK(key_spelling(ConfigFormat::stunnel, "retry") == "retry");
 }
+
+TEST_CASE("validate: which TOML listen addresses clash", "[validate]") {
+    struct Case {
+        const char* first;
+        const char* second;
+        bool clash;
+    };
+    const Case cases[] = {
+        {"127.0.0.1:993", "127.0.0.1:993", true},
+        {"0.0.0.0:993", "127.0.0.1:993", true},
+        {"127.0.0.1:993", "0.0.0.0:993", true},
+        {"[::]:993", "127.0.0.1:993", false},
+        {"[::1]:993", "[::]:993", true},
+        {"unix:/run/a.sock", "unix:/run/a.sock", true},
+        {"127.0.0.1:993", "127.0.0.2:993", false},
+        {"127.0.0.1:993", "127.0.0.1:995", false},
+        {"127.0.0.1:0", "127.0.0.1:0", false},
+        {"0.0.0.0:993", "[::]:993", false},
+        {"unix:/run/a.sock", "unix:/run/b.sock", false},
+    };
+    for (const auto& c : cases) {
+        INFO(c.first << " vs " << c.second);
+        auto r = load_toml_string(
+            toml_head + "[[service]]\nname = \"a\"\nlisten = \"" + c.first +
+                "\"\nbackend = \"127.0.0.1:143\"\n[[service]]\nname = \"b\"\nlisten = \"" +
+                c.second + "\"\nbackend = \"127.0.0.1:143\"\n",
+            "/srv/conf/t.toml");
+        if (c.clash) {
+            CHECK_THAT(joined(r.errors),
+                       Contains("t.toml:10: service[b].listen: listen address ") &&
+                           Contains("of service \"a\" (line 6)"));
+        } else {
+            CHECK(r.errors.empty());
+        }
+    }
+}
