@@ -6,18 +6,11 @@
 #include "toml_reader.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
-#include <limits>
-#include <openssl/ssl.h>
 #include <set>
-#include <span>
 #include <toml++/toml.h>
-#include <unistd.h>
-#include <variant>
 
 namespace tlsgate::config {
 
