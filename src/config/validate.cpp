@@ -1,5 +1,6 @@
 #include "tlsgate/config/validate.hpp"
 
+#include "tlsgate/net/sockaddr.hpp"
 #include "tlsgate/net/socket_options.hpp"
 
 #include <algorithm>
@@ -38,6 +39,7 @@ public:
             check_sni(s);
             check_exec(s);
             check_socket_options(s);
+            check_local(s);
             check_listen_clash(i);
         }
     }
@@ -138,6 +140,18 @@ private:
             if (auto* message = std::get_if<std::string>(&parsed)) {
                 error_at(o.where, s, "socket_options", *message);
             }
+        }
+    }
+
+    // The source address of backend connections is bound as is: no name lookup.
+    void check_local(const Service& s) {
+        if (!s.local) {
+            return;
+        }
+        net::Address local;
+        local.host = *s.local;
+        if (!net::numeric_socket_address(local)) {
+            error(s, "local", fmt::format("\"{}\" is not an IPv4 or IPv6 address", *s.local));
         }
     }
 

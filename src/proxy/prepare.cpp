@@ -54,12 +54,8 @@ void prepare_runtime(Service& service, std::vector<config::ConfigError>& errors)
     if (s.local) {
         net::Address local;
         local.host = *s.local;
-        if (auto address = net::numeric_socket_address(local)) {
-            service.local = *address;
-        } else {
-            errors.push_back({s.locate("local"), prefix + ".local",
-                              fmt::format("\"{}\" is not an IPv4 or IPv6 address", *s.local)});
-        }
+        // Not numeric: reported by config::validate_config when the config was loaded.
+        service.local = net::numeric_socket_address(local);
     }
     if (s.resolve_at_start) {
         for (const auto& backend : s.backends) {

@@ -15,7 +15,7 @@ namespace tlsgate::config {
 // - SNI routing: a child names an existing server-mode parent with implicit TLS and a listener
 //   of its own; sni_parent and sni_pattern go together; strict_sni sits on the parent;
 // - an inetd service stands alone; exec_args and retry need exec;
-// - socket options: known names with values of the right type.
+// - socket options: known names with values of the right type; local is a numeric address.
 // Appends every problem to `errors`, at the key's FILE:LINE and in the spelling of
 // `config.format` (see key_spelling).
 void validate_config(const Config& config, std::vector<ConfigError>& errors);

@@ -149,3 +149,13 @@ TEST_CASE("validate: which TOML listen addresses clash", "[validate]") {
         }
     }
 }
+
+TEST_CASE("validate: local is a numeric address", "[validate]") {
+    CHECK_THAT(
+        stunnel_errors(stunnel_head + "[s]\naccept = 1\nconnect = 2\nlocal = host.example\n"),
+        Contains("/t/s.conf:6: service[s].local: \"host.example\" is not an IPv4 or IPv6 "
+                 "address"));
+    CHECK_THAT(toml_errors(toml_head + "[[service]]\nname = \"s\"\nlisten = \"0.0.0.0:993\"\n"
+                                       "backend = \"127.0.0.1:143\"\nlocal = \"x\"\n"),
+               Contains("/t/t.toml:8: service[s].local: \"x\" is not an IPv4 or IPv6 address"));
+}
