@@ -7,6 +7,7 @@
 #include "tlsgate/config/toml_writer.hpp"
 
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <set>
 #include <string>
 
@@ -239,4 +240,26 @@ TEST_CASE("keys: a reload names the [global] keys that need a restart", "[keys]"
     loaded.fips = true;
     CHECK(restart_only_changes(running, loaded) ==
           std::vector<std::string>{"workers", "pid_file", "fips"});
+}
+
+TEST_CASE("keys: the sample config conf/tlsgate.toml shows every key", "[keys]") {
+    std::ifstream in(std::string(TLSGATE_TEST_DATA_DIR) + "/../../conf/tlsgate.toml");
+    REQUIRE(in);
+    std::set<std::string> shown;
+    for (std::string line; std::getline(in, line);) {
+        // "key = value", or commented out as "# key = value".
+        std::string_view text = line;
+        if (text.starts_with("# ")) {
+            text.remove_prefix(2);
+        }
+        size_t eq = text.find(" = ");
+        if (eq != std::string_view::npos &&
+            text.substr(0, eq).find_first_of(" #[") == std::string_view::npos) {
+            shown.insert(std::string(text.substr(0, eq)));
+        }
+    }
+    for (const KeyInfo& k : key_reference()) {
+        INFO(k.section << "." << k.name);
+        CHECK(shown.count(k.name) == 1);
+    }
 }
