@@ -79,17 +79,6 @@ void StunnelLoader::finish_service(ServiceState& st) {
         complete) {
         error(svc.section, prefix + ".cert", "no certificate: server mode needs cert");
     }
-    if (tls.min_version != 0 && tls.max_version != 0 && tls.min_version > tls.max_version) {
-        error(tls.locate("min_version"), prefix + ".sslVersionMin",
-              "sslVersionMin is greater than sslVersionMax");
-    }
-    if (tls.ticket_key_secret.has_value() != tls.ticket_mac_secret.has_value()) {
-        const char* missing = tls.ticket_key_secret ? "ticketMacSecret" : "ticketKeySecret";
-        error(
-            tls.locate(tls.ticket_key_secret ? "ticket_key_secret" : "ticket_mac_secret"),
-            fmt::format("{}.{}", prefix, missing),
-            fmt::format("ticketKeySecret and ticketMacSecret go together; {} is missing", missing));
-    }
 
     // Client mode: stunnel checks nothing unless told; tlsgate verifies the server's chain and
     // name by default (the whole point of originating TLS). Only an explicit verify,

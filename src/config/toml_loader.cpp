@@ -97,9 +97,15 @@ void Loader::load_tls(const toml::node& n, TlsSettings& s) {
     read_keys(*t, tls_keys(), "tls", holder, holder.tls.where, present);
     s = std::move(holder.tls);
     check_tls(s, {}, "tls", false, false);
+    std::vector<ConfigError> rules;
+    validate_tls(s, "tls", ConfigFormat::toml, rules);
+    for (auto& e : rules) {
+        error(e.where.line, std::move(e.key), std::move(e.message));
+    }
 }
 
-// Consistency checks on (merged) TLS settings. For [tls] itself only checks that do not
+// Consistency checks on (merged) TLS settings that depend on how [tls] and a service combine
+// (validate_tls has the rest). For [tls] itself only checks that do not
 // depend on a service run; for a service, checks that only involve inherited keys are left
 // to the [tls] pass so the same problem is not reported once per service.
 void Loader::check_tls(const TlsSettings& s, const std::set<std::string>& overridden,
@@ -111,12 +117,6 @@ void Loader::check_tls(const TlsSettings& s, const std::set<std::string>& overri
         return std::any_of(keys.begin(), keys.end(),
                            [&](const char* k) { return overridden.count(k) > 0; });
     };
-    if (s.min_version != 0 && s.max_version != 0 && s.min_version > s.max_version &&
-        touched({"min_version", "max_version"})) {
-        error(s.locate("min_version").line, prefix + ".min_version",
-              fmt::format("min_version {} is greater than max_version {}",
-                          tls_version_name(s.min_version), tls_version_name(s.max_version)));
-    }
     // [tls] alone may hold only one of cert/key (services complete it); when it holds both,
     // a mismatch is reported there and not again for every service that inherits it.
     bool inherited_mismatch = !s.cert.empty() && !s.key.empty();
@@ -125,14 +125,6 @@ void Loader::check_tls(const TlsSettings& s, const std::set<std::string>& overri
         error(s.locate("key").line, prefix + ".key",
               fmt::format("{} cert file(s) but {} key file(s); each cert needs its key",
                           s.cert.size(), s.key.size()));
-    }
-    if (s.ticket_key_secret.has_value() != s.ticket_mac_secret.has_value() &&
-        touched({"ticket_key_secret", "ticket_mac_secret"})) {
-        const char* missing = s.ticket_key_secret ? "ticket_mac_secret" : "ticket_key_secret";
-        error(s.locate(s.ticket_key_secret ? "ticket_key_secret" : "ticket_mac_secret").line,
-              prefix + "." + missing,
-              fmt::format("ticket_key_secret and ticket_mac_secret go together; {} is missing",
-                          missing));
     }
     if (!s.tickets && (s.ticket_key_file || s.ticket_key_secret) &&
         touched({"tickets", "ticket_key_file", "ticket_key_secret"})) {
@@ -202,6 +194,11 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
     read_keys(t, service_keys(), prefix, svc, svc.where, present, is_tls_key);
     // "name" is read again by the second call: the same value, or the same error (reported
     // once).
+    for (const auto& k : tls_keys()) {
+        if (!overridden.count(std::string(k.name))) {
+            svc.tls.not_set_here.insert(std::string(k.name));
+        }
+    }
     const bool have_listen = present.count("listen") > 0;
     const bool have_backend = present.count("backend") > 0;
     const bool have_policy = present.count("starttls_policy") > 0;

@@ -1,5 +1,6 @@
 #include "tlsgate/config/validate.hpp"
 
+#include "key_table.hpp"
 #include "tlsgate/net/sockaddr.hpp"
 #include "tlsgate/net/socket_options.hpp"
 
@@ -22,6 +23,8 @@ constexpr Spelling stunnel_spellings[] = {
     {"exec_args", "execArgs"},
     {"socket_options", "socket"},
     {"sni_parent", "sni"},
+    {"ticket_key_secret", "ticketKeySecret"},
+    {"ticket_mac_secret", "ticketMacSecret"},
     {"sni_pattern", "sni"},
     {"min_version", "sslVersionMin"},
     {"max_version", "sslVersionMax"},
@@ -40,6 +43,7 @@ public:
             check_exec(s);
             check_socket_options(s);
             check_local(s);
+            validate_tls(s.tls, label(s), config_.format, errors_);
             check_listen_clash(i);
         }
     }
@@ -224,6 +228,38 @@ std::string_view key_spelling(ConfigFormat format, std::string_view model_key) {
         }
     }
     return model_key;
+}
+
+void validate_tls(const TlsSettings& tls, std::string_view label, ConfigFormat format,
+                  std::vector<ConfigError>& errors) {
+    auto touched = [&](std::initializer_list<const char*> keys) {
+        return std::any_of(keys.begin(), keys.end(),
+                           [&](const char* k) { return tls.not_set_here.count(k) == 0; });
+    };
+    auto key = [&](std::string_view model_key) {
+        return fmt::format("{}.{}", label, key_spelling(format, model_key));
+    };
+    if (tls.min_version != 0 && tls.max_version != 0 && tls.min_version > tls.max_version &&
+        touched({"min_version", "max_version"})) {
+        // stunnel.conf's sslVersion sets both: the message names no versions there.
+        errors.push_back(
+            ConfigError{tls.locate("min_version"), key("min_version"),
+                        format == ConfigFormat::stunnel
+                            ? std::string("sslVersionMin is greater than sslVersionMax")
+                            : fmt::format("min_version {} is greater than max_version {}",
+                                          tls_version_name(tls.min_version),
+                                          tls_version_name(tls.max_version))});
+    }
+    if (tls.ticket_key_secret.has_value() != tls.ticket_mac_secret.has_value() &&
+        touched({"ticket_key_secret", "ticket_mac_secret"})) {
+        const char* present = tls.ticket_key_secret ? "ticket_key_secret" : "ticket_mac_secret";
+        const char* missing = tls.ticket_key_secret ? "ticket_mac_secret" : "ticket_key_secret";
+        errors.push_back(ConfigError{tls.locate(present), key(missing),
+                                     fmt::format("{} and {} go together; {} is missing",
+                                                 key_spelling(format, "ticket_key_secret"),
+                                                 key_spelling(format, "ticket_mac_secret"),
+                                                 key_spelling(format, missing))});
+    }
 }
 
 void validate_config(const Config& config, std::vector<ConfigError>& errors) {

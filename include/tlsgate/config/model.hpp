@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,10 @@ struct TlsSettings {
     bool session_resume = true;                              // "session_resume" (client mode)
     std::map<std::string, Location> where;
     Location section;
+    // TOML: the TLS keys a service did not set itself (their values, if any, come from [tls]);
+    // a problem among those alone is reported once, at [tls], not for every service. Empty
+    // for [tls] itself and for stunnel.conf, where every service reports its own.
+    std::set<std::string> not_set_here;
 
     Location locate(const std::string& key_name) const;
 };

@@ -159,3 +159,22 @@ TEST_CASE("validate: local is a numeric address", "[validate]") {
                                        "backend = \"127.0.0.1:143\"\nlocal = \"x\"\n"),
                Contains("/t/t.toml:8: service[s].local: \"x\" is not an IPv4 or IPv6 address"));
 }
+
+TEST_CASE("validate: TLS version order and ticket secrets, once per place", "[validate]") {
+    // stunnel.conf: global options are every service's own, each service reports.
+    const std::string both = stunnel_errors(stunnel_head + "sslVersionMin = TLSv1.3\n"
+                                                           "sslVersionMax = TLSv1.2\n"
+                                                           "[a]\naccept = 1\nconnect = 2\n"
+                                                           "[b]\naccept = 3\nconnect = 4\n");
+    CHECK_THAT(both, Contains("/t/s.conf:3: service[a].sslVersionMin: sslVersionMin is greater "
+                              "than sslVersionMax"));
+    CHECK_THAT(both, Contains("/t/s.conf:3: service[b].sslVersionMin:"));
+    // TOML: a problem in [tls] alone is reported at [tls], not for each service.
+    const std::string once =
+        toml_errors(toml_head + "ticket_key_secret = \"" + std::string(32, 'a') +
+                    "\"\n[[service]]\nname = \"a\"\n"
+                    "listen = \"0.0.0.0:993\"\nbackend = \"127.0.0.1:1\"\n");
+    CHECK_THAT(once, Contains("/t/t.toml:4: tls.ticket_mac_secret: ticket_key_secret and "
+                              "ticket_mac_secret go together; ticket_mac_secret is missing"));
+    CHECK_THAT(once, !Contains("service[a]"));
+}
