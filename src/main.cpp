@@ -1,5 +1,6 @@
 // tlsgate: a TLS terminating proxy for mail. The command line, check mode, and start-up.
 #include "tlsgate/cli.hpp"
+#include "tlsgate/config/keys.hpp"
 #include "tlsgate/config/load.hpp"
 #include "tlsgate/config/toml_writer.hpp"
 #include "tlsgate/log/log.hpp"
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
     bool show_version = false;
     bool show_sockets = false;
     bool show_options = false;
+    bool show_keys = false;
     app.add_option("file", config_args.file,
                    "configuration file, TOML or stunnel.conf (told apart by "
                    "its syntax)");
@@ -55,6 +57,8 @@ int main(int argc, char** argv) {
     app.add_flag("-V,--version", show_version, "print the versions of tlsgate and its libraries");
     app.add_flag("--sockets", show_sockets, "print the socket options and their OS defaults");
     app.add_flag("--options", show_options, "print the names \"options =\" accepts");
+    app.add_flag("--print-keys", show_keys,
+                 "print every TOML configuration key as a markdown table (docs/config-keys.md)");
     // stunnel's -fd, -help, -version, -sockets and -options work too.
     std::vector<std::string> args = tlsgate::cli::translate_stunnel_args(argc, argv);
     std::vector<const char*> arg_pointers;
@@ -80,6 +84,10 @@ int main(int argc, char** argv) {
     }
     if (show_options) {
         tlsgate::cli::print_ssl_options();
+        return 0;
+    }
+    if (show_keys) {
+        fmt::print("{}", tlsgate::config::key_reference_markdown());
         return 0;
     }
 

@@ -37,10 +37,6 @@ LoadedConfig read_failure(const std::string& name, int err) {
 
 } // namespace
 
-const char* to_string(ConfigFormat f) {
-    return f == ConfigFormat::toml ? "TOML" : "stunnel.conf";
-}
-
 ConfigFormat sniff_format(std::string_view text) {
     if (text.starts_with("\xEF\xBB\xBF")) {
         text.remove_prefix(3); // a byte order mark: only Windows editors (stunnel users) write it

@@ -34,6 +34,10 @@ Location Service::locate(const std::string& key_name) const {
     return locate_in(where, section, key_name);
 }
 
+const char* to_string(ConfigFormat f) {
+    return f == ConfigFormat::toml ? "TOML" : "stunnel.conf";
+}
+
 const char* to_string(LogLevel v) {
     switch (v) {
     case LogLevel::debug:

@@ -1,21 +1,16 @@
 #include "tlsgate/config/toml_loader.hpp"
 
+#include "key_table.hpp"
 #include "tlsgate/config/read_file.hpp"
 #include "tlsgate/config/validate.hpp"
+#include "toml_reader.hpp"
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <fmt/format.h>
-#include <limits>
-#include <openssl/ssl.h>
 #include <set>
-#include <span>
 #include <toml++/toml.h>
-#include <unistd.h>
-#include <variant>
 
 namespace tlsgate::config {
 
@@ -24,486 +19,59 @@ namespace {
 namespace fs = std::filesystem;
 
 // ---------------------------------------------------------------------------------------------
-// Durations
-
-std::variant<Duration, std::string> parse_duration_detail(std::string_view text) {
-    if (text.empty()) {
-        return std::string("empty duration");
-    }
-    if (text.front() == '-') {
-        return fmt::format("negative duration \"{}\"", text);
-    }
-    size_t digits = 0;
-    while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
-        ++digits;
-    }
-    if (digits == 0) {
-        return fmt::format("invalid duration \"{}\": expected a number followed by ms, s, m, h "
-                           "or d",
-                           text);
-    }
-    constexpr int64_t max = std::numeric_limits<Duration::rep>::max();
-    int64_t value = 0;
-    for (size_t i = 0; i < digits; ++i) {
-        int d = text[i] - '0';
-        if (value > (max - d) / 10) {
-            return fmt::format("duration \"{}\" is too large", text);
-        }
-        value = value * 10 + d;
-    }
-    std::string_view unit = text.substr(digits);
-    int64_t ms_per_unit = 0;
-    if (unit.empty() || unit == "s") {
-        ms_per_unit = 1000;
-    } else if (unit == "ms") {
-        ms_per_unit = 1;
-    } else if (unit == "m") {
-        ms_per_unit = 60 * 1000;
-    } else if (unit == "h") {
-        ms_per_unit = 60 * 60 * 1000;
-    } else if (unit == "d") {
-        ms_per_unit = 24 * 60 * 60 * 1000;
-    } else {
-        return fmt::format("unknown unit \"{}\" in duration \"{}\" (allowed: ms, s, m, h, d)", unit,
-                           text);
-    }
-    if (value > max / ms_per_unit) {
-        return fmt::format("duration \"{}\" is too large", text);
-    }
-    return Duration(value * ms_per_unit);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Enumerations
-
-template <class E> struct Choice {
-    std::string_view name;
-    E value;
-};
-
-constexpr Choice<LogLevel> log_levels[] = {{"debug", LogLevel::debug},
-                                           {"info", LogLevel::info},
-                                           {"notice", LogLevel::notice},
-                                           {"warning", LogLevel::warning},
-                                           {"error", LogLevel::error}};
-constexpr Choice<LogTarget> log_targets[] = {{"stderr", LogTarget::stderr_stream},
-                                             {"syslog", LogTarget::syslog}};
-constexpr Choice<TlsProfile> tls_profiles[] = {{"bettercrypto-b", TlsProfile::bettercrypto_b},
-                                               {"bettercrypto-a", TlsProfile::bettercrypto_a},
-                                               {"opportunistic", TlsProfile::opportunistic},
-                                               {"custom", TlsProfile::custom}};
-constexpr Choice<Protocol> protocols[] = {{"raw", Protocol::raw},
-                                          {"imap", Protocol::imap},
-                                          {"pop3", Protocol::pop3},
-                                          {"smtp", Protocol::smtp}};
-constexpr Choice<TlsMode> tls_modes[] = {{"implicit", TlsMode::implicit},
-                                         {"starttls", TlsMode::starttls}};
-constexpr Choice<StarttlsPolicy> starttls_policies[] = {{"may", StarttlsPolicy::may},
-                                                        {"encrypt", StarttlsPolicy::encrypt}};
-constexpr Choice<EarlyTalker> early_talkers[] = {{"hold", EarlyTalker::hold},
-                                                 {"reject", EarlyTalker::reject}};
-constexpr Choice<VerifyMode> verify_modes[] = {{"peer", VerifyMode::peer},
-                                               {"none", VerifyMode::none}};
-// The first name of each version is the canonical one used in messages.
-constexpr Choice<TlsVersion> tls_versions[] = {
-    {"TLSv1", TLS1_VERSION},     {"TLSv1.0", TLS1_VERSION},   {"1.0", TLS1_VERSION},
-    {"1", TLS1_VERSION},         {"TLSv1.1", TLS1_1_VERSION}, {"1.1", TLS1_1_VERSION},
-    {"TLSv1.2", TLS1_2_VERSION}, {"1.2", TLS1_2_VERSION},     {"TLSv1.3", TLS1_3_VERSION},
-    {"1.3", TLS1_3_VERSION}};
-
-std::string_view version_name(TlsVersion v) {
-    for (const auto& c : tls_versions) {
-        if (c.value == v) {
-            return c.name;
-        }
-    }
-    return "?";
-}
-
-// ---------------------------------------------------------------------------------------------
-// Keys
-
-constexpr std::string_view global_keys[] = {
-    "workers", "log_level", "log",      "drain_timeout", "daemon",       "pid_file", "user",
-    "group",   "chroot",    "log_file", "log_append",    "syslog_ident", "fips"};
-constexpr std::string_view tls_keys[] = {"cert",
-                                         "key",
-                                         "profile",
-                                         "ciphers",
-                                         "ciphersuites",
-                                         "min_version",
-                                         "max_version",
-                                         "groups",
-                                         "dhparam",
-                                         "verify",
-                                         "ca_file",
-                                         "ca_path",
-                                         "check_host",
-                                         "sni",
-                                         "request_cert",
-                                         "require_cert",
-                                         "verify_chain",
-                                         "verify_peer",
-                                         "check_ip",
-                                         "check_email",
-                                         "crl_file",
-                                         "crl_path",
-                                         "options",
-                                         "security_level",
-                                         "renegotiation",
-                                         "compression",
-                                         "tickets",
-                                         "ticket_key_file",
-                                         "ticket_rotation",
-                                         "ticket_key_secret",
-                                         "ticket_mac_secret",
-                                         "session_cache",
-                                         "session_cache_size",
-                                         "session_cache_timeout",
-                                         "session_resume"};
-constexpr Choice<Failover> failovers[] = {{"prio", Failover::prio}, {"rr", Failover::rr}};
-
-bool is_hex_key(std::string_view s) {
-    if (s.size() != 32 && s.size() != 64) {
-        return false;
-    }
-    return std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(uint8_t(c)); });
-}
-
-// "a:NAME=VALUE" (stunnel's socket option syntax); the option name itself is checked when the
-// service is prepared, against the table of options the platform has.
-std::optional<SocketOption> parse_socket_option(std::string_view text, std::string& error) {
-    SocketOption o;
-    if (text.size() < 3 || text[1] != ':' || (text[0] != 'a' && text[0] != 'l' && text[0] != 'r')) {
-        error = fmt::format("invalid socket option \"{}\": expected \"a:\", \"l:\" or \"r:\" then "
-                            "NAME=VALUE",
-                            text);
-        return std::nullopt;
-    }
-    o.side = text[0];
-    std::string_view rest = text.substr(2);
-    size_t eq = rest.find('=');
-    if (eq == std::string_view::npos || eq == 0 || eq + 1 == rest.size()) {
-        error = fmt::format("invalid socket option \"{}\": expected NAME=VALUE", text);
-        return std::nullopt;
-    }
-    o.name = std::string(rest.substr(0, eq));
-    o.value = std::string(rest.substr(eq + 1));
-    return o;
-}
-
-bool contains(std::span<const std::string_view> keys, std::string_view k) {
-    return std::find(keys.begin(), keys.end(), k) != keys.end();
-}
-
-bool valid_service_name(std::string_view name) {
-    if (name.empty()) {
-        return false;
-    }
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '.' || c == '_' || c == '-';
-    });
-}
-
-const char* type_name(const toml::node& n) {
-    switch (n.type()) {
-    case toml::node_type::none:
-        return "nothing";
-    case toml::node_type::table:
-        return "a table";
-    case toml::node_type::array:
-        return "an array";
-    case toml::node_type::string:
-        return "a string";
-    case toml::node_type::integer:
-        return "an integer";
-    case toml::node_type::floating_point:
-        return "a float";
-    case toml::node_type::boolean:
-        return "a boolean";
-    case toml::node_type::date:
-        return "a date";
-    case toml::node_type::time:
-        return "a time";
-    case toml::node_type::date_time:
-        return "a date-time";
-    }
-    return "an unknown type";
-}
-
-int line_of(const toml::node& n) {
-    return static_cast<int>(n.source().begin.line);
-}
-
-bool listen_clash(const net::Address& a, const net::Address& b) {
-    if (a.kind != b.kind) {
-        return false;
-    }
-    if (a.kind == net::Address::Kind::unix_socket) {
-        return a.path == b.path;
-    }
-    if (a.port != b.port || a.port == 0) { // port 0: the kernel picks distinct ports
-        return false;
-    }
-    if (a.host == b.host) {
-        return true;
-    }
-    // A wildcard takes the port for its own address family only: tlsgate binds "[::]" with
-    // IPV6_V6ONLY, so "0.0.0.0:N" and "[::]:N" coexist. Host names are compared as written.
-    auto is_v6 = [](const std::string& h) { return h.find(':') != std::string::npos; };
-    if (is_v6(a.host) != is_v6(b.host)) {
-        return false;
-    }
-    return a.host == "0.0.0.0" || b.host == "0.0.0.0" || a.host == "::" || b.host == "::";
-}
-
-// ---------------------------------------------------------------------------------------------
 // The loader
 
-class Loader {
+class Loader : public TomlReader {
 public:
-    explicit Loader(const std::string& file_name) : file_(file_name) {
-        std::error_code ec;
-        fs::path p = file_name.empty() ? fs::path(".") : fs::path(file_name);
-        fs::path abs = fs::absolute(p, ec);
-        base_dir_ = (ec ? p : abs).parent_path();
-    }
+    explicit Loader(const std::string& file_name) : TomlReader(file_name) {}
 
     LoadResult run(const toml::table& root);
-
-    void error(int line, std::string key, std::string message) {
-        add(errors_, line, std::move(key), std::move(message));
-    }
-
     LoadResult finish(std::optional<Config> config);
 
 private:
     struct ServiceInfo {
         bool name_ok = false;
-        bool listen_ok = false;
     };
 
-    void add(std::vector<ConfigError>& list, int line, std::string key, std::string message) {
-        ConfigError e{Location{file_, line}, std::move(key), std::move(message)};
-        if (seen_.insert(e.to_string()).second) {
-            list.push_back(std::move(e));
-        }
-    }
-    void warning(int line, std::string key, std::string message) {
-        add(warnings_, line, std::move(key), std::move(message));
-    }
-    Location loc(const toml::node& n) const { return Location{file_, line_of(n)}; }
-
-    void type_error(const toml::node& n, const std::string& key, std::string_view expected) {
-        error(line_of(n), key, fmt::format("expected {}, got {}", expected, type_name(n)));
-    }
-    void unknown_key(const toml::key& k, const toml::node& v, const std::string& key) {
-        error(line_of(v), key, fmt::format("unknown key \"{}\"", k.str()));
-    }
-
-    // Typed accessors: report and return nullopt on any problem.
-    std::optional<std::string> get_string(const toml::node& n, const std::string& key) {
-        if (const auto* s = n.as_string()) {
-            return s->get();
-        }
-        type_error(n, key, "a string");
-        return std::nullopt;
-    }
-    std::optional<std::string> get_nonempty(const toml::node& n, const std::string& key) {
-        auto s = get_string(n, key);
-        if (s && s->empty()) {
-            error(line_of(n), key, "must not be empty");
-            return std::nullopt;
-        }
-        return s;
-    }
-    std::optional<bool> get_bool(const toml::node& n, const std::string& key) {
-        if (const auto* b = n.as_boolean()) {
-            return b->get();
-        }
-        type_error(n, key, "a boolean (true or false)");
-        return std::nullopt;
-    }
-    std::optional<int64_t> get_int(const toml::node& n, const std::string& key, int64_t min,
-                                   int64_t max) {
-        const auto* i = n.as_integer();
-        if (!i) {
-            type_error(n, key, "an integer");
-            return std::nullopt;
-        }
-        int64_t v = i->get();
-        if (v < min || v > max) {
-            error(line_of(n), key, fmt::format("{} is out of range {}..{}", v, min, max));
-            return std::nullopt;
-        }
-        return v;
-    }
-    // Timeouts must be positive, except where zero means "do not wait" (close_timeout, as
-    // stunnel's TIMEOUTclose = 0).
-    std::optional<Duration> get_timeout(const toml::node& n, const std::string& key,
-                                        bool allow_zero = false) {
-        std::variant<Duration, std::string> r;
-        if (const auto* i = n.as_integer()) {
-            int64_t v = i->get();
-            if (v < 0) {
-                r = fmt::format("negative duration {}", v);
-            } else if (v > std::numeric_limits<Duration::rep>::max() / 1000) {
-                r = fmt::format("duration {} is too large", v);
-            } else {
-                r = Duration(v * 1000);
-            }
-        } else if (const auto* s = n.as_string()) {
-            r = parse_duration_detail(s->get());
-        } else {
-            type_error(n, key, "a duration (integer seconds or a string like \"10s\")");
-            return std::nullopt;
-        }
-        if (auto* msg = std::get_if<std::string>(&r)) {
-            error(line_of(n), key, *msg);
-            return std::nullopt;
-        }
-        Duration d = std::get<Duration>(r);
-        if (d.count() == 0 && !allow_zero) {
-            error(line_of(n), key, "timeout must be greater than zero");
-            return std::nullopt;
-        }
-        return d;
-    }
-    template <class E>
-    std::optional<E> get_enum(const toml::node& n, const std::string& key,
-                              std::span<const Choice<E>> choices) {
-        auto s = get_string(n, key);
-        if (!s) {
-            return std::nullopt;
-        }
-        for (const auto& c : choices) {
-            if (c.name == *s) {
-                return c.value;
-            }
-        }
-        std::string allowed;
-        for (const auto& c : choices) {
-            allowed += fmt::format("{}\"{}\"", allowed.empty() ? "" : ", ", c.name);
-        }
-        error(line_of(n), key,
-              fmt::format("invalid value \"{}\"; allowed values: {}", *s, allowed));
-        return std::nullopt;
-    }
-    std::optional<std::string> resolve_path(const toml::node& n, const std::string& key,
-                                            const std::string& s) {
-        if (s.empty()) {
-            error(line_of(n), key, "path must not be empty");
-            return std::nullopt;
-        }
-        if (s.find('\0') != std::string::npos) {
-            error(line_of(n), key, "path contains a NUL byte");
-            return std::nullopt;
-        }
-        fs::path p(s);
-        if (p.is_relative()) {
-            p = (base_dir_ / p).lexically_normal();
-        }
-        return p.string();
-    }
-    std::optional<std::string> get_path(const toml::node& n, const std::string& key) {
-        auto s = get_string(n, key);
-        return s ? resolve_path(n, key, *s) : std::nullopt;
-    }
-    // A string or an array of strings, each a path.
-    std::optional<std::vector<std::string>> get_path_list(const toml::node& n,
-                                                          const std::string& key) {
-        std::vector<std::string> out;
-        if (const auto* s = n.as_string()) {
-            auto p = resolve_path(n, key, s->get());
-            if (!p) {
-                return std::nullopt;
-            }
-            out.push_back(*p);
-            return out;
-        }
-        const auto* arr = n.as_array();
-        if (!arr) {
-            type_error(n, key, "a string or an array of strings");
-            return std::nullopt;
-        }
-        bool ok = true;
-        for (size_t i = 0; i < arr->size(); ++i) {
-            const toml::node& el = *arr->get(i);
-            const auto* s = el.as_string();
-            if (!s) {
-                error(line_of(el), key,
-                      fmt::format("element {}: expected a string, got {}", i + 1, type_name(el)));
-                ok = false;
-                continue;
-            }
-            auto p = resolve_path(el, key, s->get());
-            if (!p) {
-                ok = false;
-                continue;
-            }
-            out.push_back(*p);
-        }
-        if (!ok) {
-            return std::nullopt;
-        }
-        return out;
-    }
-    // A string or an array of strings.
-    std::optional<std::vector<std::string>> get_string_list(const toml::node& n,
-                                                            const std::string& key) {
-        if (const auto* s = n.as_string()) {
-            return std::vector<std::string>{s->get()};
-        }
-        const auto* arr = n.as_array();
-        if (!arr) {
-            type_error(n, key, "a string or an array of strings");
-            return std::nullopt;
-        }
-        std::vector<std::string> out;
-        bool ok = true;
-        for (size_t i = 0; i < arr->size(); ++i) {
-            const toml::node& el = *arr->get(i);
-            if (const auto* s = el.as_string()) {
-                out.push_back(s->get());
-            } else {
-                error(line_of(el), key,
-                      fmt::format("element {}: expected a string, got {}", i + 1, type_name(el)));
-                ok = false;
-            }
-        }
-        return ok ? std::optional(std::move(out)) : std::nullopt;
-    }
-    std::optional<net::Address> get_address(const toml::node& n, const std::string& key,
-                                            bool allow_port_zero) {
-        auto s = get_string(n, key);
-        if (!s) {
-            return std::nullopt;
-        }
-        auto r = net::parse_address(*s, allow_port_zero);
-        if (auto* e = std::get_if<net::AddressError>(&r)) {
-            error(line_of(n), key, e->message);
-            return std::nullopt;
-        }
-        return std::get<net::Address>(r);
-    }
-
+    // Reads the keys of table `t` that `keys` has into `owner`, marking each that was read
+    // in `where` and each that was there in `present`. Keys for which `elsewhere` is true
+    // are left alone; any other key is unknown.
+    template <class Owner>
+    void read_keys(const toml::table& t, const std::vector<Key<Owner>>& keys,
+                   const std::string& prefix, Owner& owner, std::map<std::string, Location>& where,
+                   std::set<std::string>& present,
+                   const std::function<bool(std::string_view)>& elsewhere = nullptr);
     void load_global(const toml::node& n, Global& g);
-    bool apply_tls_key(std::string_view k, const toml::node& v, const std::string& key,
-                       TlsSettings& s);
     void load_tls(const toml::node& n, TlsSettings& s);
     void check_tls(const TlsSettings& s, const std::set<std::string>& overridden,
                    const std::string& prefix, bool is_service, bool client);
     void load_services(const toml::node& n, const TlsSettings& defaults, Config& cfg);
     Service load_service(const toml::table& t, size_t index, const TlsSettings& defaults,
                          ServiceInfo& info);
-
-    std::string file_;
-    fs::path base_dir_;
-    std::vector<ConfigError> errors_;
-    std::vector<ConfigError> warnings_;
-    std::set<std::string> seen_;
 };
+
+template <class Owner>
+void Loader::read_keys(const toml::table& t, const std::vector<Key<Owner>>& keys,
+                       const std::string& prefix, Owner& owner,
+                       std::map<std::string, Location>& where, std::set<std::string>& present,
+                       const std::function<bool(std::string_view)>& elsewhere) {
+    for (auto&& [k, v] : t) {
+        const std::string name(k.str());
+        const std::string key = prefix + "." + name;
+        const Key<Owner>* spec = find_key(keys, name);
+        if (!spec && elsewhere && elsewhere(name)) {
+            continue;
+        }
+        if (!spec) {
+            unknown_key(k, v, key);
+            continue;
+        }
+        present.insert(name);
+        if (spec->read(*this, v, key, owner)) {
+            where[name] = loc(v);
+        }
+    }
+}
 
 void Loader::load_global(const toml::node& n, Global& g) {
     const auto* t = n.as_table();
@@ -511,191 +79,8 @@ void Loader::load_global(const toml::node& n, Global& g) {
         type_error(n, "global", "a table");
         return;
     }
-    for (auto&& [k, v] : *t) {
-        std::string name(k.str());
-        std::string key = "global." + name;
-        if (!contains(global_keys, name)) {
-            unknown_key(k, v, key);
-            continue;
-        }
-        bool ok = false;
-        if (name == "workers") {
-            if (auto i = get_int(v, key, 0, 1024)) {
-                g.workers = static_cast<unsigned>(*i);
-                ok = true;
-            }
-        } else if (name == "log_level") {
-            if (auto e = get_enum<LogLevel>(v, key, log_levels)) {
-                g.log_level = *e;
-                ok = true;
-            }
-        } else if (name == "log") {
-            if (auto e = get_enum<LogTarget>(v, key, log_targets)) {
-                g.log_target = *e;
-                ok = true;
-            }
-        } else if (name == "drain_timeout") {
-            if (auto d = get_timeout(v, key)) {
-                g.drain_timeout = *d;
-                ok = true;
-            }
-        } else if (name == "daemon" || name == "log_append" || name == "fips") {
-            if (auto b = get_bool(v, key)) {
-                (name == "daemon" ? g.daemon : name == "fips" ? g.fips : g.log_append) = *b;
-                ok = true;
-            }
-        } else if (name == "pid_file" || name == "chroot" || name == "log_file") {
-            if (auto p = get_path(v, key)) {
-                (name == "pid_file" ? g.pid_file
-                 : name == "chroot" ? g.chroot
-                                    : g.log_file) = std::move(*p);
-                ok = true;
-            }
-        } else if (name == "user" || name == "group") {
-            if (auto str = get_nonempty(v, key)) {
-                (name == "user" ? g.user : g.group) = std::move(*str);
-                ok = true;
-            }
-        } else if (name == "syslog_ident") {
-            if (auto str = get_nonempty(v, key)) {
-                g.syslog_ident = std::move(*str);
-                ok = true;
-            }
-        }
-        if (ok) {
-            g.where[name] = loc(v);
-        }
-    }
-}
-
-bool Loader::apply_tls_key(std::string_view k, const toml::node& v, const std::string& key,
-                           TlsSettings& s) {
-    bool ok = false;
-    if (k == "cert" || k == "key") {
-        if (auto l = get_path_list(v, key)) {
-            (k == "cert" ? s.cert : s.key) = std::move(*l);
-            ok = true;
-        }
-    } else if (k == "profile") {
-        if (auto e = get_enum<TlsProfile>(v, key, tls_profiles)) {
-            s.profile = *e;
-            ok = true;
-        }
-    } else if (k == "ciphers") {
-        if (auto str = get_nonempty(v, key)) {
-            s.ciphers = std::move(*str);
-            ok = true;
-        }
-    } else if (k == "ciphersuites") {
-        // An empty list is meaningful: it disables every TLS 1.3 suite.
-        if (auto str = get_string(v, key)) {
-            s.ciphersuites = std::move(*str);
-            ok = true;
-        }
-    } else if (k == "groups") {
-        if (auto str = get_nonempty(v, key)) {
-            s.groups = std::move(*str);
-            ok = true;
-        }
-    } else if (k == "min_version" || k == "max_version") {
-        if (auto e = get_enum<TlsVersion>(v, key, tls_versions)) {
-            (k == "min_version" ? s.min_version : s.max_version) = *e;
-            ok = true;
-        }
-    } else if (k == "dhparam" || k == "ca_file" || k == "ca_path") {
-        if (auto p = get_path(v, key)) {
-            (k == "dhparam" ? s.dhparam : k == "ca_file" ? s.ca_file : s.ca_path) = std::move(*p);
-            ok = true;
-        }
-    } else if (k == "verify") {
-        if (auto e = get_enum<VerifyMode>(v, key, verify_modes)) {
-            s.verify = *e;
-            ok = true;
-        }
-    } else if (k == "check_host" || k == "sni" || k == "check_ip" || k == "check_email") {
-        if (auto str = get_nonempty(v, key)) {
-            (k == "check_host" ? s.check_host
-             : k == "sni"      ? s.sni
-             : k == "check_ip" ? s.check_ip
-                               : s.check_email) = std::move(*str);
-            ok = true;
-        }
-    } else if (k == "request_cert" || k == "require_cert" || k == "verify_chain" ||
-               k == "verify_peer" || k == "renegotiation" || k == "compression" || k == "tickets" ||
-               k == "session_cache" || k == "session_resume") {
-        if (auto b = get_bool(v, key)) {
-            (k == "request_cert"    ? s.request_cert
-             : k == "require_cert"  ? s.require_cert
-             : k == "verify_chain"  ? s.verify_chain
-             : k == "verify_peer"   ? s.verify_peer
-             : k == "renegotiation" ? s.renegotiation
-             : k == "compression"   ? s.compression
-             : k == "tickets"       ? s.tickets
-             : k == "session_cache" ? s.session_cache
-                                    : s.session_resume) = *b;
-            ok = true;
-            if (*b && k == "compression") {
-                warning(line_of(v), key,
-                        "compression = true turns on TLS compression, which leaks secrets "
-                        "through compressed lengths (CRIME); only use it if you must");
-            } else if (*b && k == "renegotiation") {
-                warning(line_of(v), key,
-                        "renegotiation = true lets clients renegotiate, a denial-of-service "
-                        "lever that bettercrypto recommends turning off");
-            }
-        }
-    } else if (k == "crl_file" || k == "crl_path" || k == "ticket_key_file") {
-        if (auto p = get_path(v, key)) {
-            (k == "crl_file"   ? s.crl_file
-             : k == "crl_path" ? s.crl_path
-                               : s.ticket_key_file) = std::move(*p);
-            ok = true;
-        }
-    } else if (k == "options") {
-        if (auto l = get_string_list(v, key)) {
-            s.options_set.clear();
-            s.options_clear.clear();
-            ok = true;
-            for (const auto& o : *l) {
-                std::string name = o.starts_with('-') ? o.substr(1) : o;
-                if (name.empty()) {
-                    error(line_of(v), key, "empty option name");
-                    ok = false;
-                    continue;
-                }
-                (o.starts_with('-') ? s.options_clear : s.options_set).push_back(name);
-            }
-        }
-    } else if (k == "security_level") {
-        if (auto i = get_int(v, key, 0, 5)) {
-            s.security_level = static_cast<int>(*i);
-            ok = true;
-        }
-    } else if (k == "session_cache_size") {
-        if (auto i = get_int(v, key, 0, 1 << 30)) {
-            s.session_cache_size = static_cast<size_t>(*i);
-            ok = true;
-        }
-    } else if (k == "ticket_rotation" || k == "session_cache_timeout") {
-        if (auto d = get_timeout(v, key)) {
-            (k == "ticket_rotation" ? s.ticket_rotation : s.session_cache_timeout) = *d;
-            ok = true;
-        }
-    } else if (k == "ticket_key_secret" || k == "ticket_mac_secret") {
-        if (auto str = get_nonempty(v, key)) {
-            if (is_hex_key(*str)) {
-                (k == "ticket_key_secret" ? s.ticket_key_secret : s.ticket_mac_secret) =
-                    std::move(*str);
-                ok = true;
-            } else {
-                error(line_of(v), key, "expected 16 or 32 bytes as hexadecimal digits");
-            }
-        }
-    }
-    if (ok) {
-        s.where[std::string(k)] = loc(v);
-    }
-    return ok;
+    std::set<std::string> present;
+    read_keys(*t, global_keys(), "global", g, g.where, present);
 }
 
 void Loader::load_tls(const toml::node& n, TlsSettings& s) {
@@ -705,18 +90,22 @@ void Loader::load_tls(const toml::node& n, TlsSettings& s) {
         return;
     }
     s.section = loc(n);
-    for (auto&& [k, v] : *t) {
-        std::string key = fmt::format("tls.{}", k.str());
-        if (!contains(tls_keys, k.str())) {
-            unknown_key(k, v, key);
-            continue;
-        }
-        apply_tls_key(k.str(), v, key, s);
-    }
+    // The TLS key table reads into a service: [tls] is a service's TLS settings alone.
+    Service holder;
+    holder.tls = std::move(s);
+    std::set<std::string> present;
+    read_keys(*t, tls_keys(), "tls", holder, holder.tls.where, present);
+    s = std::move(holder.tls);
     check_tls(s, {}, "tls", false, false);
+    std::vector<ConfigError> rules;
+    validate_tls(s, "tls", ConfigFormat::toml, rules);
+    for (auto& e : rules) {
+        error(e.where.line, std::move(e.key), std::move(e.message));
+    }
 }
 
-// Consistency checks on (merged) TLS settings. For [tls] itself only checks that do not
+// Consistency checks on (merged) TLS settings that depend on how [tls] and a service combine
+// (validate_tls has the rest). For [tls] itself only checks that do not
 // depend on a service run; for a service, checks that only involve inherited keys are left
 // to the [tls] pass so the same problem is not reported once per service.
 void Loader::check_tls(const TlsSettings& s, const std::set<std::string>& overridden,
@@ -728,12 +117,6 @@ void Loader::check_tls(const TlsSettings& s, const std::set<std::string>& overri
         return std::any_of(keys.begin(), keys.end(),
                            [&](const char* k) { return overridden.count(k) > 0; });
     };
-    if (s.min_version != 0 && s.max_version != 0 && s.min_version > s.max_version &&
-        touched({"min_version", "max_version"})) {
-        error(s.locate("min_version").line, prefix + ".min_version",
-              fmt::format("min_version {} is greater than max_version {}",
-                          version_name(s.min_version), version_name(s.max_version)));
-    }
     // [tls] alone may hold only one of cert/key (services complete it); when it holds both,
     // a mismatch is reported there and not again for every service that inherits it.
     bool inherited_mismatch = !s.cert.empty() && !s.key.empty();
@@ -742,14 +125,6 @@ void Loader::check_tls(const TlsSettings& s, const std::set<std::string>& overri
         error(s.locate("key").line, prefix + ".key",
               fmt::format("{} cert file(s) but {} key file(s); each cert needs its key",
                           s.cert.size(), s.key.size()));
-    }
-    if (s.ticket_key_secret.has_value() != s.ticket_mac_secret.has_value() &&
-        touched({"ticket_key_secret", "ticket_mac_secret"})) {
-        const char* missing = s.ticket_key_secret ? "ticket_mac_secret" : "ticket_key_secret";
-        error(s.locate(s.ticket_key_secret ? "ticket_key_secret" : "ticket_mac_secret").line,
-              prefix + "." + missing,
-              fmt::format("ticket_key_secret and ticket_mac_secret go together; {} is missing",
-                          missing));
     }
     if (!s.tickets && (s.ticket_key_file || s.ticket_key_secret) &&
         touched({"tickets", "ticket_key_file", "ticket_key_secret"})) {
@@ -802,190 +177,32 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
     // The name first: every other message is labelled with it.
     std::string prefix = fmt::format("service[#{}]", index + 1);
     if (const toml::node* n = t.get("name")) {
-        if (auto name = get_string(*n, prefix + ".name")) {
-            if (valid_service_name(*name)) {
-                svc.name = *name;
-                svc.where["name"] = loc(*n);
-                prefix = fmt::format("service[{}]", *name);
-                info.name_ok = true;
-            } else {
-                error(line_of(*n), prefix + ".name",
-                      fmt::format("invalid service name \"{}\": use letters, digits, '.', '_' "
-                                  "and '-' only",
-                                  *name));
-            }
+        if (find_key(service_keys(), "name")->read(*this, *n, prefix + ".name", svc)) {
+            svc.where["name"] = loc(*n);
+            prefix = fmt::format("service[{}]", svc.name);
+            info.name_ok = true;
         }
     } else {
         error(svc.section.line, prefix + ".name", "missing required key \"name\"");
     }
 
-    std::set<std::string> overridden;
-    bool have_listen = false, have_backend = false, have_policy = false, have_early = false;
-    std::optional<int> tls_mode_line;
-    for (auto&& [k, v] : t) {
-        std::string name(k.str());
-        std::string key = prefix + "." + name;
-        bool ok = false;
-        if (name == "name") {
-            continue;
-        } else if (contains(tls_keys, name)) {
-            ok = apply_tls_key(name, v, key, svc.tls);
-            overridden.insert(name);
-        } else if (name == "listen") {
-            have_listen = true;
-            if (auto a = get_address(v, key, true)) {
-                svc.listen = *a;
-                ok = info.listen_ok = true;
-            }
-        } else if (name == "backend") {
-            have_backend = true;
-            if (auto list = get_string_list(v, key)) {
-                ok = !list->empty();
-                if (list->empty()) {
-                    error(line_of(v), key, "needs at least one address");
-                }
-                for (const auto& text : *list) {
-                    auto r = net::parse_address(text, false);
-                    if (auto* e = std::get_if<net::AddressError>(&r)) {
-                        error(line_of(v), key, e->message);
-                        ok = false;
-                    } else {
-                        svc.backends.push_back(std::get<net::Address>(r));
-                    }
-                }
-            }
-        } else if (name == "failover") {
-            if (auto e = get_enum<Failover>(v, key, failovers)) {
-                svc.failover = *e;
-                ok = true;
-            }
-        } else if (name == "exec") {
-            if (auto p = get_path(v, key)) {
-                svc.exec = std::move(*p);
-                ok = true;
-            }
-        } else if (name == "exec_args" || name == "socket_options") {
-            if (auto l = get_string_list(v, key)) {
-                ok = true;
-                if (name == "exec_args") {
-                    svc.exec_args = std::move(*l);
-                } else {
-                    for (const auto& text : *l) {
-                        std::string message;
-                        if (auto o = parse_socket_option(text, message)) {
-                            o->where = loc(v);
-                            svc.socket_options.push_back(std::move(*o));
-                        } else {
-                            error(line_of(v), key, message);
-                            ok = false;
-                        }
-                    }
-                }
-            }
-        } else if (name == "retry" || name == "inetd" || name == "proxy_header" ||
-                   name == "resolve_at_start" || name == "reset" || name == "strict_sni") {
-            if (auto b = get_bool(v, key)) {
-                (name == "retry"              ? svc.retry
-                 : name == "inetd"            ? svc.inetd
-                 : name == "proxy_header"     ? svc.proxy_header
-                 : name == "resolve_at_start" ? svc.resolve_at_start
-                 : name == "strict_sni"       ? svc.strict_sni
-                                              : svc.reset) = *b;
-                ok = true;
-            }
-        } else if (name == "local") {
-            if (auto str = get_nonempty(v, key)) {
-                svc.local = std::move(*str);
-                ok = true;
-            }
-        } else if (name == "sni_parent" || name == "sni_pattern") {
-            if (auto str = get_nonempty(v, key)) {
-                (name == "sni_parent" ? svc.sni_parent : svc.sni_pattern) = std::move(*str);
-                ok = true;
-            }
-        } else if (name == "log_level") {
-            if (auto e = get_enum<LogLevel>(v, key, log_levels)) {
-                svc.log_level = *e;
-                ok = true;
-            }
-        } else if (name == "protocol") {
-            if (auto e = get_enum<Protocol>(v, key, protocols)) {
-                svc.protocol = *e;
-                ok = true;
-            }
-        } else if (name == "tls") {
-            if (auto e = get_enum<TlsMode>(v, key, tls_modes)) {
-                svc.tls_mode = *e;
-                tls_mode_line = line_of(v);
-                ok = true;
-            }
-        } else if (name == "client") {
-            if (auto b = get_bool(v, key)) {
-                svc.client = *b;
-                ok = true;
-            }
-        } else if (name == "starttls_policy") {
-            have_policy = true;
-            if (auto e = get_enum<StarttlsPolicy>(v, key, starttls_policies)) {
-                svc.starttls_policy = *e;
-                ok = true;
-            }
-        } else if (name == "auth_requires_tls") {
-            if (auto b = get_bool(v, key)) {
-                svc.auth_requires_tls = *b;
-                ok = true;
-                if (!*b) {
-                    warning(line_of(v), key,
-                            "auth_requires_tls = false lets clients send credentials before "
-                            "STARTTLS, in cleartext");
-                }
-            }
-        } else if (name == "allow_xclient") {
-            if (auto b = get_bool(v, key)) {
-                svc.allow_xclient = *b;
-                ok = true;
-                if (*b) {
-                    warning(line_of(v), key,
-                            "allow_xclient = true lets every client of this service tell the "
-                            "backend which address and name to believe");
-                }
-            }
-        } else if (name == "early_talker") {
-            have_early = true;
-            if (auto e = get_enum<EarlyTalker>(v, key, early_talkers)) {
-                svc.early_talker = *e;
-                ok = true;
-            }
-        } else if (name == "handshake_timeout" || name == "connect_timeout" ||
-                   name == "idle_timeout" || name == "plaintext_timeout" ||
-                   name == "close_timeout") {
-            if (auto d = get_timeout(v, key, name == "close_timeout")) {
-                Duration& dst = name == "handshake_timeout" ? svc.handshake_timeout
-                                : name == "connect_timeout" ? svc.connect_timeout
-                                : name == "idle_timeout"    ? svc.idle_timeout
-                                : name == "close_timeout"   ? svc.close_timeout
-                                                            : svc.plaintext_timeout;
-                dst = *d;
-                ok = true;
-            }
-        } else if (name == "max_errors") {
-            if (auto i = get_int(v, key, 1, std::numeric_limits<unsigned>::max())) {
-                svc.max_errors = static_cast<unsigned>(*i);
-                ok = true;
-            }
-        } else if (name == "max_line") {
-            if (auto i = get_int(v, key, 512, 1048576)) {
-                svc.max_line = static_cast<size_t>(*i);
-                ok = true;
-            }
-        } else {
-            unknown_key(k, v, key);
-            continue;
-        }
-        if (ok) {
-            svc.where[name] = loc(v);
+    // Each key is a TLS key (overriding [tls]) or a service key.
+    std::set<std::string> overridden, present;
+    auto is_service_key = [](std::string_view k) { return find_key(service_keys(), k) != nullptr; };
+    auto is_tls_key = [](std::string_view k) { return find_key(tls_keys(), k) != nullptr; };
+    read_keys(t, tls_keys(), prefix, svc, svc.tls.where, overridden, is_service_key);
+    read_keys(t, service_keys(), prefix, svc, svc.where, present, is_tls_key);
+    // "name" is read again by the second call: the same value, or the same error (reported
+    // once).
+    for (const auto& k : tls_keys()) {
+        if (!overridden.count(std::string(k.name))) {
+            svc.tls.not_set_here.insert(std::string(k.name));
         }
     }
+    const bool have_listen = present.count("listen") > 0;
+    const bool have_backend = present.count("backend") > 0;
+    const bool have_policy = present.count("starttls_policy") > 0;
+    const bool have_early = present.count("early_talker") > 0;
 
     if (!have_listen && !svc.inetd && !svc.sni_parent) {
         error(svc.section.line, prefix + ".listen", "missing required key \"listen\"");
@@ -998,21 +215,6 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
         error(svc.locate("sni_parent").line, prefix + ".sni_parent",
               "an SNI service is reached through its parent's listener; remove \"listen\"");
     }
-    if (svc.sni_parent.has_value() != svc.sni_pattern.has_value()) {
-        error(svc.locate(svc.sni_parent ? "sni_parent" : "sni_pattern").line,
-              prefix + (svc.sni_parent ? ".sni_pattern" : ".sni_parent"),
-              "sni_parent and sni_pattern go together");
-    }
-    if (svc.strict_sni && svc.sni_parent) {
-        error(svc.locate("strict_sni").line, prefix + ".strict_sni",
-              "strict_sni belongs on the SNI parent, whose listener reads the server name; "
-              "remove it here");
-    }
-    if (svc.strict_sni && svc.client) {
-        error(svc.locate("strict_sni").line, prefix + ".strict_sni",
-              "strict_sni is for server mode (it checks the server name clients send); "
-              "remove it or set client = false");
-    }
     if (!have_backend && !svc.exec) {
         error(svc.section.line, prefix + ".backend",
               "missing required key \"backend\" (or \"exec\")");
@@ -1021,14 +223,8 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
         error(svc.locate("exec").line, prefix + ".exec",
               "set either \"backend\" or \"exec\", not both");
     }
-    if (!svc.exec_args.empty() && !svc.exec) {
-        error(svc.locate("exec_args").line, prefix + ".exec_args", "exec_args needs \"exec\"");
-    }
     if (svc.exec && svc.exec_args.empty()) {
         svc.exec_args.push_back(fs::path(*svc.exec).filename().string());
-    }
-    if (svc.retry && !svc.exec) {
-        error(svc.locate("retry").line, prefix + ".retry", "retry needs \"exec\"");
     }
     finalize_verification(svc.tls, svc.client);
     if (!have_policy) {
@@ -1069,7 +265,7 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
               "require TLS");
     }
     if (svc.tls_mode == TlsMode::starttls && svc.protocol == Protocol::raw) {
-        error(tls_mode_line.value_or(svc.section.line), prefix + ".tls",
+        error(svc.locate("tls").line, prefix + ".tls",
               "tls = \"starttls\" requires protocol \"imap\", \"pop3\" or \"smtp\" (protocol is "
               "\"raw\")");
     }
@@ -1103,16 +299,6 @@ void Loader::load_services(const toml::node& n, const TlsSettings& defaults, Con
                       fmt::format("duplicate service name \"{}\" (first defined at line {})",
                                   svc.name, prev.locate("name").line));
             }
-            if (info.listen_ok && infos[j].listen_ok && listen_clash(prev.listen, svc.listen)) {
-                std::string label = info.name_ok ? fmt::format("service[{}]", svc.name)
-                                                 : fmt::format("service[#{}]", i + 1);
-                std::string prev_label = infos[j].name_ok ? fmt::format("service \"{}\"", prev.name)
-                                                          : fmt::format("service #{}", j + 1);
-                error(svc.locate("listen").line, label + ".listen",
-                      fmt::format("listen address {} clashes with {} of {} (line {})",
-                                  svc.listen.to_string(), prev.listen.to_string(), prev_label,
-                                  prev.locate("listen").line));
-            }
         }
     }
 }
@@ -1144,7 +330,7 @@ LoadResult Loader::run(const toml::table& root) {
         error(0, "service", "no [[service]] defined");
     }
     std::vector<ConfigError> cross;
-    validate_services(cfg, cross);
+    validate_config(cfg, cross);
     for (auto& e : cross) {
         error(e.where.line, std::move(e.key), std::move(e.message));
     }

@@ -46,21 +46,16 @@ void prepare_runtime(Service& service, std::vector<config::ConfigError>& errors)
     const std::string prefix = fmt::format("service[{}]", s.name);
     for (const auto& option : s.socket_options) {
         auto parsed = net::parse_socket_option(option.name, option.value);
-        if (auto* message = std::get_if<std::string>(&parsed)) {
-            errors.push_back({option.where, prefix + ".socket_options", *message});
-            continue;
+        if (std::holds_alternative<std::string>(parsed)) {
+            continue; // reported by config::validate_config when the config was loaded
         }
         service.socket_options.push_back({option.side, std::get<net::ParsedSocketOption>(parsed)});
     }
     if (s.local) {
         net::Address local;
         local.host = *s.local;
-        if (auto address = net::numeric_socket_address(local)) {
-            service.local = *address;
-        } else {
-            errors.push_back({s.locate("local"), prefix + ".local",
-                              fmt::format("\"{}\" is not an IPv4 or IPv6 address", *s.local)});
-        }
+        // Not numeric: reported by config::validate_config when the config was loaded.
+        service.local = net::numeric_socket_address(local);
     }
     if (s.resolve_at_start) {
         for (const auto& backend : s.backends) {
@@ -85,29 +80,25 @@ void prepare_runtime(Service& service, std::vector<config::ConfigError>& errors)
 
 // SNI children hang off their parent: the parent's context gets the servername callback that
 // switches to a child's context, and the parent's sessions find the child service by route.
-void attach_sni_children(std::vector<std::shared_ptr<Service>>& services,
-                         std::vector<config::ConfigError>& errors) {
+void attach_sni_children(std::vector<std::shared_ptr<Service>>& services) {
     for (const auto& child : services) {
         const config::Service& s = child->settings;
         if (!s.sni_parent || !s.sni_pattern) {
             continue;
         }
-        const std::string prefix = fmt::format("service[{}]", s.name);
         auto parent = std::find_if(services.begin(), services.end(), [&](const auto& candidate) {
             return candidate->settings.name == *s.sni_parent;
         });
-        // Missing, itself, or itself a child: reported by the config validation. Never
-        // linked, since a parent that holds itself (or its own parent) is a cycle of
-        // shared_ptrs that is never freed (--check loads even a model with errors).
+        // A parent that is missing, itself, itself a child, or not both ends in server mode
+        // with implicit TLS was reported by config::validate_config when the config was
+        // loaded. Never linked: a parent that holds itself (or its own parent) is a cycle of
+        // shared_ptrs that is never freed (--check prepares even a model with errors).
         if (parent == services.end() || *parent == child || (*parent)->settings.sni_parent) {
             continue;
         }
         const config::Service& p = (*parent)->settings;
         if (s.client || p.client || s.tls_mode != config::TlsMode::implicit ||
             p.tls_mode != config::TlsMode::implicit) {
-            errors.push_back({s.locate("sni_parent"), prefix + ".sni_parent",
-                              "SNI routing needs server mode with implicit TLS in both the "
-                              "parent and the child"});
             continue;
         }
         (*parent)->sni_children.push_back(child);
@@ -188,7 +179,7 @@ Prepared prepare_services(const config::Config& config) {
         prepared.summaries.push_back(describe_service(*service));
         prepared.services.push_back(std::move(service));
     }
-    attach_sni_children(prepared.services, prepared.errors);
+    attach_sni_children(prepared.services);
     return prepared;
 }
 

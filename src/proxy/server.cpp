@@ -1,5 +1,6 @@
 #include "tlsgate/proxy/server.hpp"
 
+#include "tlsgate/config/keys.hpp"
 #include "tlsgate/core/daemon.hpp"
 #include "tlsgate/core/uv_handle.hpp"
 #include "tlsgate/log/log.hpp"
@@ -40,25 +41,11 @@ void log_totals(const Service& service, std::string_view when) {
 // [global] keys that shape the process itself (threads, identity, files opened at start):
 // a reload keeps the running values and says a restart is needed.
 void report_restart_only(const config::Global& running, const config::Global& loaded) {
-    auto check = [](const char* key, bool changed) {
-        if (changed) {
-            log::warning("reload: global.{} changed; that takes effect only after a restart, "
-                         "the running value is kept",
-                         key);
-        }
-    };
-    check("workers", running.workers != loaded.workers);
-    check("log", running.log_target != loaded.log_target);
-    check("drain_timeout", running.drain_timeout != loaded.drain_timeout);
-    check("daemon", running.daemon != loaded.daemon);
-    check("pid_file", running.pid_file != loaded.pid_file);
-    check("user", running.user != loaded.user);
-    check("group", running.group != loaded.group);
-    check("chroot", running.chroot != loaded.chroot);
-    check("log_file", running.log_file != loaded.log_file);
-    check("log_append", running.log_append != loaded.log_append);
-    check("syslog_ident", running.syslog_ident != loaded.syslog_ident);
-    check("fips", running.fips != loaded.fips);
+    for (const std::string& key : config::restart_only_changes(running, loaded)) {
+        log::warning("reload: global.{} changed; that takes effect only after a restart, "
+                     "the running value is kept",
+                     key);
+    }
 }
 
 // The control loop on the main thread: signals in; drain requests, new service sets and

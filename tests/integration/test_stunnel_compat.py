@@ -232,6 +232,8 @@ def test_print_toml_on_the_corpus(tlsgate_binary, certs, tmp_path, name):
     assert r.returncode == 0, r.stderr
     assert "[[service]]" in r.stdout
     assert "# note: " in r.stdout
+    # Only what differs from tlsgate's defaults is written (stunnel.conf has no max_line).
+    assert "\nmax_line = " not in r.stdout
     # The TOML loads back (read as TOML by its syntax).
     toml = tmp_path / "printed.toml"
     toml.write_text(r.stdout)

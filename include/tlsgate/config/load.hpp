@@ -8,9 +8,6 @@
 
 namespace tlsgate::config {
 
-enum class ConfigFormat { toml, stunnel };
-const char* to_string(ConfigFormat);
-
 // A config from either front end. `notes` is empty for TOML.
 struct LoadedConfig {
     ConfigFormat format = ConfigFormat::toml;

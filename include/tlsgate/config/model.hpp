@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ struct ConfigError {
 };
 
 using Duration = std::chrono::milliseconds;
+
+// The front end a config was written for. Messages name keys in that format's spelling
+// ("service[x].listen" in TOML, "service[x].accept" in stunnel.conf).
+enum class ConfigFormat { toml, stunnel };
 
 enum class LogLevel { debug, info, notice, warning, error };
 enum class LogTarget { stderr_stream, syslog };
@@ -102,6 +107,10 @@ struct TlsSettings {
     bool session_resume = true;                              // "session_resume" (client mode)
     std::map<std::string, Location> where;
     Location section;
+    // TOML: the TLS keys a service did not set itself (their values, if any, come from [tls]);
+    // a problem among those alone is reported once, at [tls], not for every service. Empty
+    // for [tls] itself and for stunnel.conf, where every service reports its own.
+    std::set<std::string> not_set_here;
 
     Location locate(const std::string& key_name) const;
 };
@@ -193,6 +202,7 @@ struct Global {
 // The one validated model every config source produces.
 struct Config {
     std::string source_file;
+    ConfigFormat format = ConfigFormat::toml;
     Global global;
     std::vector<Service> services;
 };
@@ -206,6 +216,7 @@ struct LoadResult {
     std::vector<ConfigError> warnings;
 };
 
+const char* to_string(ConfigFormat);
 const char* to_string(LogLevel);
 const char* to_string(LogTarget);
 const char* to_string(TlsProfile);

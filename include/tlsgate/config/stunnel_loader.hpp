@@ -22,7 +22,7 @@ struct StunnelLoad {
 // option tlsgate does not implement is an error; options without meaning here (Windows GUI,
 // entropy sources, engines) are accepted with a warning. A file without any [section] is
 // inetd mode. "include = DIR" reads every file of DIR in alphabetical order. Relative paths
-// resolve against the directory of `file_name`. Runs validate_services on the result.
+// resolve against the directory of `file_name`. Runs validate_config on the result.
 StunnelLoad load_stunnel_string(std::string_view text, const std::string& file_name);
 StunnelLoad load_stunnel_file(const std::string& file_name);
 

@@ -295,99 +295,6 @@ client = true
     CHECK(c.services[0].tls.cert.empty());
 }
 
-TEST_CASE("parse_duration", "[config][duration]") {
-    struct Case {
-        const char* text;
-        std::optional<Duration> expected;
-    };
-    const Case cases[] = {
-        {"10", seconds(10)},
-        {"0", Duration(0)},
-        {"10s", seconds(10)},
-        {"500ms", milliseconds(500)},
-        {"30m", minutes(30)},
-        {"12h", hours(12)},
-        {"1d", hours(24)},
-        {"007s", seconds(7)},
-        {"", std::nullopt},
-        {"s", std::nullopt},
-        {"-5s", std::nullopt},
-        {"-5", std::nullopt},
-        {"+5", std::nullopt},
-        {"10x", std::nullopt},
-        {"10 s", std::nullopt},
-        {" 10s", std::nullopt},
-        {"10S", std::nullopt},
-        {"1.5s", std::nullopt},
-        {"10sec", std::nullopt},
-        {"9223372036854775807ms", milliseconds(9223372036854775807LL)},
-        {"9223372036854775808ms", std::nullopt},
-        {"9223372036854775807s", std::nullopt},
-        {"99999999999999999999999", std::nullopt},
-        {"106751991167300d", std::nullopt},
-    };
-    for (const auto& c : cases) {
-        INFO("duration: \"" << c.text << "\"");
-        CHECK(parse_duration(c.text) == c.expected);
-    }
-}
-
-TEST_CASE("durations in the config: integers, strings, and their errors", "[config][duration]") {
-    struct Case {
-        const char* value;
-        std::optional<Duration> expected;
-        const char* error_part;
-    };
-    const Case cases[] = {
-        {"7", seconds(7), ""},
-        {"\"7\"", seconds(7), ""},
-        {"\"250ms\"", milliseconds(250), ""},
-        {"\"2d\"", hours(48), ""},
-        {"0", std::nullopt, "timeout must be greater than zero"},
-        {"\"0s\"", std::nullopt, "timeout must be greater than zero"},
-        {"-3", std::nullopt, "negative duration"},
-        {"\"-3s\"", std::nullopt, "negative duration"},
-        {"\"\"", std::nullopt, "empty duration"},
-        {"\"3w\"", std::nullopt, "unknown unit \"w\""},
-        {"9223372036854775807", std::nullopt, "duration 9223372036854775807 is too large"},
-        {"1.5", std::nullopt,
-         "expected a duration (integer seconds or a string like \"10s\"), "
-         "got a float"},
-        {"true", std::nullopt, "expected a duration"},
-    };
-    for (const auto& c : cases) {
-        INFO("idle_timeout = " << c.value);
-        auto r = load(tls_head +
-                      "[[service]]\nname = \"s\"\nlisten = \"127.0.0.1:0\"\n"
-                      "backend = \"127.0.0.1:1\"\nidle_timeout = " +
-                      c.value + "\n");
-        if (c.expected) {
-            CHECK(ok(r).services[0].idle_timeout == *c.expected);
-        } else {
-            CHECK_THAT(joined(r.errors),
-                       Contains(std::string("t.toml:8: service[s].idle_timeout: ") + c.error_part));
-        }
-    }
-}
-
-TEST_CASE("TLS versions accept both spellings", "[config]") {
-    struct Case {
-        const char* text;
-        TlsVersion expected;
-    };
-    const Case cases[] = {
-        {"TLSv1", TLS1_VERSION},     {"TLSv1.0", TLS1_VERSION},   {"1.0", TLS1_VERSION},
-        {"TLSv1.1", TLS1_1_VERSION}, {"1.1", TLS1_1_VERSION},     {"TLSv1.2", TLS1_2_VERSION},
-        {"1.2", TLS1_2_VERSION},     {"TLSv1.3", TLS1_3_VERSION}, {"1.3", TLS1_3_VERSION}};
-    for (const auto& c : cases) {
-        INFO("min_version = " << c.text);
-        auto r = load(tls_head + "min_version = \"" + c.text +
-                      "\"\n[[service]]\nname = \"s\"\nlisten = \"127.0.0.1:0\"\n"
-                      "backend = \"127.0.0.1:1\"\n");
-        CHECK(ok(r).services[0].tls.min_version == c.expected);
-    }
-}
-
 // ------------------------------------------------------------------------------------------
 // One test per error class: each checks file, line and key.
 
@@ -427,72 +334,10 @@ x = 1
     CHECK_THAT(text, Contains("t.toml:12: extra: unknown key \"extra\""));
 }
 
-TEST_CASE("error: wrong types", "[config][errors]") {
-    auto text = errors_of(R"([global]
-workers = "4"
-[tls]
-cert = 5
-key = ["/k.pem", 3]
-[[service]]
-name = "imaps"
-listen = 993
-backend = "127.0.0.1:143"
-client = "no"
-max_line = 1.5
-)");
-    CHECK_THAT(text, Contains("t.toml:2: global.workers: expected an integer, got a string"));
-    CHECK_THAT(text,
-               Contains("t.toml:4: tls.cert: expected a string or an array of strings, got an "
-                        "integer"));
-    CHECK_THAT(text, Contains("t.toml:5: tls.key: element 2: expected a string, got an integer"));
-    CHECK_THAT(text,
-               Contains("t.toml:8: service[imaps].listen: expected a string, got an integer"));
-    CHECK_THAT(text,
-               Contains("t.toml:10: service[imaps].client: expected a boolean (true or false), got "
-                        "a string"));
-    CHECK_THAT(text,
-               Contains("t.toml:11: service[imaps].max_line: expected an integer, got a float"));
-}
-
 TEST_CASE("error: [service] is not an array of tables", "[config][errors]") {
     auto text = errors_of(tls_head + "[service]\nname = \"x\"\n");
     CHECK_THAT(text, Contains("t.toml:4: service: expected an array of tables ([[service]]), got a "
                               "table"));
-}
-
-TEST_CASE("error: bad enum values list the allowed ones", "[config][errors]") {
-    auto text = errors_of(R"([global]
-log_level = "verbose"
-log = "file"
-[tls]
-cert = "/c.pem"
-key = "/k.pem"
-profile = "modern"
-min_version = "SSLv3"
-[[service]]
-name = "imaps"
-listen = "127.0.0.1:0"
-backend = "127.0.0.1:143"
-protocol = "http"
-tls = "none"
-starttls_policy = "always"
-)");
-    CHECK_THAT(text,
-               Contains("t.toml:2: global.log_level: invalid value \"verbose\"; allowed values: "
-                        "\"debug\", \"info\", \"notice\", \"warning\", \"error\""));
-    CHECK_THAT(text, Contains("t.toml:3: global.log: invalid value \"file\"; allowed values: "
-                              "\"stderr\", \"syslog\""));
-    CHECK_THAT(text, Contains("t.toml:7: tls.profile: invalid value \"modern\"; allowed values: "
-                              "\"bettercrypto-b\", \"bettercrypto-a\", \"opportunistic\", "
-                              "\"custom\""));
-    CHECK_THAT(text, Contains("t.toml:8: tls.min_version: invalid value \"SSLv3\"; allowed values: "
-                              "\"TLSv1\""));
-    CHECK_THAT(text, Contains("t.toml:13: service[imaps].protocol: invalid value \"http\"; allowed "
-                              "values: \"raw\", \"imap\", \"pop3\", \"smtp\""));
-    CHECK_THAT(text, Contains("t.toml:14: service[imaps].tls: invalid value \"none\"; allowed "
-                              "values: \"implicit\", \"starttls\""));
-    CHECK_THAT(text, Contains("t.toml:15: service[imaps].starttls_policy: invalid value "
-                              "\"always\"; allowed values: \"may\", \"encrypt\""));
 }
 
 TEST_CASE("error: bad addresses; port 0 only for listen", "[config][errors]") {
@@ -547,40 +392,6 @@ backend = "127.0.0.1:143"
 )");
     CHECK_THAT(text, Contains("t.toml:9: service[imaps].name: duplicate service name \"imaps\" "
                               "(first defined at line 5)"));
-}
-
-TEST_CASE("error: two services on the same listen address", "[config][errors]") {
-    struct Case {
-        const char* first;
-        const char* second;
-        bool clash;
-    };
-    const Case cases[] = {
-        {"127.0.0.1:993", "127.0.0.1:993", true},
-        {"0.0.0.0:993", "127.0.0.1:993", true},
-        {"127.0.0.1:993", "0.0.0.0:993", true},
-        {"[::]:993", "127.0.0.1:993", false},
-        {"[::1]:993", "[::]:993", true},
-        {"unix:/run/a.sock", "unix:/run/a.sock", true},
-        {"127.0.0.1:993", "127.0.0.2:993", false},
-        {"127.0.0.1:993", "127.0.0.1:995", false},
-        {"127.0.0.1:0", "127.0.0.1:0", false},
-        {"0.0.0.0:993", "[::]:993", false},
-        {"unix:/run/a.sock", "unix:/run/b.sock", false},
-    };
-    for (const auto& c : cases) {
-        INFO(c.first << " vs " << c.second);
-        auto r = load(tls_head + "[[service]]\nname = \"a\"\nlisten = \"" + c.first +
-                      "\"\nbackend = \"127.0.0.1:143\"\n[[service]]\nname = \"b\"\nlisten = \"" +
-                      c.second + "\"\nbackend = \"127.0.0.1:143\"\n");
-        if (c.clash) {
-            CHECK_THAT(joined(r.errors),
-                       Contains("t.toml:10: service[b].listen: listen address ") &&
-                           Contains("of service \"a\" (line 6)"));
-        } else {
-            CHECK(r.errors.empty());
-        }
-    }
 }
 
 TEST_CASE("error: no [[service]]", "[config][errors]") {
@@ -658,47 +469,6 @@ max_version = "TLSv1.1"
     CHECK_THAT(text, Contains("t.toml:4: service[pop3s].min_version: min_version TLSv1.3 is "
                               "greater than max_version TLSv1.1"));
     CHECK_THAT(text, !Contains("service[imaps]"));
-}
-
-TEST_CASE("error: integers out of range", "[config][errors]") {
-    auto text = errors_of(R"([global]
-workers = -1
-[tls]
-cert = "/c.pem"
-key = "/k.pem"
-[[service]]
-name = "imaps"
-listen = "127.0.0.1:0"
-backend = "127.0.0.1:143"
-max_errors = 0
-max_line = 511
-[[service]]
-name = "pop3s"
-listen = "127.0.0.1:0"
-backend = "127.0.0.1:143"
-max_line = 1048577
-)");
-    CHECK_THAT(text, Contains("t.toml:2: global.workers: -1 is out of range"));
-    CHECK_THAT(text, Contains("t.toml:10: service[imaps].max_errors: 0 is out of range 1.."));
-    CHECK_THAT(text, Contains("t.toml:11: service[imaps].max_line: 511 is out of range "
-                              "512..1048576"));
-    CHECK_THAT(text, Contains("t.toml:16: service[pop3s].max_line: 1048577 is out of range"));
-}
-
-TEST_CASE("error: empty strings and paths", "[config][errors]") {
-    auto text = errors_of(R"([tls]
-cert = ""
-key = "/k.pem"
-ciphers = ""
-groups = ""
-[[service]]
-name = "x"
-listen = "127.0.0.1:0"
-backend = "127.0.0.1:143"
-)");
-    CHECK_THAT(text, Contains("t.toml:2: tls.cert: path must not be empty"));
-    CHECK_THAT(text, Contains("t.toml:4: tls.ciphers: must not be empty"));
-    CHECK_THAT(text, Contains("t.toml:5: tls.groups: must not be empty"));
 }
 
 TEST_CASE("auth_requires_tls = false is a warning, not an error", "[config]") {

@@ -1,6 +1,6 @@
-// The TOML keys added for stunnel parity: backend lists and failover, exec, inetd, SNI
-// services, socket options, peer-certificate checks, tickets, the session cache, SSL options and
-// the daemon keys in [global].
+// The TOML keys as the key tables (src/config/key_table.cpp) read them: backend lists and
+// failover, exec, inetd, SNI services, socket options, peer-certificate checks, tickets, the
+// session cache, SSL options and the daemon keys in [global].
 #include "tlsgate/config/toml_loader.hpp"
 
 #include <catch2/catch.hpp>
@@ -48,7 +48,7 @@ std::string errors_of(const std::string& keys) {
 
 } // namespace
 
-TEST_CASE("toml extended: backend arrays and failover", "[toml_extended]") {
+TEST_CASE("key table: backend arrays and failover", "[key_table]") {
     auto r = load_service("listen = \"127.0.0.1:1\"\n"
                           "backend = [\"10.0.0.1:143\", \"[::1]:143\", \"unix:/run/i.sock\"]\n"
                           "failover = \"rr\"\n");
@@ -67,7 +67,7 @@ TEST_CASE("toml extended: backend arrays and failover", "[toml_extended]") {
                Contains(file + ":8: service[s].failover:"));
 }
 
-TEST_CASE("toml extended: exec, exec_args and retry", "[toml_extended]") {
+TEST_CASE("key table: exec, exec_args and retry", "[key_table]") {
     auto r = load_service("listen = \"127.0.0.1:1\"\nexec = \"/usr/sbin/imapd\"\nretry = true\n");
     const Service& s = ok(r).services[0];
     CHECK(s.exec == "/usr/sbin/imapd");
@@ -88,7 +88,7 @@ TEST_CASE("toml extended: exec, exec_args and retry", "[toml_extended]") {
                Contains("service[s].backend: missing required key \"backend\" (or \"exec\")"));
 }
 
-TEST_CASE("toml extended: inetd", "[toml_extended]") {
+TEST_CASE("key table: inetd", "[key_table]") {
     auto r = load_service("inetd = true\nbackend = \"127.0.0.1:143\"\n");
     const Service& s = ok(r).services[0];
     CHECK(s.inetd);
@@ -104,7 +104,7 @@ TEST_CASE("toml extended: inetd", "[toml_extended]") {
                                                    "the only service"));
 }
 
-TEST_CASE("toml extended: SNI services", "[toml_extended]") {
+TEST_CASE("key table: SNI services", "[key_table]") {
     auto r = load_toml_string(head + R"([[service]]
 name = "front"
 listen = "127.0.0.1:1"
@@ -129,7 +129,7 @@ backend = "b:1"
                Contains("an SNI service is reached through its parent's listener"));
 }
 
-TEST_CASE("toml extended: strict_sni", "[toml_extended]") {
+TEST_CASE("key table: strict_sni", "[key_table]") {
     auto r = load_toml_string(head + R"([[service]]
 name = "front"
 listen = "127.0.0.1:1"
@@ -156,7 +156,7 @@ backend = "b:1"
                Contains(file + ":9: service[s].strict_sni: strict_sni is for server mode"));
 }
 
-TEST_CASE("toml extended: socket_options", "[toml_extended]") {
+TEST_CASE("key table: socket_options", "[key_table]") {
     auto r = load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\n"
                           "socket_options = [\"l:TCP_NODELAY=1\", \"a:SO_LINGER=1:60\"]\n");
     const Service& s = ok(r).services[0];
@@ -175,7 +175,7 @@ TEST_CASE("toml extended: socket_options", "[toml_extended]") {
                Contains("expected NAME=VALUE"));
 }
 
-TEST_CASE("toml extended: peer certificate keys", "[toml_extended]") {
+TEST_CASE("key table: peer certificate keys", "[key_table]") {
     SECTION("server mode asks for nothing by default") {
         auto r = load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\n");
         const TlsSettings& t = ok(r).services[0].tls;
@@ -216,7 +216,7 @@ TEST_CASE("toml extended: peer certificate keys", "[toml_extended]") {
     }
 }
 
-TEST_CASE("toml extended: tickets and session cache", "[toml_extended]") {
+TEST_CASE("key table: tickets and session cache", "[key_table]") {
     auto r = load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\ntickets = false\n"
                           "ticket_rotation = \"1h\"\nsession_cache = false\n"
                           "session_cache_size = 100\nsession_cache_timeout = \"10m\"\n"
@@ -254,7 +254,7 @@ TEST_CASE("toml extended: tickets and session cache", "[toml_extended]") {
                Contains("out of range"));
 }
 
-TEST_CASE("toml extended: options, security_level, renegotiation, compression", "[toml_extended]") {
+TEST_CASE("key table: options, security_level, renegotiation, compression", "[key_table]") {
     auto r = load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\n"
                           "options = [\"NO_TICKET\", \"-NO_COMPRESSION\"]\nsecurity_level = 3\n"
                           "renegotiation = true\ncompression = true\n");
@@ -272,7 +272,7 @@ TEST_CASE("toml extended: options, security_level, renegotiation, compression", 
                Contains(file + ":8: service[s].security_level: 6 is out of range 0..5"));
 }
 
-TEST_CASE("toml extended: service switches", "[toml_extended]") {
+TEST_CASE("key table: service switches", "[key_table]") {
     auto r = load_service("listen = \"127.0.0.1:1\"\nbackend = \"a:1\"\nproxy_header = true\n"
                           "local = \"192.0.2.5\"\nresolve_at_start = true\nreset = false\n"
                           "log_level = \"debug\"\nclose_timeout = \"0s\"\n");
@@ -287,7 +287,7 @@ TEST_CASE("toml extended: service switches", "[toml_extended]") {
                Contains("timeout must be greater than zero"));
 }
 
-TEST_CASE("toml extended: daemon keys in [global]", "[toml_extended]") {
+TEST_CASE("key table: daemon keys in [global]", "[key_table]") {
     auto r = load_toml_string(R"([global]
 daemon = true
 pid_file = "run/t.pid"
