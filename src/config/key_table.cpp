@@ -102,20 +102,18 @@ bool valid_service_name(std::string_view name) {
 
 // "a:NAME=VALUE" (stunnel's socket option syntax); the name and value are checked by
 // validate_config against the table of options the platform has.
-std::optional<SocketOption> parse_socket_option(std::string_view text, std::string& error) {
+Result<SocketOption> parse_socket_option(std::string_view text) {
     SocketOption o;
     if (text.size() < 3 || text[1] != ':' || (text[0] != 'a' && text[0] != 'l' && text[0] != 'r')) {
-        error = fmt::format("invalid socket option \"{}\": expected \"a:\", \"l:\" or \"r:\" then "
-                            "NAME=VALUE",
-                            text);
-        return std::nullopt;
+        return Error{fmt::format("invalid socket option \"{}\": expected \"a:\", \"l:\" or \"r:\" "
+                                 "then NAME=VALUE",
+                                 text)};
     }
     o.side = text[0];
     std::string_view rest = text.substr(2);
     size_t eq = rest.find('=');
     if (eq == std::string_view::npos || eq == 0 || eq + 1 == rest.size()) {
-        error = fmt::format("invalid socket option \"{}\": expected NAME=VALUE", text);
-        return std::nullopt;
+        return Error{fmt::format("invalid socket option \"{}\": expected NAME=VALUE", text)};
     }
     o.name = std::string(rest.substr(0, eq));
     o.value = std::string(rest.substr(eq + 1));
@@ -564,11 +562,11 @@ std::vector<Key<Service>> make_service_keys() {
                 }
                 for (const auto& text : *list) {
                     auto parsed = net::parse_address(text, false);
-                    if (auto* e = std::get_if<net::AddressError>(&parsed)) {
-                        r.error(line_of(n), k, e->message);
+                    if (!parsed) {
+                        r.error(line_of(n), k, parsed.error().message);
                         ok = false;
                     } else {
-                        s.backends.push_back(std::get<net::Address>(parsed));
+                        s.backends.push_back(std::move(*parsed));
                     }
                 }
                 return ok;
@@ -602,12 +600,11 @@ std::vector<Key<Service>> make_service_keys() {
                 }
                 bool ok = true;
                 for (const auto& text : *l) {
-                    std::string message;
-                    if (auto o = parse_socket_option(text, message)) {
+                    if (auto o = parse_socket_option(text)) {
                         o->where = r.loc(n);
                         s.socket_options.push_back(std::move(*o));
                     } else {
-                        r.error(line_of(n), k, message);
+                        r.error(line_of(n), k, o.error().message);
                         ok = false;
                     }
                 }

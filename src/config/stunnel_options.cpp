@@ -68,11 +68,11 @@ std::optional<net::Address> StunnelLoader::address(const Option& o, const std::s
                                                         : fmt::format("{}:{}", host, port);
     }
     auto r = net::parse_address(text, true);
-    if (auto* e = std::get_if<net::AddressError>(&r)) {
-        error(o.where, key, e->message);
+    if (!r) {
+        error(o.where, key, r.error().message);
         return std::nullopt;
     }
-    return std::get<net::Address>(r);
+    return std::move(*r);
 }
 
 // "[FACILITY.]LEVEL", LEVEL a syslog name or 0..7.

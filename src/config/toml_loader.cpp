@@ -358,10 +358,10 @@ LoadResult Loader::finish(std::optional<Config> config) {
 
 std::optional<Duration> parse_duration(std::string_view text) {
     auto r = parse_duration_detail(text);
-    if (auto* d = std::get_if<Duration>(&r)) {
-        return *d;
+    if (!r) {
+        return std::nullopt;
     }
-    return std::nullopt;
+    return *r;
 }
 
 LoadResult load_toml_string(std::string_view text, const std::string& file_name) {

@@ -2,28 +2,29 @@
 
 namespace tlsgate::config {
 
-std::variant<Duration, std::string> parse_duration_detail(std::string_view text) {
+Result<Duration> parse_duration_detail(std::string_view text) {
     if (text.empty()) {
-        return std::string("empty duration");
+        return Error{"empty duration"};
     }
     if (text.front() == '-') {
-        return fmt::format("negative duration \"{}\"", text);
+        return Error{fmt::format("negative duration \"{}\"", text)};
     }
     size_t digits = 0;
     while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
         ++digits;
     }
     if (digits == 0) {
-        return fmt::format("invalid duration \"{}\": expected a number followed by ms, s, m, h "
-                           "or d",
-                           text);
+        return Error{
+            fmt::format("invalid duration \"{}\": expected a number followed by ms, s, m, h "
+                        "or d",
+                        text)};
     }
     constexpr int64_t max = std::numeric_limits<Duration::rep>::max();
     int64_t value = 0;
     for (size_t i = 0; i < digits; ++i) {
         int d = text[i] - '0';
         if (value > (max - d) / 10) {
-            return fmt::format("duration \"{}\" is too large", text);
+            return Error{fmt::format("duration \"{}\" is too large", text)};
         }
         value = value * 10 + d;
     }
@@ -40,11 +41,11 @@ std::variant<Duration, std::string> parse_duration_detail(std::string_view text)
     } else if (unit == "d") {
         ms_per_unit = 24 * 60 * 60 * 1000;
     } else {
-        return fmt::format("unknown unit \"{}\" in duration \"{}\" (allowed: ms, s, m, h, d)", unit,
-                           text);
+        return Error{fmt::format("unknown unit \"{}\" in duration \"{}\" (allowed: ms, s, m, h, d)",
+                                 unit, text)};
     }
     if (value > max / ms_per_unit) {
-        return fmt::format("duration \"{}\" is too large", text);
+        return Error{fmt::format("duration \"{}\" is too large", text)};
     }
     return Duration(value * ms_per_unit);
 }

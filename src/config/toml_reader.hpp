@@ -13,13 +13,12 @@
 #include <string>
 #include <string_view>
 #include <toml++/toml.h>
-#include <variant>
 #include <vector>
 
 namespace tlsgate::config {
 
 // "10", "10s", "500ms", "30m", "12h", "1d": the duration, or why the text is not one.
-std::variant<Duration, std::string> parse_duration_detail(std::string_view text);
+Result<Duration> parse_duration_detail(std::string_view text);
 
 // One allowed value of an enumeration key and its TOML spelling.
 template <class E> struct Choice {
@@ -99,13 +98,13 @@ public:
     // stunnel's TIMEOUTclose = 0).
     std::optional<Duration> get_timeout(const toml::node& n, const std::string& key,
                                         bool allow_zero = false) {
-        std::variant<Duration, std::string> r;
+        Result<Duration> r = Duration(0);
         if (const auto* i = n.as_integer()) {
             int64_t v = i->get();
             if (v < 0) {
-                r = fmt::format("negative duration {}", v);
+                r = Error{fmt::format("negative duration {}", v)};
             } else if (v > std::numeric_limits<Duration::rep>::max() / 1000) {
-                r = fmt::format("duration {} is too large", v);
+                r = Error{fmt::format("duration {} is too large", v)};
             } else {
                 r = Duration(v * 1000);
             }
@@ -115,11 +114,11 @@ public:
             type_error(n, key, "a duration (integer seconds or a string like \"10s\")");
             return std::nullopt;
         }
-        if (auto* msg = std::get_if<std::string>(&r)) {
-            error(line_of(n), key, *msg);
+        if (!r) {
+            error(line_of(n), key, r.error().message);
             return std::nullopt;
         }
-        Duration d = std::get<Duration>(r);
+        Duration d = *r;
         if (d.count() == 0 && !allow_zero) {
             error(line_of(n), key, "timeout must be greater than zero");
             return std::nullopt;
@@ -237,11 +236,11 @@ public:
             return std::nullopt;
         }
         auto r = net::parse_address(*s, allow_port_zero);
-        if (auto* e = std::get_if<net::AddressError>(&r)) {
-            error(line_of(n), key, e->message);
+        if (!r) {
+            error(line_of(n), key, r.error().message);
             return std::nullopt;
         }
-        return std::get<net::Address>(r);
+        return std::move(*r);
     }
 
 protected:

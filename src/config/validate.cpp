@@ -140,9 +140,8 @@ private:
                                      o.name));
                 continue;
             }
-            auto parsed = net::parse_socket_option(o.name, o.value);
-            if (auto* message = std::get_if<std::string>(&parsed)) {
-                error_at(o.where, s, "socket_options", *message);
+            if (auto parsed = net::parse_socket_option(o.name, o.value); !parsed) {
+                error_at(o.where, s, "socket_options", parsed.error().message);
             }
         }
     }

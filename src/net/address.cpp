@@ -104,24 +104,24 @@ std::string Address::to_string() const {
     return fmt::format("{}:{}", host, port);
 }
 
-std::variant<Address, AddressError> parse_address(std::string_view text, bool allow_port_zero) {
+Result<Address> parse_address(std::string_view text, bool allow_port_zero) {
     if (text.empty()) {
-        return AddressError{"empty address"};
+        return Error{"empty address"};
     }
     if (text.find('\0') != std::string_view::npos) {
-        return AddressError{"address contains a NUL byte"};
+        return Error{"address contains a NUL byte"};
     }
 
     Address addr;
     if (text.substr(0, unix_prefix.size()) == unix_prefix) {
         std::string_view path = text.substr(unix_prefix.size());
         if (path.empty() || path.front() != '/') {
-            return AddressError{fmt::format("unix socket path must be absolute, got \"{}\"", path)};
+            return Error{fmt::format("unix socket path must be absolute, got \"{}\"", path)};
         }
         constexpr size_t max_path = sizeof(sockaddr_un::sun_path) - 1;
         if (path.size() > max_path) {
-            return AddressError{fmt::format("unix socket path is {} bytes long, at most {} allowed",
-                                            path.size(), max_path)};
+            return Error{fmt::format("unix socket path is {} bytes long, at most {} allowed",
+                                     path.size(), max_path)};
         }
         addr.kind = Address::Kind::unix_socket;
         addr.path = std::string(path);
@@ -132,45 +132,45 @@ std::variant<Address, AddressError> parse_address(std::string_view text, bool al
     if (text.front() == '[') {
         size_t close = text.find(']');
         if (close == std::string_view::npos) {
-            return AddressError{fmt::format("missing ']' in \"{}\"", text)};
+            return Error{fmt::format("missing ']' in \"{}\"", text)};
         }
         addr.host = std::string(text.substr(1, close - 1));
         if (!is_ipv6(addr.host)) {
-            return AddressError{fmt::format("invalid IPv6 address \"{}\"", addr.host)};
+            return Error{fmt::format("invalid IPv6 address \"{}\"", addr.host)};
         }
         std::string_view after = text.substr(close + 1);
         if (after.empty()) {
-            return AddressError{fmt::format("missing port in \"{}\"", text)};
+            return Error{fmt::format("missing port in \"{}\"", text)};
         }
         if (after.front() != ':') {
-            return AddressError{fmt::format("expected ':' after ']' in \"{}\"", text)};
+            return Error{fmt::format("expected ':' after ']' in \"{}\"", text)};
         }
         port_text = after.substr(1);
         addr.host_is_ip = true;
     } else {
         size_t colon = text.rfind(':');
         if (colon == std::string_view::npos) {
-            return AddressError{fmt::format("missing port in \"{}\" (expected host:port)", text)};
+            return Error{fmt::format("missing port in \"{}\" (expected host:port)", text)};
         }
         addr.host = std::string(text.substr(0, colon));
         port_text = text.substr(colon + 1);
         if (addr.host.find(':') != std::string::npos) {
-            return AddressError{fmt::format(
+            return Error{fmt::format(
                 "IPv6 address must be written in brackets, e.g. \"[::1]:993\", got \"{}\"", text)};
         }
         if (addr.host.empty()) {
-            return AddressError{fmt::format("missing host in \"{}\"", text)};
+            return Error{fmt::format("missing host in \"{}\"", text)};
         }
         if (is_ipv4(addr.host)) {
             addr.host_is_ip = true;
         } else if (auto checked = check_hostname(addr.host); !checked) {
-            return AddressError{fmt::format("{} in \"{}\"", checked.error().message, text)};
+            return Error{fmt::format("{} in \"{}\"", checked.error().message, text)};
         }
     }
 
     auto port = parse_port(port_text, text, allow_port_zero);
     if (!port) {
-        return AddressError{port.error().message};
+        return Error{port.error().message};
     }
     addr.port = *port;
     return addr;

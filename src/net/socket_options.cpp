@@ -85,15 +85,16 @@ const SocketOptionSpec* find_socket_option(std::string_view name) {
     return nullptr;
 }
 
-std::variant<ParsedSocketOption, std::string> parse_socket_option(std::string_view name,
-                                                                  std::string_view value) {
+Result<ParsedSocketOption> parse_socket_option(std::string_view name, std::string_view value) {
     const SocketOptionSpec* spec = find_socket_option(name);
     if (!spec) {
-        return fmt::format("unknown socket option \"{}\" (tlsgate -sockets lists them)", name);
+        return Error{
+            fmt::format("unknown socket option \"{}\" (tlsgate -sockets lists them)", name)};
     }
     ParsedSocketOption out{spec, 0};
     auto bad = [&](std::string_view expected) {
-        return fmt::format("invalid value \"{}\" for {}: expected {}", value, name, expected);
+        return Error{
+            fmt::format("invalid value \"{}\" for {}: expected {}", value, name, expected)};
     };
     switch (spec->type) {
     case T::boolean:

@@ -46,10 +46,10 @@ void prepare_runtime(Service& service, std::vector<config::ConfigError>& errors)
     const std::string prefix = fmt::format("service[{}]", s.name);
     for (const auto& option : s.socket_options) {
         auto parsed = net::parse_socket_option(option.name, option.value);
-        if (std::holds_alternative<std::string>(parsed)) {
+        if (!parsed) {
             continue; // reported by config::validate_config when the config was loaded
         }
-        service.socket_options.push_back({option.side, std::get<net::ParsedSocketOption>(parsed)});
+        service.socket_options.push_back({option.side, std::move(*parsed)});
     }
     if (s.local) {
         net::Address local;

@@ -1,9 +1,10 @@
 #pragma once
 
+#include "tlsgate/core/result.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <variant>
 
 namespace tlsgate::net {
 
@@ -22,13 +23,8 @@ struct Address {
     bool operator==(const Address&) const = default;
 };
 
-struct AddressError {
-    std::string message;
-};
-
 // Accepts "host:port", "[v6]:port", "unix:/absolute/path". Port 0 is accepted only when
 // allow_port_zero is set (tests bind ephemeral ports).
-std::variant<Address, AddressError> parse_address(std::string_view text,
-                                                  bool allow_port_zero = false);
+Result<Address> parse_address(std::string_view text, bool allow_port_zero = false);
 
 } // namespace tlsgate::net

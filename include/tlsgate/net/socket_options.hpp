@@ -1,5 +1,7 @@
 #pragma once
 
+#include "tlsgate/core/result.hpp"
+
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,8 +36,7 @@ struct ParsedSocketOption {
 // Parses "VALUE" for the named option: booleans as yes/no/1/0, integers, linger as
 // "ONOFF:SECONDS", timeouts as "SECONDS[:MICROSECONDS]", SO_BINDTODEVICE as a name. Returns a
 // message on error.
-std::variant<ParsedSocketOption, std::string> parse_socket_option(std::string_view name,
-                                                                  std::string_view value);
+Result<ParsedSocketOption> parse_socket_option(std::string_view name, std::string_view value);
 
 // setsockopt on a descriptor; returns 0 or an errno value.
 [[nodiscard]] int apply_socket_option(int fd, const ParsedSocketOption& option);
