@@ -1,6 +1,7 @@
 // The TOML keys as the key tables (src/config/key_table.cpp) read them: backend lists and
 // failover, exec, inetd, SNI services, socket options, peer-certificate checks, tickets, the
 // session cache, SSL options and the daemon keys in [global].
+#include "config_test_util.hpp"
 #include "tlsgate/config/toml_loader.hpp"
 
 #include <catch2/catch.hpp>
@@ -14,24 +15,12 @@ using std::chrono::hours;
 using std::chrono::minutes;
 using std::chrono::seconds;
 
+using tlsgate::test::joined;
+using tlsgate::test::ok;
+
 namespace {
 
 const std::string file = "/srv/conf/x.toml";
-
-std::string joined(const std::vector<ConfigError>& errors) {
-    std::string out;
-    for (const auto& e : errors) {
-        out += e.to_string() + "\n";
-    }
-    return out;
-}
-
-const Config& ok(const LoadResult& r) {
-    INFO(joined(r.errors));
-    REQUIRE(r.errors.empty());
-    REQUIRE(r.config.has_value());
-    return *r.config;
-}
 
 // Lines 1-3 are [tls]; the service table starts at line 4, its keys at line 5.
 const std::string head = "[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n";

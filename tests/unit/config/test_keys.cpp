@@ -2,6 +2,7 @@
 // read, written by the writer behind --print-toml and read back equal; defaults are omitted;
 // the reference lists every key; the reload comparison names restart-only keys.
 #include "config/model_compare.hpp"
+#include "config_test_util.hpp"
 #include "tlsgate/config/keys.hpp"
 #include "tlsgate/config/toml_loader.hpp"
 #include "tlsgate/config/toml_writer.hpp"
@@ -14,15 +15,10 @@
 using namespace tlsgate::config;
 using Catch::Contains;
 
-namespace {
+using tlsgate::test::joined;
+using tlsgate::test::ok;
 
-std::string joined(const std::vector<ConfigError>& errors) {
-    std::string out;
-    for (const auto& e : errors) {
-        out += e.to_string() + "\n";
-    }
-    return out;
-}
+namespace {
 
 Config load_ok(const std::string& text) {
     auto r = load_toml_string(text, "/etc/t/t.toml");

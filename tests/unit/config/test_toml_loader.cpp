@@ -1,3 +1,4 @@
+#include "config_test_util.hpp"
 #include "tlsgate/config/toml_loader.hpp"
 
 #include <catch2/catch.hpp>
@@ -13,39 +14,21 @@ using std::chrono::minutes;
 using std::chrono::seconds;
 using tlsgate::net::Address;
 
+using tlsgate::test::joined;
+using tlsgate::test::ok;
+using tlsgate::test::tls_head;
+
 namespace {
 
-const std::string file = "/srv/conf/t.toml";
+const std::string& file = tlsgate::test::toml_file;
 
 LoadResult load(std::string_view text) {
-    return load_toml_string(text, file);
+    return tlsgate::test::load_toml(text);
 }
 
-std::string joined(const std::vector<ConfigError>& errors) {
-    std::string out;
-    for (const auto& e : errors) {
-        out += e.to_string() + "\n";
-    }
-    return out;
-}
-
-// Loads `text`, expects it to fail, and returns every error as text (one per line).
 std::string errors_of(std::string_view text) {
-    auto r = load(text);
-    CHECK_FALSE(r.config.has_value());
-    CHECK_FALSE(r.errors.empty());
-    return joined(r.errors);
+    return tlsgate::test::toml_errors_of(text);
 }
-
-const Config& ok(const LoadResult& r) {
-    INFO(joined(r.errors));
-    REQUIRE(r.errors.empty());
-    REQUIRE(r.config.has_value());
-    return *r.config;
-}
-
-// Lines 1-3; services start at line 4.
-const std::string tls_head = "[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"\n";
 
 } // namespace
 

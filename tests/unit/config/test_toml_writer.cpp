@@ -1,4 +1,5 @@
 #include "config/model_compare.hpp"
+#include "config_test_util.hpp"
 #include "tlsgate/config/load.hpp"
 #include "tlsgate/config/toml_loader.hpp"
 #include "tlsgate/config/toml_writer.hpp"
@@ -10,17 +11,11 @@
 using namespace tlsgate::config;
 using Catch::Contains;
 
+using tlsgate::test::joined;
+
 namespace {
 
 const std::string corpus = std::string(TLSGATE_TEST_DATA_DIR) + "/../stunnel";
-
-std::string joined(const std::vector<ConfigError>& errors) {
-    std::string out;
-    for (const auto& e : errors) {
-        out += e.to_string() + "\n";
-    }
-    return out;
-}
 
 // model -> TOML -> model, compared field by field.
 void round_trip(const Config& model, const std::vector<std::string>& notes = {}) {

@@ -1,5 +1,6 @@
 // The checks on the model that both front ends share (src/config/validate.cpp), each reported
 // with the spelling of the format the file was written in.
+#include "config_test_util.hpp"
 #include "tlsgate/config/stunnel_loader.hpp"
 #include "tlsgate/config/toml_loader.hpp"
 #include "tlsgate/config/validate.hpp"
@@ -10,15 +11,9 @@
 using namespace tlsgate::config;
 using Catch::Contains;
 
-namespace {
+using tlsgate::test::joined;
 
-std::string joined(const std::vector<ConfigError>& errors) {
-    std::string out;
-    for (const auto& e : errors) {
-        out += e.to_string() + "\n";
-    }
-    return out;
-}
+namespace {
 
 std::string stunnel_errors(const std::string& text) {
     auto r = load_stunnel_string(text, "/t/s.conf");
