@@ -77,7 +77,7 @@ def test_port_in_use_after_the_fork(tlsgate_binary, tmp_path, certs, echo):
         port = taken.getsockname()[1]
         r = daemon.run([{"name": "echo", "backend": echo.address,
                          "listen": f"127.0.0.1:{port}"}])
-        check_failure(daemon, r, f"127.0.0.1:{port}: address already in use")
+        check_failure(daemon, r, f"cannot bind 127.0.0.1:{port}: address already in use")
         assert "cannot start: service echo: " in r.stderr
     finally:
         taken.close()
