@@ -262,6 +262,13 @@ void Worker::begin_drain() {
                   global_.drain_timeout.count());
         uv_timer_start(drain_timer_.get(), on_drain_timer,
                        static_cast<uint64_t>(global_.drain_timeout.count()), 0);
+        // Mail sessions between commands are told goodbye and closed now; the others (a
+        // command running, a message being sent) get until the deadline.
+        for (Session* session = sessions_; session != nullptr;) {
+            Session* following = session->next;
+            session->end_if_idle();
+            session = following;
+        }
     }
     maybe_stop();
 }
