@@ -94,6 +94,9 @@ bool write_all(int fd, const char* data, size_t size) {
 
 Detacher::~Detacher() {
     if (ready_fd_ >= 0) {
+        if (failure_) {
+            tell_parent(ready_fd_, 'F', *failure_);
+        }
         ::close(ready_fd_);
     }
 }
@@ -142,12 +145,9 @@ Result<> Detacher::detach() {
 }
 
 void Detacher::fail(std::string_view message) {
-    if (ready_fd_ < 0) {
-        return;
+    if (ready_fd_ >= 0) {
+        failure_ = std::string(message);
     }
-    tell_parent(ready_fd_, 'F', message);
-    ::close(ready_fd_);
-    ready_fd_ = -1;
 }
 
 Result<> Detacher::ready() {

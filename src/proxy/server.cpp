@@ -383,7 +383,16 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     log::notice("tlsgate ready: {} service(s), {} worker(s){}", services.size(), count,
                 identity.change_user ? fmt::format(", running as {}", identity.user_name) : "");
     if (auto told = detacher.ready(); !told) {
-        log::error("{}", told.error().message);
+        // The parent is still waiting and would wait as long as this runs: stop the workers
+        // (no session can exist yet) and tell it.
+        for (auto& worker : workers) {
+            worker->request_drain();
+        }
+        control.run(); // ends once every worker has exited
+        for (auto& worker : workers) {
+            worker->join();
+        }
+        return cannot_start(told.error().message);
     }
     control.run();
     for (auto& worker : workers) {

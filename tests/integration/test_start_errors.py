@@ -140,3 +140,17 @@ def test_success_still_detaches_quietly(tlsgate_binary, tmp_path, certs, echo):
         assert any("tlsgate ready" in m for m in daemon.logged())
     finally:
         daemon.close()
+
+
+def test_daemon_that_cannot_detach_its_stdio_says_so(tlsgate_binary, tmp_path, certs, echo):
+    """The last step of a start, pointing stdio at /dev/null, can fail too (here /dev has no
+    null): the launching process must not wait forever for a daemon that never said ready."""
+    daemon = make_daemon(tlsgate_binary, tmp_path, certs)
+    pid_file = tmp_path / "tlsgate.pid"
+    try:
+        r = daemon.run([{"name": "echo", "backend": echo.address}],
+                       global_={"pid_file": str(pid_file)})
+        check_failure(daemon, r, "cannot start: cannot open /dev/null")
+        assert not pid_file.exists()
+    finally:
+        daemon.close()

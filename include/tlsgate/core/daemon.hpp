@@ -35,15 +35,18 @@ public:
     // In the daemon: stdio to /dev/null, then tell the waiting parent to exit 0. No-op when
     // detach() was never called.
     Result<> ready();
-    // In the daemon, before ready(): hand `message` to the waiting parent, which prints it as
-    // "error: MESSAGE" on its stderr (nothing for an empty message: the daemon already said
-    // it on the inherited stderr) and exits 1. No-op when detach() was never called.
+    // In the daemon, before ready(): `message` is handed to the waiting parent when this
+    // object is destroyed (so after whatever was created later, a pid file say, has been
+    // cleaned up): the parent prints it as "error: MESSAGE" on its stderr (nothing for an
+    // empty message: the daemon already said it on the inherited stderr) and exits 1. No-op
+    // when detach() was never called.
     void fail(std::string_view message);
-    // True in the daemon until ready() or fail(): the parent is still waiting.
+    // True in the daemon until ready(): the parent is still waiting.
     bool parent_waiting() const { return ready_fd_ >= 0; }
 
 private:
-    int ready_fd_ = -1; // write end of the readiness pipe, in the daemon
+    int ready_fd_ = -1;                  // write end of the readiness pipe, in the daemon
+    std::optional<std::string> failure_; // fail()'s message, sent at destruction
 };
 
 // The pid file. Created before privileges are dropped (the directory may be root's) and
