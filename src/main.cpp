@@ -25,6 +25,23 @@ void print_errors(const std::vector<ConfigError>& errors, const char* kind) {
     }
 }
 
+// A start refused for its configuration (an unreadable key, say) is also logged where the
+// configuration sends its lines, so an operator who reads only syslog or the log file sees
+// why the service is down. Lines to stderr would repeat what print_errors just said.
+void log_start_errors(const tlsgate::config::Config* model,
+                      const std::vector<ConfigError>& errors) {
+    if (!model || (model->global.log_target != tlsgate::config::LogTarget::syslog &&
+                   !model->global.log_file)) {
+        return;
+    }
+    if (!tlsgate::log::configure(model->global)) {
+        return; // e.g. the log file cannot be opened: stderr said it all
+    }
+    for (const auto& error : errors) {
+        tlsgate::log::error("cannot start: {}", error.to_string());
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -128,6 +145,10 @@ int main(int argc, char** argv) {
     if (!errors.empty()) {
         print_errors(errors, "error");
         fmt::print(stderr, "{}: {} error(s); nothing started\n", source.name(), errors.size());
+        if (!check_only) {
+            const auto& model = loaded.result.config ? loaded.result.config : loaded.result.partial;
+            log_start_errors(model ? &*model : nullptr, errors);
+        }
         return 1;
     }
     if (check_only) {

@@ -37,6 +37,42 @@ size_t lookup_buffer_size(int name) {
     return size > 0 ? static_cast<size_t>(size) : 16384;
 }
 
+// The daemon's side of the readiness pipe: one kind byte ('R' ready, 'F' failed) and, for a
+// failure, the message. The pipe is closed by the caller (or at exit).
+void tell_parent(int fd, char kind, std::string_view message) {
+    std::string text(1, kind);
+    text += message;
+    (void)write_all(fd, text.data(), text.size());
+}
+
+// The original process's side: reads until EOF (every copy of the write end closed, i.e. the
+// daemon said its word or exited) and returns the exit status for the launching process.
+int report_daemon_outcome(int fd) {
+    std::string said;
+    char buffer[512];
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        said.append(buffer, static_cast<size_t>(n));
+    }
+    if (!said.empty() && said[0] == 'R') {
+        return 0;
+    }
+    if (said.empty()) {
+        const std::string_view line = "error: tlsgate exited during start-up before it was ready\n";
+        (void)write_all(STDERR_FILENO, line.data(), line.size());
+    } else if (said.size() > 1) {
+        const std::string line = fmt::format("error: {}\n", std::string_view(said).substr(1));
+        (void)write_all(STDERR_FILENO, line.data(), line.size());
+    }
+    return 1;
+}
+
 } // namespace
 
 bool write_all(int fd, const char* data, size_t size) {
@@ -58,6 +94,9 @@ bool write_all(int fd, const char* data, size_t size) {
 
 Detacher::~Detacher() {
     if (ready_fd_ >= 0) {
+        if (failure_) {
+            tell_parent(ready_fd_, 'F', *failure_);
+        }
         ::close(ready_fd_);
     }
 }
@@ -75,29 +114,23 @@ Result<> Detacher::detach() {
         return Error{"cannot fork: " + errno_text()};
     }
     if (first > 0) {
-        // The original process: wait for one byte from the daemon. EOF means it exited (and
-        // already said why on stderr) before it was ready.
+        // The original process: read what the daemon says. 'R': ready. 'F' and a message: it
+        // failed and says why. EOF with nothing: it exited before it was ready.
         ::close(fds[1]);
         int status = 0;
         waitpid(first, &status, 0);
-        char byte = 0;
-        ssize_t n = 0;
-        do {
-            n = ::read(fds[0], &byte, 1);
-        } while (n < 0 && errno == EINTR);
-        _exit(n == 1 && byte == 'R' ? 0 : 1);
+        _exit(report_daemon_outcome(fds[0]));
     }
     // The first child: a new session without a controlling terminal, then fork again so the
     // daemon is not a session leader and cannot acquire a terminal by opening one.
     ::close(fds[0]);
     if (setsid() < 0) {
-        const std::string error = "setsid failed: " + errno_text();
-        fmt::print(stderr, "error: {}\n", error);
+        tell_parent(fds[1], 'F', "setsid failed: " + errno_text());
         _exit(1);
     }
     const pid_t second = fork();
     if (second < 0) {
-        fmt::print(stderr, "error: cannot fork: {}\n", errno_text());
+        tell_parent(fds[1], 'F', "cannot fork: " + errno_text());
         _exit(1);
     }
     if (second > 0) {
@@ -109,6 +142,12 @@ Result<> Detacher::detach() {
         return Error{"cannot chdir to /: " + errno_text()};
     }
     return {};
+}
+
+void Detacher::fail(std::string_view message) {
+    if (ready_fd_ >= 0) {
+        failure_ = std::string(message);
+    }
 }
 
 Result<> Detacher::ready() {

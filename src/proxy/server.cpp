@@ -277,18 +277,31 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
         std::signal(signum, SIG_IGN);
     }
     const config::Global& global = config.global;
-    if (auto configured = log::configure(global); !configured) {
-        log::error("cannot start: {}", configured.error().message);
-        return 1;
-    }
     // Until the daemon has detached (or, in the foreground, until it is ready) a start-up
-    // error must reach the terminal even when lines go to a log file.
-    log::echo_errors_to_stderr(true);
+    // error must reach the terminal even when lines go to syslog or a log file: said on
+    // stderr here, or, after the fork, by the waiting parent (the daemon's own stderr is
+    // a terminal nobody may be reading once the parent has gone).
+    const bool lines_reach_stderr =
+        !global.log_file && global.log_target == config::LogTarget::stderr_stream;
+    core::Detacher detacher;
+    auto cannot_start = [&](const std::string& why) {
+        log::error("cannot start: {}", why);
+        if (detacher.parent_waiting()) {
+            // When lines go to stderr the daemon's line above already reached the parent's
+            // stderr (inherited): the parent then only exits 1.
+            detacher.fail(lines_reach_stderr ? "" : fmt::format("cannot start: {}", why));
+        } else if (!lines_reach_stderr) {
+            fmt::print(stderr, "error: cannot start: {}\n", why);
+        }
+        return 1;
+    };
+    if (auto configured = log::configure(global); !configured) {
+        return cannot_start(configured.error().message);
+    }
     // Users and groups are looked up now, while /etc/passwd and /etc/group are reachable.
     auto resolved = core::resolve_identity(global.user, global.group);
     if (!resolved) {
-        log::error("cannot start: {}", resolved.error().message);
-        return 1;
+        return cannot_start(resolved.error().message);
     }
     const core::Identity identity = std::move(resolved).value();
     // Absolute before a daemon moves to "/" (a front end may leave these relative).
@@ -305,14 +318,12 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     // SO_REUSEPORT would otherwise let both do.
     if (pid_path) {
         if (auto checked = core::check_pid_file(*pid_path, getpid()); !checked) {
-            log::error("cannot start: {}", checked.error().message);
-            return 1;
+            return cannot_start(checked.error().message);
         }
     }
     // Detach before any loop or thread exists: forking a process that already holds libuv
-    // loops would need uv_loop_fork on each. The parent waits for ready() below, so errors
-    // from here on still reach the terminal and the exit status.
-    core::Detacher detacher;
+    // loops would need uv_loop_fork on each. The parent waits for ready() or fail() below,
+    // so errors from here on still reach the terminal and the exit status.
     const bool daemon = options.daemon || global.daemon;
     if (daemon && !global.log_file && global.log_target == config::LogTarget::stderr_stream) {
         log::warning("running as a daemon with log = \"stderr\" and no log_file: every line "
@@ -320,8 +331,7 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     }
     if (daemon) {
         if (auto detached = detacher.detach(); !detached) {
-            log::error("cannot start: {}", detached.error().message);
-            return 1;
+            return cannot_start(detached.error().message);
         }
     }
     raise_descriptor_limit();
@@ -336,16 +346,14 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
         workers.push_back(std::make_unique<Worker>(i, global, services, connection_ids));
         // Worker 0 binds first so the others reuse a port the kernel chose for port 0.
         if (auto opened = workers.back()->open_listeners(bound); !opened) {
-            log::error("cannot start: {}", opened.error().message);
-            return 1;
+            return cannot_start(opened.error().message);
         }
     }
     // Created while still privileged (its directory may be root's); removed at exit.
     core::PidFile pid_file;
     if (pid_path) {
         if (auto created = pid_file.create(*pid_path, getpid()); !created) {
-            log::error("cannot start: {}", created.error().message);
-            return 1;
+            return cannot_start(created.error().message);
         }
     }
     // Every worker has bound every listener. Written while still privileged, like the pid
@@ -354,22 +362,19 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     if (ports_path) {
         if (auto written = ports_file.create(*ports_path, bound_listeners(services, bound));
             !written) {
-            log::error("cannot start: {}", written.error().message);
-            return 1;
+            return cannot_start(written.error().message);
         }
     }
     // Certificates and keys are loaded (prepare_services ran in main) and listeners bound;
     // a reload later resolves every path inside the chroot.
     if (chroot_path) {
         if (auto entered = core::enter_chroot(*chroot_path); !entered) {
-            log::error("cannot start: {}", entered.error().message);
-            return 1;
+            return cannot_start(entered.error().message);
         }
     }
     // Before any worker thread exists, so no thread ever runs with the old identity.
     if (auto dropped = core::drop_privileges(identity); !dropped) {
-        log::error("cannot start: {}", dropped.error().message);
-        return 1;
+        return cannot_start(dropped.error().message);
     }
     Control control(workers, services, global, options.reload, ports_file);
     for (auto& worker : workers) {
@@ -378,9 +383,17 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     log::notice("tlsgate ready: {} service(s), {} worker(s){}", services.size(), count,
                 identity.change_user ? fmt::format(", running as {}", identity.user_name) : "");
     if (auto told = detacher.ready(); !told) {
-        log::error("{}", told.error().message);
+        // The parent is still waiting and would wait as long as this runs: stop the workers
+        // (no session can exist yet) and tell it.
+        for (auto& worker : workers) {
+            worker->request_drain();
+        }
+        control.run(); // ends once every worker has exited
+        for (auto& worker : workers) {
+            worker->join();
+        }
+        return cannot_start(told.error().message);
     }
-    log::echo_errors_to_stderr(false);
     control.run();
     for (auto& worker : workers) {
         worker->join();

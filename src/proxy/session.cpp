@@ -73,8 +73,10 @@ void Session::start_fds(int read_fd, int write_fd) {
 
 void Session::make_filter() {
     filter_.reset();
+    idle_.reset();
     if (settings().protocol != config::Protocol::raw) {
         filter_ = proto::make_server_filter(filter_settings_for(settings()));
+        idle_ = proto::IdleTracker::make(settings().protocol);
     }
 }
 
@@ -444,6 +446,21 @@ void Session::on_transport_plaintext(Transport& from, const char* data, size_t s
     } else {
         send(client_, data, size);
     }
+    if (worker_.draining()) {
+        end_if_idle();
+    }
+}
+
+void Session::end_if_idle() {
+    if (closing() || !idle_ || !filter_ ||
+        !(phase_ == Phase::filtering || phase_ == Phase::relaying)) {
+        return;
+    }
+    if (!filter_->quiet() || !idle_->between_commands()) {
+        return;
+    }
+    send(client_, idle_->goodbye());
+    fail("shutting down: ended between commands", CloseMode::graceful);
 }
 
 void Session::apply(proto::Actions& actions) {
@@ -491,6 +508,10 @@ void Session::send(Transport& to, const char* data, size_t size) {
         return;
     }
     (to.is_client() ? bytes_out_ : bytes_in_) += size;
+    if (idle_) {
+        const std::string_view bytes(data, size);
+        to.is_client() ? idle_->to_client(bytes) : idle_->to_backend(bytes);
+    }
     if (!to.is_client() && !connector_.connected()) {
         pending_to_backend_.append(data, size);
         update_backpressure();

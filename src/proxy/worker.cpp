@@ -1,6 +1,7 @@
 #include "tlsgate/proxy/worker.hpp"
 
 #include "tlsgate/log/log.hpp"
+#include "tlsgate/net/port_probe.hpp"
 #include "tlsgate/proxy/session.hpp"
 
 #include <algorithm>
@@ -104,7 +105,14 @@ Result<> Worker::apply_services(const std::vector<std::shared_ptr<Service>>& ser
                 accept_on(slot->service, accepted);
             });
         step.fresh->listener->set_socket_options(service->options_for('a'));
-        if (auto opened = step.fresh->listener->open(true); !opened) {
+        // The first worker binds an address tlsgate does not hold yet: it must be free, since
+        // SO_REUSEPORT would let tlsgate share it with another process (the other workers
+        // then join tlsgate's own socket).
+        auto free_address = first ? net::refuse_if_listened_on(address) : Result<>{};
+        if (!free_address) {
+            error =
+                fmt::format("service {}: {}", service->settings.name, free_address.error().message);
+        } else if (auto opened = step.fresh->listener->open(true); !opened) {
             error = fmt::format("service {}: {}", service->settings.name, opened.error().message);
         } else if (first) {
             bound_here.push_back(step.fresh->listener->bound_address());
@@ -254,6 +262,13 @@ void Worker::begin_drain() {
                   global_.drain_timeout.count());
         uv_timer_start(drain_timer_.get(), on_drain_timer,
                        static_cast<uint64_t>(global_.drain_timeout.count()), 0);
+        // Mail sessions between commands are told goodbye and closed now; the others (a
+        // command running, a message being sent) get until the deadline.
+        for (Session* session = sessions_; session != nullptr;) {
+            Session* following = session->next;
+            session->end_if_idle();
+            session = following;
+        }
     }
     maybe_stop();
 }

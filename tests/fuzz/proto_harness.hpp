@@ -44,6 +44,7 @@
 //      input (see README.md). Over the whole run, output <= 64 * input + 4 KiB * events.
 
 #include "tlsgate/proto/filter.hpp"
+#include "tlsgate/proto/idle_tracker.hpp"
 
 #include <cstdint>
 #include <cstdio>
@@ -188,6 +189,8 @@ public:
         if (!filter_) {
             fail("make_server_filter returned nullptr", "");
         }
+        // The drain's judge follows what the filter lets through, as the session feeds it.
+        idle_ = tlsgate::proto::IdleTracker::make(p_);
         tls_ = fs.tls_active_from_start;
 
         while (pos_ < size_ && !closed_) {
@@ -363,6 +366,10 @@ private:
         if (!a.to_client.empty()) {
             client_at_line_start_ = a.to_client.back() == '\n';
         }
+        idle_->to_backend(a.to_backend);
+        idle_->to_client(a.to_client);
+        (void)idle_->between_commands();
+        (void)filter_->quiet();
         check_auth(a.to_backend);
         if (a.close) {
             closed_ = true;
@@ -459,6 +466,7 @@ private:
     size_t pos_ = 0;
     FilterSettings settings_;
     std::unique_ptr<tlsgate::proto::ServerFilter> filter_;
+    std::unique_ptr<tlsgate::proto::IdleTracker> idle_;
     bool tls_ = false;
     bool tls_pending_ = false;
     bool closed_ = false;

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 #include <vector>
 
@@ -18,10 +19,11 @@ bool write_all(int fd, const char* data, size_t size);
 
 // The classic double fork. detach() returns only in the grandchild (the daemon), which is in
 // a new session, is not a session leader (so it can never acquire a controlling terminal),
-// and has "/" as its working directory. The original process waits until the daemon calls
-// ready() (exit status 0) or exits without calling it (exit status 1), so start-up errors
-// still reach the terminal and the exit status; stdin/stdout/stderr stay attached until
-// ready() points them at /dev/null.
+// and has "/" as its working directory. The original process waits on a pipe until the daemon
+// calls ready() (exit status 0) or fail() (the reason is printed on the original process's
+// stderr, exit status 1) or exits without a word (a generic message, exit status 1): so a
+// start-up error reaches the terminal even when the daemon logs only to syslog or a file.
+// stdin/stdout/stderr stay attached until ready() points them at /dev/null.
 class Detacher {
 public:
     Detacher() = default;
@@ -33,9 +35,18 @@ public:
     // In the daemon: stdio to /dev/null, then tell the waiting parent to exit 0. No-op when
     // detach() was never called.
     Result<> ready();
+    // In the daemon, before ready(): `message` is handed to the waiting parent when this
+    // object is destroyed (so after whatever was created later, a pid file say, has been
+    // cleaned up): the parent prints it as "error: MESSAGE" on its stderr (nothing for an
+    // empty message: the daemon already said it on the inherited stderr) and exits 1. No-op
+    // when detach() was never called.
+    void fail(std::string_view message);
+    // True in the daemon until ready(): the parent is still waiting.
+    bool parent_waiting() const { return ready_fd_ >= 0; }
 
 private:
-    int ready_fd_ = -1; // write end of the readiness pipe, in the daemon
+    int ready_fd_ = -1;                  // write end of the readiness pipe, in the daemon
+    std::optional<std::string> failure_; // fail()'s message, sent at destruction
 };
 
 // The pid file. Created before privileges are dropped (the directory may be root's) and

@@ -67,6 +67,11 @@ public:
     // memory whatever the client sends without reading.
     virtual bool wants_client_input() const = 0;
 
+    // For a drain: false while the filter holds client input it has not passed on, owes the
+    // client a reply, or is switching to TLS. The session's IdleTracker (idle_tracker.hpp)
+    // judges the rest from the bytes relayed.
+    virtual bool quiet() const = 0;
+
     const FilterCounters& counters() const { return counters_; }
 
 protected:

@@ -39,6 +39,10 @@ public:
     bool transparent() const override { return transparent_; }
     bool wants_client_input() const override;
     bool tls_active() const override { return tls_; }
+    bool quiet() const override {
+        return transparent_ || (cin_.empty() && queue_.empty() && !bin_.mid_line() &&
+                                !starttls_accepted_ && !tls_pending_ && !closing_ && !closed_);
+    }
 
     // Largest backend line parsed as a line; longer ones are passed through unparsed.
     static constexpr size_t kMaxBackendLine = 64 * 1024;

@@ -4,6 +4,7 @@
 #include "tlsgate/net/stream.hpp"
 #include "tlsgate/proto/client_prelude.hpp"
 #include "tlsgate/proto/filter.hpp"
+#include "tlsgate/proto/idle_tracker.hpp"
 #include "tlsgate/proxy/backend_connector.hpp"
 #include "tlsgate/proxy/conn_log.hpp"
 #include "tlsgate/proxy/service.hpp"
@@ -70,6 +71,11 @@ public:
     void start_fds(int read_fd, int write_fd);
     // Ends the session now (drain deadline, shutdown).
     void abort(const std::string& reason);
+    // During a drain: a mail session between commands (IdleTracker's rule) gets the
+    // protocol's goodbye (through TLS when TLS is up) and a graceful close; any other session
+    // is left to finish. Called for every session when the drain begins, and again after
+    // each relayed piece while it lasts.
+    void end_if_idle();
 
     // One line for the SIGUSR2 connection list: "conn=N service=X peer=... backend=...
     // age_ms=... in=... out=... state=...". On the worker's loop thread only.
@@ -170,6 +176,7 @@ private:
     core::Timer timer_;
     std::unique_ptr<proto::ServerFilter> filter_;   // server mode, mail protocols
     std::unique_ptr<proto::ClientPrelude> prelude_; // client mode, STARTTLS
+    std::unique_ptr<proto::IdleTracker> idle_;      // server mode, mail protocols: drains
     Phase phase_ = Phase::starting;
     Linger linger_ = Linger::close_timeout;
     std::string pending_to_backend_; // plaintext waiting for the backend connection

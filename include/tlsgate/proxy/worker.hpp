@@ -61,6 +61,7 @@ public:
     void request_connection_list();
 
     unsigned index() const { return index_; }
+    bool draining() const { return draining_; }
     uv_loop_t* loop() { return &loop_; }
     net::ReadBuffer& read_buffer() { return read_buffer_; }
     net::ReadBuffer& plaintext_buffer() { return plaintext_buffer_; }

@@ -40,3 +40,23 @@ TEST_CASE("filter: implicit TLS starts in the after-TLS state", "[filter]") {
     s.tls_active_from_start = true;
     CHECK(make_server_filter(s)->tls_active());
 }
+
+TEST_CASE("filter: quiet only with no client input held and no reply owed", "[filter]") {
+    FilterSettings s;
+    s.protocol = config::Protocol::imap;
+    s.tls_active_from_start = true;
+    auto f = make_server_filter(s);
+    Actions greeting;
+    f->on_backend_data("* OK ready\r\n", greeting);
+    CHECK(f->quiet());
+    Actions partial;
+    f->on_client_data("a1 NO", partial);
+    CHECK_FALSE(f->quiet()); // a partial line held
+    Actions rest;
+    f->on_client_data("OP\r\n", rest);
+    CHECK(rest.to_backend == "a1 NOOP\r\n");
+    CHECK_FALSE(f->quiet()); // its reply is owed
+    Actions reply;
+    f->on_backend_data("a1 OK done\r\n", reply);
+    CHECK(f->quiet());
+}
