@@ -14,9 +14,14 @@ struct LevelName {
     std::string_view name;
     int value;
 };
-constexpr LevelName syslog_levels[] = {{"emerg", 0}, {"alert", 1},   {"crit", 2}, {"err", 3},
-                                       {"error", 3}, {"warning", 4}, {"warn", 4}, {"notice", 5},
-                                       {"info", 6},  {"debug", 7}};
+// stunnel's names, compared case-insensitively as stunnel does (no "error" or "warn").
+constexpr LevelName syslog_levels[] = {{"emerg", 0},   {"alert", 1},  {"crit", 2}, {"err", 3},
+                                       {"warning", 4}, {"notice", 5}, {"info", 6}, {"debug", 7}};
+// The syslog facilities stunnel knows on Linux.
+constexpr std::string_view syslog_facilities[] = {
+    "auth",   "cron",   "daemon", "kern",   "lpr",      "mail",   "news",
+    "syslog", "user",   "uucp",   "local0", "local1",   "local2", "local3",
+    "local4", "local5", "local6", "local7", "authpriv", "ftp"};
 
 LogLevel to_log_level(int syslog_level) {
     switch (syslog_level) {
@@ -37,8 +42,8 @@ struct VersionName {
     std::string_view name; // lower case
     TlsVersion value;
 };
+// stunnel's names (there is no "TLSv1.0"), compared case-insensitively.
 constexpr VersionName stunnel_versions[] = {{"tlsv1", TLS1_VERSION},
-                                            {"tlsv1.0", TLS1_VERSION},
                                             {"tlsv1.1", TLS1_1_VERSION},
                                             {"tlsv1.2", TLS1_2_VERSION},
                                             {"tlsv1.3", TLS1_3_VERSION}};
@@ -75,12 +80,28 @@ std::optional<net::Address> StunnelLoader::address(const Option& o, const std::s
     return std::move(*r);
 }
 
-// "[FACILITY.]LEVEL", LEVEL a syslog name or 0..7.
-std::optional<int> StunnelLoader::level(const Option& o, const std::string& key) {
+// "[FACILITY.]LEVEL" as stunnel reads it: LEVEL one digit 0..7 or a syslog level name, any
+// letter case; FACILITY only in the global section.
+std::optional<int> StunnelLoader::level(const Option& o, const std::string& key, Scope scope) {
     std::string v = lower(o.value);
     size_t dot = v.find('.');
     if (dot != std::string::npos) {
+        if (scope != Scope::global) {
+            error(o.where, key,
+                  fmt::format("a syslog facility can only be set in the global section; write "
+                              "debug = {} here",
+                              o.value.substr(dot + 1)));
+            return std::nullopt;
+        }
         std::string facility = v.substr(0, dot);
+        if (std::find(std::begin(syslog_facilities), std::end(syslog_facilities), facility) ==
+            std::end(syslog_facilities)) {
+            error(o.where, key,
+                  fmt::format("unknown syslog facility \"{}\" (expected daemon, mail, auth, "
+                              "authpriv, user, local0..local7, ...)",
+                              o.value.substr(0, dot)));
+            return std::nullopt;
+        }
         if (facility != "daemon") {
             note(fmt::format("{}: syslog facility \"{}\" is not used: tlsgate logs to the daemon "
                              "facility",
@@ -88,10 +109,8 @@ std::optional<int> StunnelLoader::level(const Option& o, const std::string& key)
         }
         v = v.substr(dot + 1);
     }
-    if (auto n = parse_int(v)) {
-        if (*n >= 0 && *n <= 7) {
-            return static_cast<int>(*n);
-        }
+    if (v.size() == 1 && v[0] >= '0' && v[0] <= '7') {
+        return v[0] - '0';
     }
     for (const auto& l : syslog_levels) {
         if (l.name == v) {
@@ -201,7 +220,7 @@ void StunnelLoader::apply_global(const Option& o, Global& g, bool& compression) 
             mark(n == "setuid" ? "user" : "group");
         }
     } else if (n == "debug") {
-        if (auto l = level(o, key)) {
+        if (auto l = level(o, key, Scope::global)) {
             g.log_level = to_log_level(*l);
             mark("log_level");
         }
@@ -353,11 +372,20 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
         mark_tls("ciphersuites");
     } else if (n == "options") {
         // Repeatable and cumulative; "-NAME" clears, as stunnel.
+        // As stunnel: the name right after the "-", any letter case; kept in OpenSSL's
+        // spelling ("no_sslv3" is NO_SSLv3), which the TLS layer looks up exactly.
         bool clear = o.value.starts_with("-");
-        std::string name = upper(trim(std::string_view(o.value).substr(clear ? 1 : 0)));
-        if (!tls::find_ssl_option(name)) {
+        std::string_view written = std::string_view(o.value).substr(clear ? 1 : 0);
+        std::string name;
+        for (const auto& option : tls::ssl_option_names()) {
+            if (lower(option.name) == lower(written)) {
+                name = std::string(option.name);
+                break;
+            }
+        }
+        if (name.empty()) {
             error(o.where, key,
-                  fmt::format("unknown option \"{}\" (tlsgate -options lists the names)", name));
+                  fmt::format("unknown option \"{}\" (tlsgate -options lists the names)", written));
             return;
         }
         auto drop = [&](std::vector<std::string>& list) {
@@ -467,7 +495,7 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
             mark("local");
         }
     } else if (n == "debug") {
-        if (auto l = level(o, key)) {
+        if (auto l = level(o, key, Scope::section)) {
             svc.log_level = to_log_level(*l);
             mark("log_level");
         }

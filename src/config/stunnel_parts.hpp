@@ -30,13 +30,6 @@ inline std::string lower(std::string_view s) {
     return out;
 }
 
-inline std::string upper(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    return out;
-}
-
 inline std::string_view trim(std::string_view s) {
     const char* ws = " \t\r\n\f\v";
     size_t b = s.find_first_not_of(ws);
@@ -204,7 +197,8 @@ private:
     }
     std::optional<net::Address> address(const Option& o, const std::string& key,
                                         std::string_view default_host);
-    std::optional<int> level(const Option& o, const std::string& key);
+    enum class Scope { global, section };
+    std::optional<int> level(const Option& o, const std::string& key, Scope scope);
     std::optional<TlsVersion> version(const Option& o, const std::string& key, bool is_max);
     std::optional<std::string> hex_secret(const Option& o, const std::string& key);
     void single(ServiceState& st, const Option& o, const std::string& key) {

@@ -477,6 +477,52 @@ TEST_CASE("stunnel: option names are case-insensitive, values trimmed", "[stunne
     CHECK(s.idle_timeout == seconds(5));
 }
 
+TEST_CASE("stunnel: option values match as stunnel's options.c compares them", "[stunnel]") {
+    SECTION("options: names case-insensitive, stored in OpenSSL's spelling") {
+        // "NO_SSLv3" is how stunnel's manual and Debian's sample write it.
+        auto r = load(head + "[s]\naccept = 1\nconnect = 2\noptions = NO_SSLv3\n"
+                             "options = no_tlsv1\noptions = -No_Ticket\n"
+                             "options = CIPHER_SERVER_PREFERENCE\n");
+        const TlsSettings& t = ok(r.result).services[0].tls;
+        CHECK(t.options_set ==
+              std::vector<std::string>{"NO_SSLv3", "NO_TLSv1", "CIPHER_SERVER_PREFERENCE"});
+        CHECK(t.options_clear == std::vector<std::string>{"NO_TICKET"});
+    }
+    SECTION("options: the minus sign is followed by the name, nothing between") {
+        CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\noptions = - NO_TICKET\n"),
+                   Contains(file + ":6: service[s].options: unknown option \" NO_TICKET\""));
+    }
+    SECTION("yes/no, failover, protocol, sslVersion: case-insensitive") {
+        auto r = load(head + "[s]\naccept = 1\nconnect = 2\nclient = YES\ndelay = No\n"
+                             "failover = RR\nprotocol = IMAP\nsslVersionMin = tlsv1.2\n"
+                             "verifyChain = NO\n");
+        const Service& s = ok(r.result).services[0];
+        CHECK(s.client);
+        CHECK(s.failover == Failover::rr);
+        CHECK(s.protocol == Protocol::imap);
+        CHECK(s.tls.min_version == TLS1_2_VERSION);
+    }
+    SECTION("sslVersion names are stunnel's: TLSv1, not TLSv1.0") {
+        CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nsslVersionMin = TLSv1.0\n"),
+                   Contains(file + ":6: service[s].sslVersionMin: invalid version \"TLSv1.0\""));
+    }
+    SECTION("debug: one digit 0..7 or a syslog level name; a facility only globally") {
+        CHECK_THAT(errors_of(head + "debug = 07\n[s]\naccept = 1\nconnect = 2\n"),
+                   Contains(file + ":3: global.debug: invalid level \"07\""));
+        CHECK_THAT(errors_of(head + "debug = warn\n[s]\naccept = 1\nconnect = 2\n"),
+                   Contains(file + ":3: global.debug: invalid level \"warn\""));
+        CHECK_THAT(errors_of(head + "debug = kernel.info\n[s]\naccept = 1\nconnect = 2\n"),
+                   Contains(file + ":3: global.debug: unknown syslog facility \"kernel\""));
+        CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\ndebug = daemon.info\n"),
+                   Contains(file + ":6: service[s].debug: a syslog facility can only be set "
+                                   "in the global section"));
+        auto r = load(head + "debug = LOCAL0.Info\n[s]\naccept = 1\nconnect = 2\nDEBUG = Notice\n");
+        const Config& c = ok(r.result);
+        CHECK(c.global.log_level == LogLevel::info);
+        CHECK(c.services[0].log_level == LogLevel::notice);
+    }
+}
+
 TEST_CASE("stunnel: accept and connect address forms", "[stunnel]") {
     auto r = load(head + "[a]\naccept = :::993\nconnect = /run/imapd.sock\n"
                          "[b]\naccept = [::1]:994\nconnect = mail.example.org:143\n"
