@@ -157,6 +157,19 @@ StunnelLoad StunnelLoader::run(std::string_view text) {
         }
     }
 
+    // stunnel writes the pid file after chroot, so its path names a file inside the jail
+    // (Debian: chroot = /var/lib/stunnel4/, pid = /stunnel4.pid). tlsgate writes it before
+    // chroot (while privileged): the model carries the host's path of that file.
+    if (g.chroot && g.pid_file) {
+        auto last_pid = std::find_if(global.options.rbegin(), global.options.rend(),
+                                     [](const Option& o) { return o.name == "pid"; });
+        fs::path inside = fs::path(last_pid->value).relative_path();
+        g.pid_file = (fs::path(*g.chroot) / inside).lexically_normal().string();
+        note(fmt::format("pid = {} with chroot = {}: the pid file is {} (inside the jail, as "
+                         "stunnel writes it)",
+                         last_pid->value, *g.chroot, *g.pid_file));
+    }
+
     // foreground and syslog together decide daemonising and the log target.
     bool use_syslog = true;
     if (syslog) {

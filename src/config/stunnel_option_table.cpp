@@ -47,6 +47,7 @@ constexpr OptionSpec option_specs[] = {
     {"CRLfile", Kind::service},
     {"CRLpath", Kind::service},
     {"curves", Kind::service},
+    {"curve", Kind::service}, // the older name of curves, still read by stunnel
     {"delay", Kind::service},
     {"exec", Kind::service},
     {"execArgs", Kind::service},
@@ -80,7 +81,6 @@ constexpr OptionSpec option_specs[] = {
     // stunnel features tlsgate does not have
     {"CAengine", Kind::unsupported},
     {"config", Kind::unsupported},
-    {"curve", Kind::unsupported},
     {"ident", Kind::unsupported},
     {"libwrap", Kind::unsupported},
     {"logId", Kind::unsupported},

@@ -362,7 +362,7 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
         // Its meaning depends on client mode, which may come later: read in finish_service.
         single(st, o, key);
         st.sni = o;
-    } else if (n == "ciphers" || n == "curves") {
+    } else if (n == "ciphers" || n == "curves" || n == "curve") {
         if (auto s = nonempty(o, key)) {
             (n == "ciphers" ? tls.ciphers : tls.groups) = *s;
             mark_tls(n == "ciphers" ? "ciphers" : "groups");
@@ -415,14 +415,23 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
             (is_max ? tls.max_version : tls.min_version) = *v;
             mark_tls(is_max ? "max_version" : "min_version");
         }
-    } else if (n == "renegotiation" || n == "sessionResume") {
+    } else if (n == "renegotiation") {
         if (auto b = yes_no(o, key)) {
-            (n == "renegotiation" ? tls.renegotiation : tls.session_resume) = *b;
-            mark_tls(n == "renegotiation" ? "renegotiation" : "session_resume");
-            if (*b && n == "renegotiation") {
+            tls.renegotiation = *b;
+            mark_tls("renegotiation");
+            if (*b) {
                 warning(o.where, key,
                         "renegotiation = yes lets clients renegotiate, a denial-of-service "
                         "lever that bettercrypto recommends turning off");
+            }
+        }
+    } else if (n == "sessionResume") {
+        // As stunnel: in server mode "no" sends no tickets (TLS 1.2 and 1.3) and keeps no
+        // session cache, so nothing resumes; in client mode no session is offered.
+        if (auto b = yes_no(o, key)) {
+            tls.session_resume = tls.tickets = tls.session_cache = *b;
+            for (const char* k : {"session_resume", "tickets", "session_cache"}) {
+                mark_tls(k);
             }
         }
     } else if (n == "sessionCacheSize") {

@@ -184,6 +184,72 @@ def test_client_mode_same_bytes_as_stunnel(tlsgate_binary, certs, backend, tmp_p
     assert results["tlsgate"][0] == b"".join(CLIENT_LINES)
 
 
+def second_connection_resumes(port, ctx):
+    """Two connections, the second offering the first one's session: was it resumed?"""
+    session = None
+    reused = []
+    for _ in range(2):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            # Reading the greeting also lets TLS 1.3 tickets arrive.
+            received = b""
+            while len(received) < len(GREETING):
+                data = s.recv(65536)
+                assert data, f"connection closed after {received!r}"
+                received += data
+            reused.append(s.session_reused)
+            session = s.session
+    assert not reused[0]
+    return reused[1]
+
+
+@pytest.mark.parametrize("resume", ["yes", "no"])
+def test_session_resume_as_stunnel(tlsgate_binary, certs, backend, tmp_path, resume):
+    rec = backend(recording_handler())
+    for name in ("stunnel", "tlsgate"):
+        port = free_port()
+        conf = render("session-resume.conf", tmp_path / f"{name}.conf", ACCEPT=port,
+                      CONNECT=rec.sock.getsockname()[1], CERT=certs.chain, KEY=certs.leaf_key,
+                      RESUME=resume)
+        proxy = (start_stunnel(conf, port) if name == "stunnel"
+                 else start_tlsgate(tlsgate_binary, conf, port))
+        try:
+            for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                ctx = support.client_context(cafile=str(certs.root), min_version=version,
+                                             max_version=version)
+                assert second_connection_resumes(port, ctx) == (resume == "yes"), (name, version)
+        finally:
+            rc = proxy.stop()
+        assert rc == 0, f"{name} exited {rc}:\n" + "\n".join(proxy.lines)
+
+
+def test_pid_file_inside_the_chroot_as_stunnel(tlsgate_binary, certs, backend, tmp_path):
+    rec = backend(recording_handler())
+    client_ctx = support.client_context(cafile=str(certs.root))
+    for name in ("stunnel", "tlsgate"):
+        jail = tmp_path / f"jail-{name}"
+        jail.mkdir()
+        port = free_port()
+        conf = render("pid-chroot.conf", tmp_path / f"{name}.conf", ACCEPT=port,
+                      CONNECT=rec.sock.getsockname()[1], CERT=certs.chain, KEY=certs.leaf_key,
+                      JAIL=jail)
+        assert not Path("/test.pid").exists()
+        proxy = (start_stunnel(conf, port) if name == "stunnel"
+                 else start_tlsgate(tlsgate_binary, conf, port))
+        try:
+            deadline = time.monotonic() + 5
+            while not (jail / "test.pid").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert (jail / "test.pid").read_text().strip() == str(proxy.proc.pid), name
+            assert not Path("/test.pid").exists(), name
+            to_backend, _ = transcript(proxy, rec, client_ctx)
+            assert to_backend == b"".join(CLIENT_LINES)
+        finally:
+            rc = proxy.stop()
+            Path("/test.pid").unlink(missing_ok=True)
+        assert rc == 0, f"{name} exited {rc}:\n" + "\n".join(proxy.lines)
+
+
 # --------------------------------------------------------------------------- command line
 
 

@@ -310,7 +310,8 @@ TEST_CASE("stunnel corpus: every supported option", "[stunnel]") {
     CHECK(g.log_target == LogTarget::stderr_stream);
     CHECK_FALSE(g.log_append);
     CHECK(g.log_file == "/var/log/stunnel4/stunnel.log");
-    CHECK(g.pid_file == "/run/stunnel4/stunnel.pid");
+    // With chroot, pid names a file inside the jail (as stunnel writes it).
+    CHECK(g.pid_file == "/var/lib/stunnel4/run/stunnel4/stunnel.pid");
     CHECK(g.syslog_ident == "mailgate");
     CHECK(g.user == "stunnel4");
     CHECK(g.group == "stunnel4");
@@ -520,6 +521,47 @@ TEST_CASE("stunnel: option values match as stunnel's options.c compares them", "
         const Config& c = ok(r.result);
         CHECK(c.global.log_level == LogLevel::info);
         CHECK(c.services[0].log_level == LogLevel::notice);
+    }
+}
+
+TEST_CASE("stunnel: curve is the older name of curves", "[stunnel]") {
+    auto r = load(head + "[s]\naccept = 1\nconnect = 2\ncurve = prime256v1\n");
+    const TlsSettings& t = ok(r.result).services[0].tls;
+    CHECK(t.groups == "prime256v1");
+    CHECK(t.locate("groups").line == 6);
+}
+
+TEST_CASE("stunnel: sessionResume = no turns off tickets and the session cache", "[stunnel]") {
+    auto r = load(head + "[s]\naccept = 1\nconnect = 2\nsessionResume = no\n"
+                         "[t]\naccept = 3\nconnect = 4\n");
+    const Config& c = ok(r.result);
+    const TlsSettings& off = service(c, "s").tls;
+    CHECK_FALSE(off.session_resume);
+    CHECK_FALSE(off.tickets);
+    CHECK_FALSE(off.session_cache);
+    CHECK(off.locate("tickets").line == 6);
+    const TlsSettings& on = service(c, "t").tls;
+    CHECK(on.session_resume);
+    CHECK(on.tickets);
+    CHECK(on.session_cache);
+}
+
+TEST_CASE("stunnel: pid is inside the chroot, as stunnel writes it", "[stunnel]") {
+    SECTION("Debian's layout, pid before chroot") {
+        auto r = load(head + "pid = /stunnel4.pid\nchroot = /var/lib/stunnel4/\n[s]\n"
+                             "accept = 1\nconnect = 2\n");
+        const Global& g = ok(r.result).global;
+        CHECK(g.pid_file == "/var/lib/stunnel4/stunnel4.pid");
+        CHECK(g.where.at("pid_file").line == 3);
+        CHECK_THAT(all_notes(r.notes), Contains("/var/lib/stunnel4/stunnel4.pid"));
+    }
+    SECTION("a relative pid is relative to the jail's root too") {
+        auto r = load(head + "chroot = /jail\npid = run/s.pid\n[s]\naccept = 1\nconnect = 2\n");
+        CHECK(ok(r.result).global.pid_file == "/jail/run/s.pid");
+    }
+    SECTION("without chroot the pid path is the host's") {
+        auto r = load(head + "pid = /run/s.pid\n[s]\naccept = 1\nconnect = 2\n");
+        CHECK(ok(r.result).global.pid_file == "/run/s.pid");
     }
 }
 
