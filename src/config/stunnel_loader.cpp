@@ -146,7 +146,7 @@ StunnelLoad StunnelLoader::run(std::string_view text) {
                     o.where, key,
                     fmt::format("{} = {} is what tlsgate does anyway; ignored", o.name, o.value));
             } else {
-                error(o.where, key, fmt::format("{} is not supported by tlsgate", o.name));
+                error(o.where, key, unsupported_message(*o.spec));
             }
         } else if (o.name == "foreground") {
             foreground = o;
@@ -256,7 +256,7 @@ StunnelLoad StunnelLoader::run(std::string_view text) {
                             fmt::format("{} = {} is what tlsgate does anyway; ignored", o.name,
                                         o.value));
                 } else {
-                    error(o.where, key, fmt::format("{} is not supported by tlsgate", o.name));
+                    error(o.where, key, unsupported_message(*o.spec));
                 }
             } else if (o.name == "service") {
                 warning(o.where, key, "service only has an effect in the global section");

@@ -48,6 +48,36 @@ constexpr VersionName stunnel_versions[] = {{"tlsv1", TLS1_VERSION},
                                             {"tlsv1.2", TLS1_2_VERSION},
                                             {"tlsv1.3", TLS1_3_VERSION}};
 
+// stunnel's other protocols (src/protocol.c), each with what to do instead.
+struct ProtocolAdvice {
+    std::string_view name; // lower case
+    std::string_view advice;
+};
+constexpr ProtocolAdvice unsupported_protocols[] = {
+    {"nntp", "no NNTP STARTTLS; offer NNTPS (implicit TLS, port 563): the same section without "
+             "protocol"},
+    {"ldap", "no LDAP StartTLS; offer LDAPS (implicit TLS, port 636): the same section without "
+             "protocol, or let slapd do StartTLS itself"},
+    {"pgsql", "no PostgreSQL SSLRequest; let PostgreSQL do TLS itself (ssl = on in "
+              "postgresql.conf)"},
+    {"connect", "no HTTP CONNECT through a web proxy; connect to the server directly (connect = "
+                "HOST:PORT), or tunnel with a proxy-aware tool (e.g. proxytunnel) in front"},
+    {"socks", "no SOCKS server; run a SOCKS server (e.g. dante-server) behind a plain section"},
+    {"cifs", "CIFS/SMB-over-TLS (an early 2000s hack) is not implemented; use SMB 3 encryption "
+             "(smb encrypt = required in smb.conf)"},
+    {"capwin", "CapWIN is not implemented; remove the section"},
+    {"capwinctrl", "CapWIN is not implemented; remove the section"},
+};
+
+std::optional<std::string_view> unsupported_protocol_advice(std::string_view lowered) {
+    for (const auto& p : unsupported_protocols) {
+        if (p.name == lowered) {
+            return p.advice;
+        }
+    }
+    return std::nullopt;
+}
+
 } // namespace
 
 std::optional<net::Address> StunnelLoader::address(const Option& o, const std::string& key,
@@ -292,10 +322,15 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
         } else if (v == "proxy") {
             svc.proxy_header = true;
             mark("proxy_header");
-        } else {
+        } else if (auto advice = unsupported_protocol_advice(v)) {
             error(o.where, key,
                   fmt::format("protocol \"{}\" is not supported by tlsgate (supported: imap, pop3, "
-                              "smtp, proxy)",
+                              "smtp, proxy): {}",
+                              o.value, *advice));
+        } else {
+            error(o.where, key,
+                  fmt::format("protocol \"{}\" is not a stunnel protocol (tlsgate supports imap, "
+                              "pop3, smtp and proxy)",
                               o.value));
         }
     } else if (n == "cert" || n == "key") {
@@ -439,7 +474,7 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
             tls.session_cache_size = static_cast<size_t>(*v);
             mark_tls("session_cache_size");
         }
-    } else if (n == "sessionCacheTimeout") {
+    } else if (n == "sessionCacheTimeout" || n == "session") { // session: its older name
         if (auto v = number(o, key, 1, 365LL * 24 * 3600)) {
             tls.session_cache_timeout = seconds(*v);
             mark_tls("session_cache_timeout");

@@ -70,12 +70,16 @@ enum class Kind {
 struct OptionSpec {
     std::string_view name; // stunnel's spelling, used in messages
     Kind kind;
+    // unsupported: what to do instead, after "NAME is not supported by tlsgate: ".
+    std::string_view advice = {};
 };
 
 // The option's entry by its lower-case name; null when stunnel has no such option.
 const OptionSpec* find_spec(std::string_view lowered);
 // Unsupported features switched off are simply what tlsgate does: no error for those.
 bool is_harmless_default(std::string_view name, std::string_view lowered_value);
+// "NAME is not supported by tlsgate: ADVICE".
+std::string unsupported_message(const OptionSpec& spec);
 
 // ---------------------------------------------------------------------------------------------
 // The file as lines

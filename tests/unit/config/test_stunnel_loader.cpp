@@ -283,10 +283,13 @@ TEST_CASE("stunnel corpus: Debian's sample fails on OCSPaia only", "[stunnel]") 
     REQUIRE_FALSE(r.result.config);
     REQUIRE(r.result.partial);
     std::string errors = joined(r.result.errors);
-    CHECK(errors ==
-          path + ":69: service[gmail-pop3].OCSPaia: OCSPaia is not supported by tlsgate\n" + path +
-              ":78: service[gmail-imap].OCSPaia: OCSPaia is not supported by tlsgate\n" + path +
-              ":87: service[gmail-smtp].OCSPaia: OCSPaia is not supported by tlsgate\n");
+    const std::string ocsp = "OCSPaia is not supported by tlsgate: OCSP checks of the peer "
+                             "certificate are not implemented; check revocation with CRLfile or "
+                             "CRLpath (kept fresh by a cron job), or remove the line: the chain "
+                             "and name checks (verifyChain, checkHost) still apply\n";
+    CHECK(errors == path + ":69: service[gmail-pop3].OCSPaia: " + ocsp + path +
+                        ":78: service[gmail-imap].OCSPaia: " + ocsp + path +
+                        ":87: service[gmail-smtp].OCSPaia: " + ocsp);
     // Everything else maps: three verified client services.
     const Config& c = *r.result.partial;
     REQUIRE(c.services.size() == 3);
@@ -319,11 +322,11 @@ TEST_CASE("stunnel corpus: every supported option", "[stunnel]") {
 
     // Ignored options and compression are warnings, one each.
     std::string warnings = joined(r.result.warnings);
-    for (const char* name :
-         {"taskbar", "iconActive", "iconError", "iconIdle", "EGD", "RNDbytes", "RNDfile",
-          "RNDoverwrite", "engine", "engineCtrl", "engineDefault", "stack"}) {
+    for (const char* name : {"taskbar", "iconActive", "iconError", "iconIdle", "EGD", "RNDbytes",
+                             "RNDfile", "RNDoverwrite", "stack"}) {
         CHECK_THAT(warnings, Contains(fmt::format("global.{}: {} has no meaning", name, name)));
     }
+    CHECK_THAT(warnings, Contains("global.engine: engine = auto is what tlsgate does anyway"));
     CHECK_THAT(warnings, Contains(":6: global.compression: compression turns on TLS compression"));
 
     REQUIRE(c.services.size() == 5);
@@ -563,6 +566,77 @@ TEST_CASE("stunnel: pid is inside the chroot, as stunnel writes it", "[stunnel]"
         auto r = load(head + "pid = /run/s.pid\n[s]\naccept = 1\nconnect = 2\n");
         CHECK(ok(r.result).global.pid_file == "/run/s.pid");
     }
+}
+
+// Every option name in stunnel 5.75's src/options.c (the Unix build).
+// clang-format off
+const char* const stunnel_option_names[] = {
+    "chroot", "compression", "EGD", "engine", "engineCtrl", "engineDefault", "fips", "foreground",
+    "iconActive", "iconError", "iconIdle", "log", "output", "pid", "provider", "providerParameter",
+    "RNDbytes", "RNDfile", "RNDoverwrite", "setEnv", "syslog", "taskbar", "accept", "CAengine",
+    "CApath", "CAfile", "CAstore", "cert", "checkEmail", "checkHost", "checkIP", "ciphers",
+    "ciphersuites", "client", "config", "connect", "CRLpath", "CRLfile", "curve", "curves",
+    "debug", "delay", "engineId", "engineNum", "exec", "execArgs", "failover", "ident", "key",
+    "libwrap", "local", "logId", "OCSP", "OCSPaia", "OCSPflag", "OCSPnonce", "OCSPrequire",
+    "options", "protocol", "protocolAuthentication", "protocolDomain", "protocolHeader",
+    "protocolHost", "protocolPassword", "protocolUsername", "PSKidentity", "PSKsecrets", "pty",
+    "redirect", "renegotiation", "requireCert", "reset", "retry", "securityLevel", "service",
+    "setgid", "setuid", "sessionCacheSize", "session", "sessionCacheTimeout", "sessionResume",
+    "sessiond", "sni", "socket", "sslVersion", "sslVersionMax", "sslVersionMin", "stack",
+    "ticketKeySecret", "ticketMacSecret", "TIMEOUTbusy", "TIMEOUTclose", "TIMEOUTconnect",
+    "TIMEOUTidle", "TIMEOUTocsp", "transparent", "verify", "verifyChain", "verifyPeer",
+};
+// clang-format on
+
+TEST_CASE("stunnel: every stunnel option is known; each unsupported one says what to do",
+          "[stunnel]") {
+    for (const char* name : stunnel_option_names) {
+        INFO(name);
+        for (const std::string& where : {std::string("global"), std::string("section")}) {
+            std::string text =
+                where == "global"
+                    ? head + fmt::format("{} = x\n[s]\naccept = 1\nconnect = 2\n", name)
+                    : head + fmt::format("[s]\naccept = 1\nconnect = 2\n{} = x\n", name);
+            auto r = load(text);
+            std::string all = joined(r.result.errors) + joined(r.result.warnings);
+            CHECK_THAT(all, !Contains(fmt::format("unknown option \"{}\"", name)));
+            // "NAME is not supported by tlsgate" alone does not help: advice follows.
+            CHECK_THAT(all, !Contains(fmt::format("{} is not supported by tlsgate\n", name)));
+        }
+    }
+    CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nOCSPaia = yes\n"),
+               Contains(file + ":6: service[s].OCSPaia: OCSPaia is not supported by tlsgate: "));
+    CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nengineId = pkcs11\n"),
+               Contains("key = "));
+    CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nlibwrap = yes\n"),
+               Contains("firewall"));
+    CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nsessiond = 10.0.0.1:1\n"),
+               Contains("ticketKeySecret"));
+    // stunnel's "session" is the older name of sessionCacheTimeout.
+    auto r = load(head + "[s]\naccept = 1\nconnect = 2\nsession = 600\n");
+    CHECK(ok(r.result).services[0].tls.session_cache_timeout == seconds(600));
+    // engine = auto only turns on hardware acceleration, which OpenSSL 3 uses by itself.
+    auto e = load(head + "engine = auto\n[s]\naccept = 1\nconnect = 2\n");
+    ok(e.result);
+    CHECK_THAT(errors_of(head + "engine = pkcs11\n[s]\naccept = 1\nconnect = 2\n"),
+               Contains(file + ":3: global.engine: engine is not supported by tlsgate: "));
+}
+
+TEST_CASE("stunnel: each protocol tlsgate does not speak says what to do instead", "[stunnel]") {
+    for (const char* protocol :
+         {"cifs", "capwin", "capwinctrl", "connect", "ldap", "nntp", "pgsql", "socks"}) {
+        INFO(protocol);
+        std::string errors = errors_of(
+            head + fmt::format("[s]\naccept = 1\nconnect = 2\nprotocol = {}\n", protocol));
+        CHECK_THAT(errors, Contains(fmt::format(
+                               "service[s].protocol: protocol \"{}\" is not supported by tlsgate",
+                               protocol)));
+        CHECK_THAT(errors, Contains("(supported: imap, pop3, smtp, proxy): "));
+    }
+    CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nprotocol = ldap\n"),
+               Contains("636"));
+    CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nprotocol = bogus\n"),
+               Contains("protocol \"bogus\" is not a stunnel protocol"));
 }
 
 TEST_CASE("stunnel: accept and connect address forms", "[stunnel]") {
