@@ -275,6 +275,12 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
     auto mark_tls = [&](const char* model_key) { tls.where[model_key] = o.where; };
 
     if (n == "accept") {
+        if (!from_global && st.single_seen.count("accept")) {
+            if (auto a = address(o, key, "0.0.0.0")) {
+                st.extra_accepts.emplace_back(*a, o.where);
+            }
+            return;
+        }
         single(st, o, key);
         if (auto a = address(o, key, "0.0.0.0")) {
             svc.listen = *a;

@@ -102,6 +102,9 @@ struct ServiceState {
     Service svc;
     std::string prefix; // "service[NAME]"
     bool have_accept = false;
+    // stunnel binds every accept line of a section; the model has one listen address per
+    // service, so the second and later become copies of the service (NAME.2, ...).
+    std::vector<std::pair<net::Address, Location>> extra_accepts;
     bool have_connect = false;
     bool connect_from_section = false;
     std::optional<Option> sni;
@@ -136,6 +139,8 @@ private:
     void apply_service(const Option& o, ServiceState& st, bool from_global);
     void apply_service_option(const Option& o, ServiceState& st, bool from_global);
     void finish_service(ServiceState& st);
+    void expand_accepts(ServiceState& st, std::vector<Service>& services);
+    void follow_parents_onto_every_accept(std::vector<Service>& services);
 
     void error(const Location& at, std::string key, std::string message) {
         add(errors_, at, std::move(key), std::move(message));
@@ -223,6 +228,8 @@ private:
     std::vector<std::string> notes_;
     bool relative_paths_ = false;
     bool include_failed_ = false;
+    // Sections with several accept lines: how many copies each got.
+    std::map<std::string, size_t> accept_copies_;
 };
 
 } // namespace tlsgate::config::stunnel_conf

@@ -250,6 +250,30 @@ def test_pid_file_inside_the_chroot_as_stunnel(tlsgate_binary, certs, backend, t
         assert rc == 0, f"{name} exited {rc}:\n" + "\n".join(proxy.lines)
 
 
+def test_every_accept_line_is_bound_as_stunnel(tlsgate_binary, certs, backend, tmp_path):
+    rec = backend(recording_handler())
+    client_ctx = support.client_context(cafile=str(certs.root))
+    for name in ("stunnel", "tlsgate"):
+        ports = [free_port(), free_port()]
+        conf = render("two-accepts.conf", tmp_path / f"{name}.conf", ACCEPT=ports[0],
+                      ACCEPT2=ports[1], CONNECT=rec.sock.getsockname()[1], CERT=certs.chain,
+                      KEY=certs.leaf_key)
+        proxy = (start_stunnel(conf, ports[0]) if name == "stunnel"
+                 else start_tlsgate(tlsgate_binary, conf, ports[0]))
+        try:
+            for port in ports:
+                proxy.port = port
+                to_backend, to_client = transcript(proxy, rec, client_ctx)
+                assert to_backend == b"".join(CLIENT_LINES), (name, port)
+                assert to_client.startswith(GREETING)
+        finally:
+            rc = proxy.stop()
+        assert rc == 0, f"{name} exited {rc}:\n" + "\n".join(proxy.lines)
+        if name == "tlsgate":
+            # The second accept logs under its own name.
+            assert any("imapd.2" in l for l in proxy.lines), proxy.lines
+
+
 # --------------------------------------------------------------------------- command line
 
 

@@ -639,6 +639,46 @@ TEST_CASE("stunnel: each protocol tlsgate does not speak says what to do instead
                Contains("protocol \"bogus\" is not a stunnel protocol"));
 }
 
+TEST_CASE("stunnel: several accept lines in a section bind them all", "[stunnel]") {
+    SECTION("one service per accept: NAME, NAME.2, ...") {
+        auto r = load(head + "[imaps]\naccept = 127.0.0.1:993\naccept = :::993\nconnect = 143\n"
+                             "accept = 10.0.0.1:993\n");
+        const Config& c = ok(r.result);
+        REQUIRE(c.services.size() == 3);
+        const Service& first = service(c, "imaps");
+        CHECK(first.listen == tcp("127.0.0.1", 993, true));
+        CHECK(first.locate("listen").line == 4);
+        const Service& second = service(c, "imaps.2");
+        CHECK(second.listen == tcp("::", 993, true));
+        CHECK(second.locate("listen").line == 5);
+        CHECK(second.backends == first.backends);
+        CHECK(second.tls.cert == first.tls.cert);
+        CHECK(service(c, "imaps.3").listen == tcp("10.0.0.1", 993, true));
+        CHECK_THAT(all_notes(r.notes),
+                   Contains("service[imaps]: 3 accept lines: tlsgate runs one service per accept "
+                            "(imaps, imaps.2, imaps.3)"));
+    }
+    SECTION("SNI services follow their parent onto every accept") {
+        auto r = load(head + "[web]\naccept = 1\naccept = 2\nconnect = 3\n"
+                             "[one]\nsni = web:one.example\nconnect = 4\n");
+        const Config& c = ok(r.result);
+        REQUIRE(c.services.size() == 4);
+        CHECK(service(c, "one").sni_parent == "web");
+        CHECK(service(c, "one.2").sni_parent == "web.2");
+        CHECK(service(c, "one.2").sni_pattern == "one.example");
+    }
+    SECTION("a generated name that is also a section is refused") {
+        CHECK_THAT(errors_of(head + "[s]\naccept = 1\naccept = 2\nconnect = 3\n"
+                                    "[s.2]\naccept = 4\nconnect = 5\n"),
+                   Contains(file + ":5: service[s].accept: the second accept runs as service "
+                                   "\"s.2\", which is also a section name; rename that section"));
+    }
+    SECTION("the same address twice is a clash") {
+        CHECK_THAT(errors_of(head + "[s]\naccept = 1\naccept = 0.0.0.0:1\nconnect = 3\n"),
+                   Contains("service[s.2]"));
+    }
+}
+
 TEST_CASE("stunnel: accept and connect address forms", "[stunnel]") {
     auto r = load(head + "[a]\naccept = :::993\nconnect = /run/imapd.sock\n"
                          "[b]\naccept = [::1]:994\nconnect = mail.example.org:143\n"
@@ -743,8 +783,6 @@ TEST_CASE("stunnel: errors name file, line and option", "[stunnel]") {
     CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\n[s]\naccept = 3\nconnect = 4\n"),
                Contains(file + ":6: service[s]: duplicate section [s] (first at " + file + ":3)"));
     CHECK_THAT(errors_of(head + "[[s]]\n"), Contains(file + ":3: invalid section header"));
-    CHECK_THAT(errors_of(head + "[s]\naccept = 1\naccept = 2\nconnect = 3\n"),
-               Contains(file + ":5: service[s].accept: tlsgate takes one accept per service"));
     CHECK_THAT(errors_of(head + "accept = 1\nconnect = 2\n"),
                Contains(file + ":3: service[inetd].accept: inetd mode (no [section])"));
     CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nsocket = l:TCP_NODELAY=maybe\n"),
