@@ -69,7 +69,10 @@ void StunnelLoader::finish_service(ServiceState& st) {
         error(svc.locate("exec"), prefix + ".exec",
               "exec with connect (a program as the local end, stunnel's local mode) is not "
               "supported by tlsgate; set either connect or exec, not both");
-    } else if (!svc.exec && !st.have_connect && !st.failed.count("exec") && complete) {
+    } else if (!svc.exec && !st.have_connect && !st.failed.count("exec") &&
+               !st.failed.count("protocol") && complete) {
+        // Not after a refused protocol: socks and connect take no connect line, and "missing
+        // connect" would only hide the real error.
         error(svc.section, prefix + ".connect", "missing connect (or exec)");
     }
     if (svc.exec && svc.exec_args.empty()) {

@@ -635,6 +635,11 @@ TEST_CASE("stunnel: each protocol tlsgate does not speak says what to do instead
     }
     CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nprotocol = ldap\n"),
                Contains("636"));
+    // A SOCKS server has no connect line: the protocol error is the only one.
+    CHECK(errors_of(head + "[s]\naccept = 1\nprotocol = socks\n") ==
+          file + ":5: service[s].protocol: protocol \"socks\" is not supported by tlsgate "
+                 "(supported: imap, pop3, smtp, proxy): no SOCKS server; run a SOCKS server (e.g. "
+                 "dante-server) behind a plain section\n");
     CHECK_THAT(errors_of(head + "[s]\naccept = 1\nconnect = 2\nprotocol = bogus\n"),
                Contains("protocol \"bogus\" is not a stunnel protocol"));
 }
