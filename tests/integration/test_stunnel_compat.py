@@ -381,3 +381,121 @@ def test_two_config_sources_are_refused(tlsgate_binary):
     r = run([str(tlsgate_binary), "a.conf", "--config", "b.toml"])
     assert r.returncode == 1
     assert "name one configuration" in r.stderr
+
+
+# --------------------------------------------------------------------------- the corpus
+# tests/stunnel/wild/: production files and the man page's remaining examples. The first line
+# says what tlsgate must do: "; tlsgate-expect: ok"
+# or "; tlsgate-expect: :LINE: MESSAGE"; "; live: yes" runs the file through stunnel4 and
+# tlsgate side by side). tests/stunnel/README.md tabulates the results.
+
+WILD = CORPUS / "wild"
+# (good/ files name paths of a production host, /usr/sbin/imapd and the like: the unit tests
+# and --print-toml above cover them.)
+CORPUS_FILES = sorted(str(p.relative_to(CORPUS)) for p in WILD.glob("*.conf"))
+# Lines a sandboxed run drops: they need the production host (a jail, a user, /var/run).
+HOST_ONLY = re.compile(r"^\s*(chroot|setuid|setgid|pid|output|foreground|syslog)\s*=", re.I)
+
+
+def header(path, key):
+    for line in path.read_text().splitlines():
+        if line.startswith(f"; {key}: "):
+            return line[len(f"; {key}: "):]
+    return None
+
+
+class Sandbox:
+    """A corpus file with its production paths replaced by the test's: the certificate, the
+    include directory; for a live run also every accept on a free local port, every connect
+    to the test backend, and the host-only globals dropped."""
+
+    def __init__(self, name, certs, tmp_path, backend_port=None):
+        self.both = tmp_path / "both.pem"
+        self.both.write_text(certs.chain.read_text() + certs.leaf_key.read_text())
+        self.backend_port = backend_port
+        self.ports = []
+        source = CORPUS / name
+        include = tmp_path / "conf.d"
+        if "include = /etc/stunnel/conf.d" in source.read_text():
+            include.mkdir()
+            for f in sorted((source.parent / "conf.d").iterdir()):
+                (include / f.name).write_text(self.rewrite(f.read_text()))
+        text = self.rewrite(source.read_text())
+        text = text.replace("include = /etc/stunnel/conf.d", f"include = {include}")
+        if backend_port is not None:
+            text = "foreground = yes\npid =\n" + text
+        self.path = tmp_path / source.name
+        self.path.write_text(text)
+
+    def rewrite(self, text):
+        text = text.replace("/etc/stunnel/stunnel.pem", str(self.both))
+        if self.backend_port is None:
+            return text
+        out = []
+        for line in text.splitlines():
+            if HOST_ONLY.match(line):
+                continue
+            if re.match(r"^\s*accept\s*=", line, re.I):
+                self.ports.append(free_port())
+                line = f"accept = 127.0.0.1:{self.ports[-1]}"
+            elif re.match(r"^\s*connect\s*=", line, re.I):
+                line = f"connect = 127.0.0.1:{self.backend_port}"
+            out.append(line)
+        return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("name", CORPUS_FILES)
+def test_corpus_check(tlsgate_binary, certs, tmp_path, name):
+    conf = Sandbox(name, certs, tmp_path).path
+    expect = header(CORPUS / name, "tlsgate-expect") or "ok"
+    r = run([str(tlsgate_binary), "--check", str(conf)])
+    if expect == "ok":
+        assert r.returncode == 0, r.stderr
+        assert "configuration OK (stunnel.conf)" in r.stdout
+    else:
+        assert r.returncode == 1, r.stdout
+        assert f"error: {conf}{expect}" in r.stderr, r.stderr
+
+
+LIVE_FILES = [n for n in CORPUS_FILES if header(CORPUS / n, "live") == "yes"]
+
+
+def wait_listening(port):
+    """stunnel4 logs "Configuration successful" before it binds its accept sockets."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, f"nothing listens on {port}"
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("name", LIVE_FILES)
+def test_corpus_live_as_stunnel(tlsgate_binary, certs, backend, tmp_path, name):
+    """stunnel4 and tlsgate on the same file: every accept takes a TLS client through to the
+    backend, with the same bytes on both sides."""
+    rec = backend(recording_handler())
+    client_ctx = support.client_context(cafile=str(certs.root))
+    results = {}
+    for proxy_name in ("stunnel", "tlsgate"):
+        work = tmp_path / proxy_name
+        work.mkdir()
+        box = Sandbox(name, certs, work, backend_port=rec.sock.getsockname()[1])
+        assert box.ports, "a live corpus file needs an accept"
+        proxy = (start_stunnel(box.path, box.ports[0]) if proxy_name == "stunnel"
+                 else start_tlsgate(tlsgate_binary, box.path, box.ports[0]))
+        try:
+            results[proxy_name] = []
+            for port in box.ports:
+                wait_listening(port)
+                proxy.port = port
+                results[proxy_name].append(transcript(proxy, rec, client_ctx))
+        finally:
+            rc = proxy.stop()
+        assert rc == 0, f"{proxy_name} exited {rc}:\n" + "\n".join(proxy.lines)
+    assert results["tlsgate"] == results["stunnel"]
+    for to_backend, to_client in results["tlsgate"]:
+        assert to_backend == b"".join(CLIENT_LINES)
+        assert to_client.startswith(GREETING)
