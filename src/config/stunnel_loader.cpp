@@ -69,7 +69,10 @@ void StunnelLoader::finish_service(ServiceState& st) {
         error(svc.locate("exec"), prefix + ".exec",
               "exec with connect (a program as the local end, stunnel's local mode) is not "
               "supported by tlsgate; set either connect or exec, not both");
-    } else if (!svc.exec && !st.have_connect && !st.failed.count("exec") && complete) {
+    } else if (!svc.exec && !st.have_connect && !st.failed.count("exec") &&
+               !st.failed.count("protocol") && complete) {
+        // Not after a refused protocol: socks and connect take no connect line, and "missing
+        // connect" would only hide the real error.
         error(svc.section, prefix + ".connect", "missing connect (or exec)");
     }
     if (svc.exec && svc.exec_args.empty()) {
@@ -119,6 +122,83 @@ void StunnelLoader::finish_service(ServiceState& st) {
     }
 }
 
+namespace {
+
+std::string ordinal(size_t n) {
+    switch (n) {
+    case 2:
+        return "second";
+    case 3:
+        return "third";
+    default:
+        return fmt::format("{}th", n);
+    }
+}
+
+} // namespace
+
+// The service, then one copy per further accept line: "NAME.2" listens on the second, ...
+// Each copy logs and counts under its own name; a reload maps them by name as any service.
+void StunnelLoader::expand_accepts(ServiceState& st, std::vector<Service>& services) {
+    const std::string name = st.svc.name;
+    std::vector<Service> copies;
+    std::vector<std::string> names{name};
+    if (!st.svc.inetd && !st.svc.sni_parent) {
+        for (size_t i = 0; i < st.extra_accepts.size(); ++i) {
+            const auto& [address, where] = st.extra_accepts[i];
+            std::string copy_name = fmt::format("{}.{}", name, i + 2);
+            if (std::any_of(sections_.begin(), sections_.end(),
+                            [&](const Section& s) { return s.name == copy_name; })) {
+                error(where, st.prefix + ".accept",
+                      fmt::format("the {} accept runs as service \"{}\", which is also a section "
+                                  "name; rename that section",
+                                  ordinal(i + 2), copy_name));
+                continue;
+            }
+            Service copy = st.svc;
+            copy.name = copy_name;
+            copy.listen = address;
+            copy.where["listen"] = where;
+            copies.push_back(std::move(copy));
+            names.push_back(copy_name);
+        }
+    }
+    if (!copies.empty()) {
+        accept_copies_[name] = copies.size();
+        note(fmt::format("{}: {} accept lines: tlsgate runs one service per accept ({}); log "
+                         "lines and counters are per accept",
+                         st.prefix, names.size(), fmt::join(names, ", ")));
+    }
+    services.push_back(std::move(st.svc));
+    for (auto& copy : copies) {
+        services.push_back(std::move(copy));
+    }
+}
+
+// An SNI service of a parent with several accepts is copied too, one per copy of the parent
+// ("CHILD.2" under "PARENT.2"), so every accept routes by server name alike.
+void StunnelLoader::follow_parents_onto_every_accept(std::vector<Service>& services) {
+    std::vector<Service> children;
+    for (const Service& s : services) {
+        if (!s.sni_parent) {
+            continue;
+        }
+        auto it = accept_copies_.find(*s.sni_parent);
+        if (it == accept_copies_.end()) {
+            continue;
+        }
+        for (size_t k = 2; k <= it->second + 1; ++k) {
+            Service child = s;
+            child.name = fmt::format("{}.{}", s.name, k);
+            child.sni_parent = fmt::format("{}.{}", *s.sni_parent, k);
+            children.push_back(std::move(child));
+        }
+    }
+    for (auto& child : children) {
+        services.push_back(std::move(child));
+    }
+}
+
 StunnelLoad StunnelLoader::run(std::string_view text) {
     sections_.push_back(Section{"", Location{file_, 0}, {}});
     lex(text, file_, 0);
@@ -146,7 +226,7 @@ StunnelLoad StunnelLoader::run(std::string_view text) {
                     o.where, key,
                     fmt::format("{} = {} is what tlsgate does anyway; ignored", o.name, o.value));
             } else {
-                error(o.where, key, fmt::format("{} is not supported by tlsgate", o.name));
+                error(o.where, key, unsupported_message(*o.spec));
             }
         } else if (o.name == "foreground") {
             foreground = o;
@@ -155,6 +235,19 @@ StunnelLoad StunnelLoader::run(std::string_view text) {
         } else if (o.spec->kind == Kind::global || o.spec->kind == Kind::both) {
             apply_global(o, g, compression);
         }
+    }
+
+    // stunnel writes the pid file after chroot, so its path names a file inside the jail
+    // (Debian: chroot = /var/lib/stunnel4/, pid = /stunnel4.pid). tlsgate writes it before
+    // chroot (while privileged): the model carries the host's path of that file.
+    if (g.chroot && g.pid_file) {
+        auto last_pid = std::find_if(global.options.rbegin(), global.options.rend(),
+                                     [](const Option& o) { return o.name == "pid"; });
+        fs::path inside = fs::path(last_pid->value).relative_path();
+        g.pid_file = (fs::path(*g.chroot) / inside).lexically_normal().string();
+        note(fmt::format("pid = {} with chroot = {}: the pid file is {} (inside the jail, as "
+                         "stunnel writes it)",
+                         last_pid->value, *g.chroot, *g.pid_file));
     }
 
     // foreground and syslog together decide daemonising and the log target.
@@ -243,7 +336,7 @@ StunnelLoad StunnelLoader::run(std::string_view text) {
                             fmt::format("{} = {} is what tlsgate does anyway; ignored", o.name,
                                         o.value));
                 } else {
-                    error(o.where, key, fmt::format("{} is not supported by tlsgate", o.name));
+                    error(o.where, key, unsupported_message(*o.spec));
                 }
             } else if (o.name == "service") {
                 warning(o.where, key, "service only has an effect in the global section");
@@ -267,8 +360,9 @@ StunnelLoad StunnelLoader::run(std::string_view text) {
         any_default_renegotiation |= !st.svc.tls.where.count("renegotiation");
         any_default_min_version |= !st.svc.tls.where.count("min_version");
         any_default_busy |= !st.busy_explicit;
-        cfg.services.push_back(std::move(st.svc));
+        expand_accepts(st, cfg.services);
     }
+    follow_parents_onto_every_accept(cfg.services);
 
     if (any_default_ciphers) {
         note("ciphers is not set: tlsgate uses bettercrypto's cipher string B (stunnel's default "

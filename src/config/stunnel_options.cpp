@@ -14,9 +14,14 @@ struct LevelName {
     std::string_view name;
     int value;
 };
-constexpr LevelName syslog_levels[] = {{"emerg", 0}, {"alert", 1},   {"crit", 2}, {"err", 3},
-                                       {"error", 3}, {"warning", 4}, {"warn", 4}, {"notice", 5},
-                                       {"info", 6},  {"debug", 7}};
+// stunnel's names, compared case-insensitively as stunnel does (no "error" or "warn").
+constexpr LevelName syslog_levels[] = {{"emerg", 0},   {"alert", 1},  {"crit", 2}, {"err", 3},
+                                       {"warning", 4}, {"notice", 5}, {"info", 6}, {"debug", 7}};
+// The syslog facilities stunnel knows on Linux.
+constexpr std::string_view syslog_facilities[] = {
+    "auth",   "cron",   "daemon", "kern",   "lpr",      "mail",   "news",
+    "syslog", "user",   "uucp",   "local0", "local1",   "local2", "local3",
+    "local4", "local5", "local6", "local7", "authpriv", "ftp"};
 
 LogLevel to_log_level(int syslog_level) {
     switch (syslog_level) {
@@ -37,11 +42,41 @@ struct VersionName {
     std::string_view name; // lower case
     TlsVersion value;
 };
+// stunnel's names (there is no "TLSv1.0"), compared case-insensitively.
 constexpr VersionName stunnel_versions[] = {{"tlsv1", TLS1_VERSION},
-                                            {"tlsv1.0", TLS1_VERSION},
                                             {"tlsv1.1", TLS1_1_VERSION},
                                             {"tlsv1.2", TLS1_2_VERSION},
                                             {"tlsv1.3", TLS1_3_VERSION}};
+
+// stunnel's other protocols (src/protocol.c), each with what to do instead.
+struct ProtocolAdvice {
+    std::string_view name; // lower case
+    std::string_view advice;
+};
+constexpr ProtocolAdvice unsupported_protocols[] = {
+    {"nntp", "no NNTP STARTTLS; offer NNTPS (implicit TLS, port 563): the same section without "
+             "protocol"},
+    {"ldap", "no LDAP StartTLS; offer LDAPS (implicit TLS, port 636): the same section without "
+             "protocol, or let slapd do StartTLS itself"},
+    {"pgsql", "no PostgreSQL SSLRequest; let PostgreSQL do TLS itself (ssl = on in "
+              "postgresql.conf)"},
+    {"connect", "no HTTP CONNECT through a web proxy; connect to the server directly (connect = "
+                "HOST:PORT), or tunnel with a proxy-aware tool (e.g. proxytunnel) in front"},
+    {"socks", "no SOCKS server; run a SOCKS server (e.g. dante-server) behind a plain section"},
+    {"cifs", "CIFS/SMB-over-TLS (an early 2000s hack) is not implemented; use SMB 3 encryption "
+             "(smb encrypt = required in smb.conf)"},
+    {"capwin", "CapWIN is not implemented; remove the section"},
+    {"capwinctrl", "CapWIN is not implemented; remove the section"},
+};
+
+std::optional<std::string_view> unsupported_protocol_advice(std::string_view lowered) {
+    for (const auto& p : unsupported_protocols) {
+        if (p.name == lowered) {
+            return p.advice;
+        }
+    }
+    return std::nullopt;
+}
 
 } // namespace
 
@@ -75,12 +110,28 @@ std::optional<net::Address> StunnelLoader::address(const Option& o, const std::s
     return std::move(*r);
 }
 
-// "[FACILITY.]LEVEL", LEVEL a syslog name or 0..7.
-std::optional<int> StunnelLoader::level(const Option& o, const std::string& key) {
+// "[FACILITY.]LEVEL" as stunnel reads it: LEVEL one digit 0..7 or a syslog level name, any
+// letter case; FACILITY only in the global section.
+std::optional<int> StunnelLoader::level(const Option& o, const std::string& key, Scope scope) {
     std::string v = lower(o.value);
     size_t dot = v.find('.');
     if (dot != std::string::npos) {
+        if (scope != Scope::global) {
+            error(o.where, key,
+                  fmt::format("a syslog facility can only be set in the global section; write "
+                              "debug = {} here",
+                              o.value.substr(dot + 1)));
+            return std::nullopt;
+        }
         std::string facility = v.substr(0, dot);
+        if (std::find(std::begin(syslog_facilities), std::end(syslog_facilities), facility) ==
+            std::end(syslog_facilities)) {
+            error(o.where, key,
+                  fmt::format("unknown syslog facility \"{}\" (expected daemon, mail, auth, "
+                              "authpriv, user, local0..local7, ...)",
+                              o.value.substr(0, dot)));
+            return std::nullopt;
+        }
         if (facility != "daemon") {
             note(fmt::format("{}: syslog facility \"{}\" is not used: tlsgate logs to the daemon "
                              "facility",
@@ -88,10 +139,8 @@ std::optional<int> StunnelLoader::level(const Option& o, const std::string& key)
         }
         v = v.substr(dot + 1);
     }
-    if (auto n = parse_int(v)) {
-        if (*n >= 0 && *n <= 7) {
-            return static_cast<int>(*n);
-        }
+    if (v.size() == 1 && v[0] >= '0' && v[0] <= '7') {
+        return v[0] - '0';
     }
     for (const auto& l : syslog_levels) {
         if (l.name == v) {
@@ -201,7 +250,7 @@ void StunnelLoader::apply_global(const Option& o, Global& g, bool& compression) 
             mark(n == "setuid" ? "user" : "group");
         }
     } else if (n == "debug") {
-        if (auto l = level(o, key)) {
+        if (auto l = level(o, key, Scope::global)) {
             g.log_level = to_log_level(*l);
             mark("log_level");
         }
@@ -226,6 +275,12 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
     auto mark_tls = [&](const char* model_key) { tls.where[model_key] = o.where; };
 
     if (n == "accept") {
+        if (!from_global && st.single_seen.count("accept")) {
+            if (auto a = address(o, key, "0.0.0.0")) {
+                st.extra_accepts.emplace_back(*a, o.where);
+            }
+            return;
+        }
         single(st, o, key);
         if (auto a = address(o, key, "0.0.0.0")) {
             svc.listen = *a;
@@ -273,10 +328,15 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
         } else if (v == "proxy") {
             svc.proxy_header = true;
             mark("proxy_header");
-        } else {
+        } else if (auto advice = unsupported_protocol_advice(v)) {
             error(o.where, key,
                   fmt::format("protocol \"{}\" is not supported by tlsgate (supported: imap, pop3, "
-                              "smtp, proxy)",
+                              "smtp, proxy): {}",
+                              o.value, *advice));
+        } else {
+            error(o.where, key,
+                  fmt::format("protocol \"{}\" is not a stunnel protocol (tlsgate supports imap, "
+                              "pop3, smtp and proxy)",
                               o.value));
         }
     } else if (n == "cert" || n == "key") {
@@ -343,7 +403,7 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
         // Its meaning depends on client mode, which may come later: read in finish_service.
         single(st, o, key);
         st.sni = o;
-    } else if (n == "ciphers" || n == "curves") {
+    } else if (n == "ciphers" || n == "curves" || n == "curve") {
         if (auto s = nonempty(o, key)) {
             (n == "ciphers" ? tls.ciphers : tls.groups) = *s;
             mark_tls(n == "ciphers" ? "ciphers" : "groups");
@@ -353,11 +413,20 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
         mark_tls("ciphersuites");
     } else if (n == "options") {
         // Repeatable and cumulative; "-NAME" clears, as stunnel.
+        // As stunnel: the name right after the "-", any letter case; kept in OpenSSL's
+        // spelling ("no_sslv3" is NO_SSLv3), which the TLS layer looks up exactly.
         bool clear = o.value.starts_with("-");
-        std::string name = upper(trim(std::string_view(o.value).substr(clear ? 1 : 0)));
-        if (!tls::find_ssl_option(name)) {
+        std::string_view written = std::string_view(o.value).substr(clear ? 1 : 0);
+        std::string name;
+        for (const auto& option : tls::ssl_option_names()) {
+            if (lower(option.name) == lower(written)) {
+                name = std::string(option.name);
+                break;
+            }
+        }
+        if (name.empty()) {
             error(o.where, key,
-                  fmt::format("unknown option \"{}\" (tlsgate -options lists the names)", name));
+                  fmt::format("unknown option \"{}\" (tlsgate -options lists the names)", written));
             return;
         }
         auto drop = [&](std::vector<std::string>& list) {
@@ -387,14 +456,23 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
             (is_max ? tls.max_version : tls.min_version) = *v;
             mark_tls(is_max ? "max_version" : "min_version");
         }
-    } else if (n == "renegotiation" || n == "sessionResume") {
+    } else if (n == "renegotiation") {
         if (auto b = yes_no(o, key)) {
-            (n == "renegotiation" ? tls.renegotiation : tls.session_resume) = *b;
-            mark_tls(n == "renegotiation" ? "renegotiation" : "session_resume");
-            if (*b && n == "renegotiation") {
+            tls.renegotiation = *b;
+            mark_tls("renegotiation");
+            if (*b) {
                 warning(o.where, key,
                         "renegotiation = yes lets clients renegotiate, a denial-of-service "
                         "lever that bettercrypto recommends turning off");
+            }
+        }
+    } else if (n == "sessionResume") {
+        // As stunnel: in server mode "no" sends no tickets (TLS 1.2 and 1.3) and keeps no
+        // session cache, so nothing resumes; in client mode no session is offered.
+        if (auto b = yes_no(o, key)) {
+            tls.session_resume = tls.tickets = tls.session_cache = *b;
+            for (const char* k : {"session_resume", "tickets", "session_cache"}) {
+                mark_tls(k);
             }
         }
     } else if (n == "sessionCacheSize") {
@@ -402,7 +480,7 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
             tls.session_cache_size = static_cast<size_t>(*v);
             mark_tls("session_cache_size");
         }
-    } else if (n == "sessionCacheTimeout") {
+    } else if (n == "sessionCacheTimeout" || n == "session") { // session: its older name
         if (auto v = number(o, key, 1, 365LL * 24 * 3600)) {
             tls.session_cache_timeout = seconds(*v);
             mark_tls("session_cache_timeout");
@@ -467,7 +545,7 @@ void StunnelLoader::apply_service_option(const Option& o, ServiceState& st, bool
             mark("local");
         }
     } else if (n == "debug") {
-        if (auto l = level(o, key)) {
+        if (auto l = level(o, key, Scope::section)) {
             svc.log_level = to_log_level(*l);
             mark("log_level");
         }

@@ -30,13 +30,6 @@ inline std::string lower(std::string_view s) {
     return out;
 }
 
-inline std::string upper(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    return out;
-}
-
 inline std::string_view trim(std::string_view s) {
     const char* ws = " \t\r\n\f\v";
     size_t b = s.find_first_not_of(ws);
@@ -77,12 +70,16 @@ enum class Kind {
 struct OptionSpec {
     std::string_view name; // stunnel's spelling, used in messages
     Kind kind;
+    // unsupported: what to do instead, after "NAME is not supported by tlsgate: ".
+    std::string_view advice = {};
 };
 
 // The option's entry by its lower-case name; null when stunnel has no such option.
 const OptionSpec* find_spec(std::string_view lowered);
 // Unsupported features switched off are simply what tlsgate does: no error for those.
 bool is_harmless_default(std::string_view name, std::string_view lowered_value);
+// "NAME is not supported by tlsgate: ADVICE".
+std::string unsupported_message(const OptionSpec& spec);
 
 // ---------------------------------------------------------------------------------------------
 // The file as lines
@@ -105,6 +102,9 @@ struct ServiceState {
     Service svc;
     std::string prefix; // "service[NAME]"
     bool have_accept = false;
+    // stunnel binds every accept line of a section; the model has one listen address per
+    // service, so the second and later become copies of the service (NAME.2, ...).
+    std::vector<std::pair<net::Address, Location>> extra_accepts;
     bool have_connect = false;
     bool connect_from_section = false;
     std::optional<Option> sni;
@@ -139,6 +139,8 @@ private:
     void apply_service(const Option& o, ServiceState& st, bool from_global);
     void apply_service_option(const Option& o, ServiceState& st, bool from_global);
     void finish_service(ServiceState& st);
+    void expand_accepts(ServiceState& st, std::vector<Service>& services);
+    void follow_parents_onto_every_accept(std::vector<Service>& services);
 
     void error(const Location& at, std::string key, std::string message) {
         add(errors_, at, std::move(key), std::move(message));
@@ -204,7 +206,8 @@ private:
     }
     std::optional<net::Address> address(const Option& o, const std::string& key,
                                         std::string_view default_host);
-    std::optional<int> level(const Option& o, const std::string& key);
+    enum class Scope { global, section };
+    std::optional<int> level(const Option& o, const std::string& key, Scope scope);
     std::optional<TlsVersion> version(const Option& o, const std::string& key, bool is_max);
     std::optional<std::string> hex_secret(const Option& o, const std::string& key);
     void single(ServiceState& st, const Option& o, const std::string& key) {
@@ -225,6 +228,8 @@ private:
     std::vector<std::string> notes_;
     bool relative_paths_ = false;
     bool include_failed_ = false;
+    // Sections with several accept lines: how many copies each got.
+    std::map<std::string, size_t> accept_copies_;
 };
 
 } // namespace tlsgate::config::stunnel_conf

@@ -184,6 +184,96 @@ def test_client_mode_same_bytes_as_stunnel(tlsgate_binary, certs, backend, tmp_p
     assert results["tlsgate"][0] == b"".join(CLIENT_LINES)
 
 
+def second_connection_resumes(port, ctx):
+    """Two connections, the second offering the first one's session: was it resumed?"""
+    session = None
+    reused = []
+    for _ in range(2):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            # Reading the greeting also lets TLS 1.3 tickets arrive.
+            received = b""
+            while len(received) < len(GREETING):
+                data = s.recv(65536)
+                assert data, f"connection closed after {received!r}"
+                received += data
+            reused.append(s.session_reused)
+            session = s.session
+    assert not reused[0]
+    return reused[1]
+
+
+@pytest.mark.parametrize("resume", ["yes", "no"])
+def test_session_resume_as_stunnel(tlsgate_binary, certs, backend, tmp_path, resume):
+    rec = backend(recording_handler())
+    for name in ("stunnel", "tlsgate"):
+        port = free_port()
+        conf = render("session-resume.conf", tmp_path / f"{name}.conf", ACCEPT=port,
+                      CONNECT=rec.sock.getsockname()[1], CERT=certs.chain, KEY=certs.leaf_key,
+                      RESUME=resume)
+        proxy = (start_stunnel(conf, port) if name == "stunnel"
+                 else start_tlsgate(tlsgate_binary, conf, port))
+        try:
+            for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+                ctx = support.client_context(cafile=str(certs.root), min_version=version,
+                                             max_version=version)
+                assert second_connection_resumes(port, ctx) == (resume == "yes"), (name, version)
+        finally:
+            rc = proxy.stop()
+        assert rc == 0, f"{name} exited {rc}:\n" + "\n".join(proxy.lines)
+
+
+def test_pid_file_inside_the_chroot_as_stunnel(tlsgate_binary, certs, backend, tmp_path):
+    rec = backend(recording_handler())
+    client_ctx = support.client_context(cafile=str(certs.root))
+    for name in ("stunnel", "tlsgate"):
+        jail = tmp_path / f"jail-{name}"
+        jail.mkdir()
+        port = free_port()
+        conf = render("pid-chroot.conf", tmp_path / f"{name}.conf", ACCEPT=port,
+                      CONNECT=rec.sock.getsockname()[1], CERT=certs.chain, KEY=certs.leaf_key,
+                      JAIL=jail)
+        assert not Path("/test.pid").exists()
+        proxy = (start_stunnel(conf, port) if name == "stunnel"
+                 else start_tlsgate(tlsgate_binary, conf, port))
+        try:
+            deadline = time.monotonic() + 5
+            while not (jail / "test.pid").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert (jail / "test.pid").read_text().strip() == str(proxy.proc.pid), name
+            assert not Path("/test.pid").exists(), name
+            to_backend, _ = transcript(proxy, rec, client_ctx)
+            assert to_backend == b"".join(CLIENT_LINES)
+        finally:
+            rc = proxy.stop()
+            Path("/test.pid").unlink(missing_ok=True)
+        assert rc == 0, f"{name} exited {rc}:\n" + "\n".join(proxy.lines)
+
+
+def test_every_accept_line_is_bound_as_stunnel(tlsgate_binary, certs, backend, tmp_path):
+    rec = backend(recording_handler())
+    client_ctx = support.client_context(cafile=str(certs.root))
+    for name in ("stunnel", "tlsgate"):
+        ports = [free_port(), free_port()]
+        conf = render("two-accepts.conf", tmp_path / f"{name}.conf", ACCEPT=ports[0],
+                      ACCEPT2=ports[1], CONNECT=rec.sock.getsockname()[1], CERT=certs.chain,
+                      KEY=certs.leaf_key)
+        proxy = (start_stunnel(conf, ports[0]) if name == "stunnel"
+                 else start_tlsgate(tlsgate_binary, conf, ports[0]))
+        try:
+            for port in ports:
+                proxy.port = port
+                to_backend, to_client = transcript(proxy, rec, client_ctx)
+                assert to_backend == b"".join(CLIENT_LINES), (name, port)
+                assert to_client.startswith(GREETING)
+        finally:
+            rc = proxy.stop()
+        assert rc == 0, f"{name} exited {rc}:\n" + "\n".join(proxy.lines)
+        if name == "tlsgate":
+            # The second accept logs under its own name.
+            assert any("imapd.2" in l for l in proxy.lines), proxy.lines
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -291,3 +381,121 @@ def test_two_config_sources_are_refused(tlsgate_binary):
     r = run([str(tlsgate_binary), "a.conf", "--config", "b.toml"])
     assert r.returncode == 1
     assert "name one configuration" in r.stderr
+
+
+# --------------------------------------------------------------------------- the corpus
+# tests/stunnel/wild/: production files and the man page's remaining examples. The first line
+# says what tlsgate must do: "; tlsgate-expect: ok"
+# or "; tlsgate-expect: :LINE: MESSAGE"; "; live: yes" runs the file through stunnel4 and
+# tlsgate side by side). tests/stunnel/README.md tabulates the results.
+
+WILD = CORPUS / "wild"
+# (good/ files name paths of a production host, /usr/sbin/imapd and the like: the unit tests
+# and --print-toml above cover them.)
+CORPUS_FILES = sorted(str(p.relative_to(CORPUS)) for p in WILD.glob("*.conf"))
+# Lines a sandboxed run drops: they need the production host (a jail, a user, /var/run).
+HOST_ONLY = re.compile(r"^\s*(chroot|setuid|setgid|pid|output|foreground|syslog)\s*=", re.I)
+
+
+def header(path, key):
+    for line in path.read_text().splitlines():
+        if line.startswith(f"; {key}: "):
+            return line[len(f"; {key}: "):]
+    return None
+
+
+class Sandbox:
+    """A corpus file with its production paths replaced by the test's: the certificate, the
+    include directory; for a live run also every accept on a free local port, every connect
+    to the test backend, and the host-only globals dropped."""
+
+    def __init__(self, name, certs, tmp_path, backend_port=None):
+        self.both = tmp_path / "both.pem"
+        self.both.write_text(certs.chain.read_text() + certs.leaf_key.read_text())
+        self.backend_port = backend_port
+        self.ports = []
+        source = CORPUS / name
+        include = tmp_path / "conf.d"
+        if "include = /etc/stunnel/conf.d" in source.read_text():
+            include.mkdir()
+            for f in sorted((source.parent / "conf.d").iterdir()):
+                (include / f.name).write_text(self.rewrite(f.read_text()))
+        text = self.rewrite(source.read_text())
+        text = text.replace("include = /etc/stunnel/conf.d", f"include = {include}")
+        if backend_port is not None:
+            text = "foreground = yes\npid =\n" + text
+        self.path = tmp_path / source.name
+        self.path.write_text(text)
+
+    def rewrite(self, text):
+        text = text.replace("/etc/stunnel/stunnel.pem", str(self.both))
+        if self.backend_port is None:
+            return text
+        out = []
+        for line in text.splitlines():
+            if HOST_ONLY.match(line):
+                continue
+            if re.match(r"^\s*accept\s*=", line, re.I):
+                self.ports.append(free_port())
+                line = f"accept = 127.0.0.1:{self.ports[-1]}"
+            elif re.match(r"^\s*connect\s*=", line, re.I):
+                line = f"connect = 127.0.0.1:{self.backend_port}"
+            out.append(line)
+        return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("name", CORPUS_FILES)
+def test_corpus_check(tlsgate_binary, certs, tmp_path, name):
+    conf = Sandbox(name, certs, tmp_path).path
+    expect = header(CORPUS / name, "tlsgate-expect") or "ok"
+    r = run([str(tlsgate_binary), "--check", str(conf)])
+    if expect == "ok":
+        assert r.returncode == 0, r.stderr
+        assert "configuration OK (stunnel.conf)" in r.stdout
+    else:
+        assert r.returncode == 1, r.stdout
+        assert f"error: {conf}{expect}" in r.stderr, r.stderr
+
+
+LIVE_FILES = [n for n in CORPUS_FILES if header(CORPUS / n, "live") == "yes"]
+
+
+def wait_listening(port):
+    """stunnel4 logs "Configuration successful" before it binds its accept sockets."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, f"nothing listens on {port}"
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("name", LIVE_FILES)
+def test_corpus_live_as_stunnel(tlsgate_binary, certs, backend, tmp_path, name):
+    """stunnel4 and tlsgate on the same file: every accept takes a TLS client through to the
+    backend, with the same bytes on both sides."""
+    rec = backend(recording_handler())
+    client_ctx = support.client_context(cafile=str(certs.root))
+    results = {}
+    for proxy_name in ("stunnel", "tlsgate"):
+        work = tmp_path / proxy_name
+        work.mkdir()
+        box = Sandbox(name, certs, work, backend_port=rec.sock.getsockname()[1])
+        assert box.ports, "a live corpus file needs an accept"
+        proxy = (start_stunnel(box.path, box.ports[0]) if proxy_name == "stunnel"
+                 else start_tlsgate(tlsgate_binary, box.path, box.ports[0]))
+        try:
+            results[proxy_name] = []
+            for port in box.ports:
+                wait_listening(port)
+                proxy.port = port
+                results[proxy_name].append(transcript(proxy, rec, client_ctx))
+        finally:
+            rc = proxy.stop()
+        assert rc == 0, f"{proxy_name} exited {rc}:\n" + "\n".join(proxy.lines)
+    assert results["tlsgate"] == results["stunnel"]
+    for to_backend, to_client in results["tlsgate"]:
+        assert to_backend == b"".join(CLIENT_LINES)
+        assert to_client.startswith(GREETING)
