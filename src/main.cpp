@@ -3,6 +3,7 @@
 #include "tlsgate/config/keys.hpp"
 #include "tlsgate/config/load.hpp"
 #include "tlsgate/config/toml_writer.hpp"
+#include "tlsgate/key_reference_man.hpp"
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/proxy/server.hpp"
 #include "tlsgate/version.hpp"
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
     bool show_version = false;
     bool show_sockets = false;
     bool show_options = false;
-    bool show_keys = false;
+    std::string keys_format; // --print-keys[=markdown|man]
     app.add_option("file", config_args.file,
                    "configuration file, TOML or stunnel.conf (told apart by "
                    "its syntax)");
@@ -74,8 +75,12 @@ int main(int argc, char** argv) {
     app.add_flag("-V,--version", show_version, "print the versions of tlsgate and its libraries");
     app.add_flag("--sockets", show_sockets, "print the socket options and their OS defaults");
     app.add_flag("--options", show_options, "print the names \"options =\" accepts");
-    app.add_flag("--print-keys", show_keys,
-                 "print every TOML configuration key as a markdown table (docs/config-keys.md)");
+    app.add_option("--print-keys", keys_format,
+                   "print every TOML configuration key as a markdown table (docs/config-keys.md) "
+                   "or, with =man, as the tlsgate.toml(5) manual page (docs/tlsgate.toml.5)")
+        ->expected(0, 1)
+        ->type_name("[markdown|man]")
+        ->check(CLI::IsMember({"", "markdown", "man"}));
     // stunnel's -fd, -help, -version, -sockets and -options work too.
     std::vector<std::string> args = tlsgate::cli::translate_stunnel_args(argc, argv);
     std::vector<const char*> arg_pointers;
@@ -103,8 +108,9 @@ int main(int argc, char** argv) {
         tlsgate::cli::print_ssl_options();
         return 0;
     }
-    if (show_keys) {
-        fmt::print("{}", tlsgate::config::key_reference_markdown());
+    if (app.count("--print-keys") > 0) {
+        fmt::print("{}", keys_format == "man" ? tlsgate::key_reference_man_page()
+                                              : tlsgate::config::key_reference_markdown());
         return 0;
     }
 

@@ -1,5 +1,6 @@
 #include "tlsgate/net/listener.hpp"
 
+#include "tlsgate/core/systemd.hpp"
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/net/sockaddr.hpp"
 
@@ -49,6 +50,18 @@ Listener::~Listener() = default;
 
 Result<> Listener::open(bool reuse_port, int backlog) {
     if (address_.kind == Address::Kind::unix_socket) {
+        // Socket activation: systemd bound it (and owns the file); listen on our duplicate.
+        if (const int fd = core::systemd::inherited_unix_listener(address_.path); fd >= 0) {
+            (void)handle_.open(
+                [this](Handle* handle) { return uv_pipe_init(loop_, &handle->pipe, 0); });
+            inherited_ = true;
+            if (int rc = uv_pipe_open(&handle_.get()->pipe, fd); rc != 0) {
+                ::close(fd);
+                return Error{fmt::format("cannot use the inherited socket for {}: {}",
+                                         address_.to_string(), uv_strerror(rc))};
+            }
+            return listen_now(backlog);
+        }
         if (auto cleared = clear_stale_unix_socket(address_.path); !cleared) {
             return cleared.error();
         }
@@ -67,6 +80,9 @@ Result<> Listener::open(bool reuse_port, int backlog) {
             return socket_address.error();
         }
         const int family = socket_address->storage.ss_family;
+        if (const int fd = core::systemd::inherited_tcp_listener(socket_address->get()); fd >= 0) {
+            return open_inherited_tcp(fd, backlog);
+        }
         if (int rc = handle_.open([this, family](Handle* handle) {
                 return uv_tcp_init_ex(loop_, &handle->tcp, static_cast<unsigned>(family));
             });
@@ -94,6 +110,25 @@ Result<> Listener::open(bool reuse_port, int backlog) {
             return Error{fmt::format("cannot bind {}: {}", address_.to_string(), uv_strerror(rc))};
         }
     }
+    return listen_now(backlog);
+}
+
+Result<> Listener::open_inherited_tcp(int fd, int backlog) {
+    // uv_tcp_init (not _ex) creates no socket of its own; cannot fail.
+    (void)handle_.open([this](Handle* handle) { return uv_tcp_init(loop_, &handle->tcp); });
+    inherited_ = true;
+    if (int rc = uv_tcp_open(&handle_.get()->tcp, fd); rc != 0) {
+        ::close(fd);
+        return Error{fmt::format("cannot use the inherited socket for {}: {}", address_.to_string(),
+                                 uv_strerror(rc))};
+    }
+    if (auto applied = apply_options(); !applied) {
+        return applied.error();
+    }
+    return listen_now(backlog);
+}
+
+Result<> Listener::listen_now(int backlog) {
     // libuv reports EADDRINUSE for TCP only here, not at bind.
     if (int rc = uv_listen(raw(), backlog, on_connection_cb); rc != 0) {
         return Error{fmt::format("cannot listen on {}: {}", address_.to_string(), uv_strerror(rc))};
@@ -139,7 +174,8 @@ void Listener::on_connection_cb(uv_stream_t* server, int status) {
 
 void Listener::on_closed(Handle* handle) {
     auto* self = static_cast<Listener*>(handle->handle.data);
-    if (self->address_.kind == Address::Kind::unix_socket && self->opened_) {
+    // An inherited socket's file is systemd's: it stays for the next activation.
+    if (self->address_.kind == Address::Kind::unix_socket && self->opened_ && !self->inherited_) {
         ::unlink(self->address_.path.c_str());
     }
 }

@@ -2,6 +2,7 @@
 
 #include "tlsgate/config/keys.hpp"
 #include "tlsgate/core/daemon.hpp"
+#include "tlsgate/core/systemd.hpp"
 #include "tlsgate/core/uv_handle.hpp"
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/proxy/inetd.hpp"
@@ -48,6 +49,25 @@ void report_restart_only(const config::Global& running, const config::Global& lo
     }
 }
 
+// systemd's STATUS= line (systemctl status shows it): connections now and since start.
+std::string status_line(std::string_view state,
+                        const std::vector<std::shared_ptr<Service>>& services) {
+    uint64_t active = 0;
+    uint64_t accepted = 0;
+    for (const auto& service : services) {
+        active += service->counters.active.load();
+        accepted += service->counters.accepted.load();
+        if (service->earlier_generations) {
+            accepted += service->earlier_generations->accepted.load();
+        }
+    }
+    return fmt::format("STATUS={}: {} service(s), {} open connection(s), {} accepted", state,
+                       services.size(), active, accepted);
+}
+
+// Under systemd (Type=notify) the status line is refreshed this often.
+constexpr uint64_t kStatusIntervalMs = 5000;
+
 // The control loop on the main thread: signals in; drain requests, new service sets and
 // connection-list requests out; and a wake-up for every worker that has finished.
 class Control {
@@ -67,6 +87,12 @@ public:
         // Cannot fail on a fresh loop.
         (void)worker_exited_.open(
             [this](uv_async_t* handle) { return uv_async_init(&loop_, handle, on_worker_exited); });
+        if (core::systemd::notify_enabled()) {
+            (void)status_timer_.open(
+                [this](uv_timer_t* handle) { return uv_timer_init(&loop_, handle); });
+            (void)uv_timer_start(status_timer_.get(), on_status_timer, kStatusIntervalMs,
+                                 kStatusIntervalMs);
+        }
     }
     ~Control() { uv_loop_close(&loop_); }
 
@@ -98,6 +124,10 @@ private:
         auto* self = static_cast<Control*>(handle->data);
         log::notice("received {}, {}", signal_name(signum),
                     self->signalled_ ? "closing every connection now" : "draining connections");
+        if (!self->signalled_) {
+            core::systemd::notify(
+                fmt::format("STOPPING=1\n{}", status_line("draining", self->services_)));
+        }
         self->signalled_ = true;
         for (auto& worker : self->workers_) {
             worker->request_drain();
@@ -127,7 +157,13 @@ private:
                 signal->close();
             }
             self->worker_exited_.close();
+            self->status_timer_.close();
         }
+    }
+    static void on_status_timer(uv_timer_t* handle) {
+        auto* self = static_cast<Control*>(handle->data);
+        core::systemd::notify(
+            status_line(self->signalled_ ? "draining" : "running", self->services_));
     }
 
     // SIGHUP. Everything that can fail (parsing, certificates, keys, opening new listeners in
@@ -145,6 +181,7 @@ private:
     // Closed once every worker has exited, which ends the loop.
     std::vector<std::unique_ptr<core::UvHandle<uv_signal_t>>> signals_;
     core::UvHandle<uv_async_t> worker_exited_{this};
+    core::UvHandle<uv_timer_t> status_timer_{this}; // only under systemd's Type=notify
     std::atomic<size_t> exited_{0};
     bool signalled_ = false;
 };
@@ -159,6 +196,14 @@ void Control::reload() {
         return;
     }
     log::notice("received SIGHUP: reloading the configuration");
+    // systemd: reloading until this returns, whether the new configuration was taken or not.
+    core::systemd::notify(core::systemd::reloading_state());
+    struct ReadyAgain {
+        const std::vector<std::shared_ptr<Service>>& services;
+        ~ReadyAgain() {
+            core::systemd::notify(fmt::format("READY=1\n{}", status_line("running", services)));
+        }
+    } ready_again{services_};
     config::LoadResult loaded = reload_();
     for (const auto& warning : loaded.warnings) {
         log::warning("reload: {}", warning.to_string());
@@ -325,6 +370,9 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     // loops would need uv_loop_fork on each. The parent waits for ready() or fail() below,
     // so errors from here on still reach the terminal and the exit status.
     const bool daemon = options.daemon || global.daemon;
+    // Socket activation: systemd's descriptors are this process's (LISTEN_PID), so they are
+    // taken before a fork; the listeners below use those whose address they name.
+    const size_t inherited = core::systemd::adopt_inherited_sockets();
     if (daemon && !global.log_file && global.log_target == config::LogTarget::stderr_stream) {
         log::warning("running as a daemon with log = \"stderr\" and no log_file: every line "
                      "after start-up goes to /dev/null");
@@ -347,6 +395,14 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
         // Worker 0 binds first so the others reuse a port the kernel chose for port 0.
         if (auto opened = workers.back()->open_listeners(bound); !opened) {
             return cannot_start(opened.error().message);
+        }
+    }
+    if (inherited > 0) {
+        log::notice("socket activation: {} socket(s) inherited from systemd", inherited);
+        for (const std::string& unused : core::systemd::unused_inherited_sockets()) {
+            log::warning("socket activation: the inherited socket {} matches no listen "
+                         "address; not used",
+                         unused);
         }
     }
     // Created while still privileged (its directory may be root's); removed at exit.
@@ -382,6 +438,10 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     }
     log::notice("tlsgate ready: {} service(s), {} worker(s){}", services.size(), count,
                 identity.change_user ? fmt::format(", running as {}", identity.user_name) : "");
+    // Before the parent of a daemon exits (it waits for ready() below): systemd then learns
+    // the new main pid from a live process.
+    core::systemd::notify(
+        fmt::format("READY=1\nMAINPID={}\n{}", getpid(), status_line("running", services)));
     if (auto told = detacher.ready(); !told) {
         // The parent is still waiting and would wait as long as this runs: stop the workers
         // (no session can exist yet) and tell it.

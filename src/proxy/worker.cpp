@@ -1,12 +1,34 @@
 #include "tlsgate/proxy/worker.hpp"
 
+#include "tlsgate/core/systemd.hpp"
 #include "tlsgate/log/log.hpp"
 #include "tlsgate/net/port_probe.hpp"
+#include "tlsgate/net/sockaddr.hpp"
 #include "tlsgate/proxy/session.hpp"
 
 #include <algorithm>
+#include <unistd.h>
 
 namespace tlsgate::proxy {
+
+namespace {
+
+// Whether socket activation handed over a listening socket for `address`.
+bool inherited_from_systemd(const net::Address& address) {
+    int fd = -1;
+    if (address.kind == net::Address::Kind::unix_socket) {
+        fd = core::systemd::inherited_unix_listener(address.path);
+    } else if (auto numeric = net::numeric_socket_address(address)) {
+        fd = core::systemd::inherited_tcp_listener(numeric->get());
+    }
+    if (fd < 0) {
+        return false;
+    }
+    ::close(fd); // only asked: the listener takes its own copy when it opens
+    return true;
+}
+
+} // namespace
 
 Worker::Worker(unsigned index, const config::Global& global,
                const std::vector<std::shared_ptr<Service>>& services,
@@ -108,7 +130,10 @@ Result<> Worker::apply_services(const std::vector<std::shared_ptr<Service>>& ser
         // The first worker binds an address tlsgate does not hold yet: it must be free, since
         // SO_REUSEPORT would let tlsgate share it with another process (the other workers
         // then join tlsgate's own socket).
-        auto free_address = first ? net::refuse_if_listened_on(address) : Result<>{};
+        // A socket systemd handed over (socket activation) is tlsgate's own: not probed.
+        auto free_address = first && !inherited_from_systemd(address)
+                                ? net::refuse_if_listened_on(address)
+                                : Result<>{};
         if (!free_address) {
             error =
                 fmt::format("service {}: {}", service->settings.name, free_address.error().message);

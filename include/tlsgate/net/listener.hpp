@@ -48,6 +48,9 @@ private:
         uv_pipe_t pipe;
     };
     Result<> apply_options();
+    // Socket activation: listen on `fd`, a duplicate of a socket systemd bound.
+    Result<> open_inherited_tcp(int fd, int backlog);
+    Result<> listen_now(int backlog);
     static void on_connection_cb(uv_stream_t* server, int status);
     static void on_closed(Handle* handle);
 
@@ -58,6 +61,7 @@ private:
     ConnectionCallback on_connection_;
     std::vector<ParsedSocketOption> options_;
     bool opened_ = false;
+    bool inherited_ = false; // the socket came from systemd (LISTEN_FDS): never unlinked
 };
 
 } // namespace tlsgate::net
