@@ -36,7 +36,8 @@ bool is_alnum(char c) {
 
 // RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens; the last
 // label must not be all digits (that would be a malformed IPv4 address). A trailing dot is
-// accepted (fully qualified form).
+// accepted (fully qualified form). '_' is accepted too: names in /etc/hosts and DNS carry it
+// ("vpn_server" in stunnel's manual), and stunnel hands them to getaddrinfo as they are.
 Result<> check_hostname(std::string_view host) {
     if (host.size() > 253) {
         return Error{"host name is longer than 253 characters"};
@@ -56,7 +57,7 @@ Result<> check_hostname(std::string_view host) {
             return Error{"host name label is longer than 63 characters"};
         }
         for (char c : label) {
-            if (!is_alnum(c) && c != '-') {
+            if (!is_alnum(c) && c != '-' && c != '_') {
                 return Error{fmt::format("invalid character '{}' in host name", c)};
             }
         }

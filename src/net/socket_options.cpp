@@ -1,5 +1,7 @@
 #include "tlsgate/net/socket_options.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <fmt/format.h>
@@ -51,11 +53,18 @@ std::optional<int> parse_int(std::string_view text) {
     return v;
 }
 
+// yes/no in any letter case and 1/0, as stunnel reads a flag; true/false as well.
 std::optional<int> parse_bool(std::string_view text) {
-    if (text == "yes" || text == "1" || text == "true") {
+    auto is = [&](std::string_view word) {
+        return text.size() == word.size() &&
+               std::equal(text.begin(), text.end(), word.begin(), [](char a, char b) {
+                   return std::tolower(static_cast<unsigned char>(a)) == b;
+               });
+    };
+    if (is("yes") || text == "1" || is("true")) {
         return 1;
     }
-    if (text == "no" || text == "0" || text == "false") {
+    if (is("no") || text == "0" || is("false")) {
         return 0;
     }
     return std::nullopt;
