@@ -69,10 +69,13 @@ template <class E> std::string choice_type(std::span<const Choice<E>> choices) {
 // ---------------------------------------------------------------------------------------------
 // Values as TOML text
 
-// In the largest unit that holds it exactly ("12h", "90s", "250ms"): parse_duration reads
+// In the largest unit that holds it exactly ("14d", "12h", "90s", "250ms"): parse_duration reads
 // each back to the same value.
 std::string duration_text(Duration d) {
     const int64_t ms = d.count();
+    if (ms != 0 && ms % 86400000 == 0) {
+        return toml_quote(fmt::format("{}d", ms / 86400000));
+    }
     if (ms != 0 && ms % 3600000 == 0) {
         return toml_quote(fmt::format("{}h", ms / 3600000));
     }
@@ -371,6 +374,10 @@ std::vector<Key<Global>> make_global_keys() {
         restart_only(string<G>("syslog_ident", FIELD(syslog_ident), "the syslog identity")),
         restart_only(
             boolean<G>("fips", FIELD(fips), "refuse to start without the OpenSSL FIPS provider")),
+        duration<G>("cert_expiry_warning", FIELD(cert_expiry_warning),
+                    "warn (at --check, at start and daily) about a certificate that expires "
+                    "within this; 0: only about expired or not yet valid ones",
+                    true),
     };
 }
 

@@ -173,6 +173,9 @@ Prepared prepare_services(const config::Config& config) {
         if (!settings.client && context.ctx) {
             apply_hello_policy(settings, context.ctx.get());
         }
+        if (context.ctx) {
+            service->certificates = tls::served_certificates(context.ctx.get());
+        }
         (settings.client ? service->client_context : service->server_context) =
             std::move(context.ctx);
         prepare_runtime(*service, prepared.errors);
@@ -180,7 +183,25 @@ Prepared prepare_services(const config::Config& config) {
         prepared.services.push_back(std::move(service));
     }
     attach_sni_children(prepared.services);
+    auto dated = certificate_warnings(prepared.services, config.global.cert_expiry_warning,
+                                      std::time(nullptr));
+    prepared.warnings.insert(prepared.warnings.end(), dated.begin(), dated.end());
     return prepared;
+}
+
+std::vector<config::ConfigError>
+certificate_warnings(const std::vector<std::shared_ptr<Service>>& services,
+                     config::Duration warn_within, std::time_t now) {
+    std::vector<config::ConfigError> warnings;
+    const auto within = std::chrono::duration_cast<std::chrono::seconds>(warn_within);
+    for (const auto& service : services) {
+        const auto& s = service->settings;
+        for (auto& problem : tls::validity_problems(service->certificates, within, now)) {
+            warnings.push_back(config::ConfigError{
+                s.tls.locate("cert"), fmt::format("service[{}].cert", s.name), std::move(problem)});
+        }
+    }
+    return warnings;
 }
 
 } // namespace tlsgate::proxy

@@ -67,6 +67,11 @@ public:
         // Cannot fail on a fresh loop.
         (void)worker_exited_.open(
             [this](uv_async_t* handle) { return uv_async_init(&loop_, handle, on_worker_exited); });
+        // Certificates were checked at start (prepare_services); again once a day.
+        constexpr uint64_t kDayMs = 24ull * 60 * 60 * 1000;
+        (void)validity_timer_.open(
+            [this](uv_timer_t* handle) { return uv_timer_init(&loop_, handle); });
+        (void)uv_timer_start(validity_timer_.get(), on_validity_timer, kDayMs, kDayMs);
     }
     ~Control() { uv_loop_close(&loop_); }
 
@@ -120,6 +125,13 @@ private:
             worker->request_connection_list();
         }
     }
+    static void on_validity_timer(uv_timer_t* handle) {
+        auto* self = static_cast<Control*>(handle->data);
+        for (const auto& warning : certificate_warnings(
+                 self->services_, self->global_.cert_expiry_warning, std::time(nullptr))) {
+            log::warning("{}", warning.to_string());
+        }
+    }
     static void on_worker_exited(uv_async_t* handle) {
         auto* self = static_cast<Control*>(handle->data);
         if (self->exited_.load() == self->workers_.size()) {
@@ -127,6 +139,7 @@ private:
                 signal->close();
             }
             self->worker_exited_.close();
+            self->validity_timer_.close();
         }
     }
 
@@ -145,6 +158,7 @@ private:
     // Closed once every worker has exited, which ends the loop.
     std::vector<std::unique_ptr<core::UvHandle<uv_signal_t>>> signals_;
     core::UvHandle<uv_async_t> worker_exited_{this};
+    core::UvHandle<uv_timer_t> validity_timer_{this};
     std::atomic<size_t> exited_{0};
     bool signalled_ = false;
 };
@@ -197,6 +211,7 @@ void Control::reload() {
         return;
     }
     global_.log_level = loaded.config->global.log_level;
+    global_.cert_expiry_warning = loaded.config->global.cert_expiry_warning;
     log::set_level(global_.log_level);
     for (const auto& running : services_) {
         const bool kept =

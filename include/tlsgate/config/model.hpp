@@ -196,6 +196,8 @@ struct Global {
     bool log_append = true;               // "log_append": false truncates at start
     std::string syslog_ident = "tlsgate"; // "syslog_ident" (stunnel "service")
     bool fips = false;                    // "fips": refuse to start without the FIPS provider
+    // "cert_expiry_warning": warn about a certificate that expires within this.
+    Duration cert_expiry_warning{std::chrono::hours(14 * 24)};
     std::map<std::string, Location> where;
 };
 

@@ -65,6 +65,7 @@ log_file = "/var/log/t.log"
 log_append = false
 syslog_ident = "tg"
 fips = true
+cert_expiry_warning = "30d"
 
 [[service]]
 name = "every"
