@@ -63,7 +63,20 @@ void Loader::read_keys(const toml::table& t, const std::vector<Key<Owner>>& keys
             continue;
         }
         if (!spec) {
-            unknown_key(k, v, key);
+            // A service reads two tables (TLS and service keys): a typo may be near either.
+            std::vector<std::string_view> known;
+            for (const auto& candidate : keys) {
+                known.push_back(candidate.name);
+            }
+            if constexpr (std::is_same_v<Owner, Service>) {
+                if (elsewhere) {
+                    const auto& other = &keys == &tls_keys() ? service_keys() : tls_keys();
+                    for (const auto& candidate : other) {
+                        known.push_back(candidate.name);
+                    }
+                }
+            }
+            unknown_key(k, v, key, known);
             continue;
         }
         present.insert(name);
@@ -323,7 +336,8 @@ LoadResult Loader::run(const toml::table& root) {
             load_services(v, defaults, cfg);
             have_services = !cfg.services.empty() || (v.as_array() && !v.as_array()->empty());
         } else {
-            unknown_key(k, v, std::string(k.str()));
+            constexpr std::string_view tables[] = {"global", "tls", "service"};
+            unknown_key(k, v, std::string(k.str()), tables);
         }
     }
     if (!have_services) {
@@ -370,7 +384,8 @@ LoadResult load_toml_string(std::string_view text, const std::string& file_name)
     try {
         root = toml::parse(text, std::string_view(file_name));
     } catch (const toml::parse_error& e) {
-        loader.error(static_cast<int>(e.source().begin.line), "", std::string(e.description()));
+        const int line = static_cast<int>(e.source().begin.line);
+        loader.error(line, key_at_line(text, line), std::string(e.description()));
         return loader.finish(std::nullopt);
     }
     return loader.run(root);

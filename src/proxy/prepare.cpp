@@ -167,7 +167,18 @@ Prepared prepare_services(const config::Config& config) {
         const std::string prefix = fmt::format("service[{}]", settings.name);
         auto context = settings.client ? tls::build_client_context(settings.tls, prefix)
                                        : tls::build_server_context(settings.tls, prefix);
-        prepared.errors.insert(prepared.errors.end(), context.errors.begin(), context.errors.end());
+        for (auto& error : context.errors) {
+            // A file in [tls] that every service inherits (say an unreadable certificate) is
+            // one problem at one line: reported once, for the first service.
+            const bool known = std::any_of(
+                prepared.errors.begin(), prepared.errors.end(), [&](const config::ConfigError& e) {
+                    return e.where.file == error.where.file && e.where.line == error.where.line &&
+                           e.message == error.message;
+                });
+            if (!known) {
+                prepared.errors.push_back(std::move(error));
+            }
+        }
         prepared.warnings.insert(prepared.warnings.end(), context.warnings.begin(),
                                  context.warnings.end());
         if (!settings.client && context.ctx) {
