@@ -242,10 +242,7 @@ void apply_policy(SSL_CTX* ctx, const config::TlsSettings& settings, const Conte
 
 // Certificates (whole chain, order checked) and their keys (matching).
 void load_certificates(SSL_CTX* ctx, const config::TlsSettings& settings, const ContextFail& fail) {
-    if (settings.cert.size() != settings.key.size()) {
-        fail("key", fmt::format("{} certificate file(s) but {} key file(s)", settings.cert.size(),
-                                settings.key.size()));
-    }
+    // A cert/key count mismatch is refused by the loaders (one message, where the keys are).
     std::set<int> key_types; // OpenSSL keeps one certificate per key type
     for (size_t i = 0; i < settings.cert.size() && i < settings.key.size(); ++i) {
         auto certs = read_certificates(settings.cert[i]);
