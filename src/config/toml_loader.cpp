@@ -40,7 +40,8 @@ private:
     void read_keys(const toml::table& t, const std::vector<Key<Owner>>& keys,
                    const std::string& prefix, Owner& owner, std::map<std::string, Location>& where,
                    std::set<std::string>& present,
-                   const std::function<bool(std::string_view)>& elsewhere = nullptr);
+                   const std::function<bool(std::string_view)>& elsewhere = nullptr,
+                   std::set<std::string>* unparsed = nullptr);
     void load_global(const toml::node& n, Global& g);
     void load_tls(const toml::node& n, TlsSettings& s);
     void check_tls(const TlsSettings& s, const std::set<std::string>& overridden,
@@ -54,7 +55,8 @@ template <class Owner>
 void Loader::read_keys(const toml::table& t, const std::vector<Key<Owner>>& keys,
                        const std::string& prefix, Owner& owner,
                        std::map<std::string, Location>& where, std::set<std::string>& present,
-                       const std::function<bool(std::string_view)>& elsewhere) {
+                       const std::function<bool(std::string_view)>& elsewhere,
+                       std::set<std::string>* unparsed) {
     for (auto&& [k, v] : t) {
         const std::string name(k.str());
         const std::string key = prefix + "." + name;
@@ -82,6 +84,8 @@ void Loader::read_keys(const toml::table& t, const std::vector<Key<Owner>>& keys
         present.insert(name);
         if (spec->read(*this, v, key, owner)) {
             where[name] = loc(v);
+        } else if (unparsed) {
+            unparsed->insert(name);
         }
     }
 }
@@ -107,7 +111,8 @@ void Loader::load_tls(const toml::node& n, TlsSettings& s) {
     Service holder;
     holder.tls = std::move(s);
     std::set<std::string> present;
-    read_keys(*t, tls_keys(), "tls", holder, holder.tls.where, present);
+    read_keys(*t, tls_keys(), "tls", holder, holder.tls.where, present, nullptr,
+              &holder.tls.unparsed);
     s = std::move(holder.tls);
     check_tls(s, {}, "tls", false, false);
     std::vector<ConfigError> rules;
@@ -203,7 +208,8 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
     std::set<std::string> overridden, present;
     auto is_service_key = [](std::string_view k) { return find_key(service_keys(), k) != nullptr; };
     auto is_tls_key = [](std::string_view k) { return find_key(tls_keys(), k) != nullptr; };
-    read_keys(t, tls_keys(), prefix, svc, svc.tls.where, overridden, is_service_key);
+    read_keys(t, tls_keys(), prefix, svc, svc.tls.where, overridden, is_service_key,
+              &svc.tls.unparsed);
     read_keys(t, service_keys(), prefix, svc, svc.where, present, is_tls_key);
     // "name" is read again by the second call: the same value, or the same error (reported
     // once).

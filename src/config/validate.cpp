@@ -249,10 +249,11 @@ void validate_tls(const TlsSettings& tls, std::string_view label, ConfigFormat f
                                           tls_version_name(tls.min_version),
                                           tls_version_name(tls.max_version))});
     }
+    const char* missing = tls.ticket_key_secret ? "ticket_mac_secret" : "ticket_key_secret";
     if (tls.ticket_key_secret.has_value() != tls.ticket_mac_secret.has_value() &&
-        touched({"ticket_key_secret", "ticket_mac_secret"})) {
+        touched({"ticket_key_secret", "ticket_mac_secret"}) && !tls.unparsed.count(missing)) {
+        // (A secret given but not hexadecimal is reported as such, not as missing.)
         const char* present = tls.ticket_key_secret ? "ticket_key_secret" : "ticket_mac_secret";
-        const char* missing = tls.ticket_key_secret ? "ticket_mac_secret" : "ticket_key_secret";
         errors.push_back(ConfigError{tls.locate(present), key(missing),
                                      fmt::format("{} and {} go together; {} is missing",
                                                  key_spelling(format, "ticket_key_secret"),

@@ -111,6 +111,9 @@ struct TlsSettings {
     // a problem among those alone is reported once, at [tls], not for every service. Empty
     // for [tls] itself and for stunnel.conf, where every service reports its own.
     std::set<std::string> not_set_here;
+    // The TLS keys given with a value that did not parse (reported where they stand): rules
+    // that need such a key skip it rather than call it missing.
+    std::set<std::string> unparsed;
 
     Location locate(const std::string& key_name) const;
 };
