@@ -8,6 +8,7 @@
 #include <ctime>
 #include <fcntl.h>
 #include <filesystem>
+#include <iterator>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -192,6 +193,16 @@ void write(LogLevel level, std::string_view raw_message) {
     if (g_echo_errors && level == LogLevel::error) {
         write_all(STDERR_FILENO, line);
     }
+}
+
+void write(LogLevel level, const ConnectionFields& fields, std::string_view message) {
+    fmt::memory_buffer line;
+    fmt::format_to(std::back_inserter(line), "conn={} service={} ", fields.conn, fields.service);
+    if (!fields.client.empty()) {
+        fmt::format_to(std::back_inserter(line), "client={} ", fields.client);
+    }
+    line.append(message);
+    write(level, std::string_view(line.data(), line.size()));
 }
 
 } // namespace tlsgate::log

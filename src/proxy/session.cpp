@@ -80,6 +80,7 @@ void Session::make_filter() {
 
 void Session::begin() {
     peer_ = client_.stream().peer_name();
+    log_.set_client(peer_);
     client_.stream().set_nodelay();
     apply_socket_options(*service_, client_.stream(), 'l', log_);
     log_(config::LogLevel::debug, "accepted connection from {}", peer_);
@@ -315,7 +316,8 @@ void Session::on_backend_connected() {
             apply_socket_options(*service_, backend_.stream(), 'r', log_);
         }
         backend_local_ = backend_.stream().local_name();
-        log_(config::LogLevel::info, "connected to {} from {}{}", connector_.name(), backend_local_,
+        log_(config::LogLevel::info, "connected to {} (local {}){}", connector_.name(),
+             backend_local_,
              connector_.failed().empty() ? "" : " after failing over from " + connector_.failed());
     }
     if (settings().proxy_header) {

@@ -3,6 +3,7 @@
 #include "tlsgate/config/model.hpp"
 #include "tlsgate/core/result.hpp"
 
+#include <cstdint>
 #include <fmt/format.h>
 #include <string>
 #include <string_view>
@@ -44,6 +45,16 @@ enum class Escape {
 std::string escape(std::string_view text, size_t max = 256, Escape mode = Escape::field);
 // Writes one whole line; safe to call from any worker thread.
 void write(LogLevel level, std::string_view message);
+
+// What identifies the connection a line is about: written before the message as
+// "conn=ID service=NAME client=ADDRESS " (client once known), so every line about one
+// connection names the client (fail2ban needs no join), or as fields of a JSON line.
+struct ConnectionFields {
+    uint64_t conn = 0;
+    std::string_view service;
+    std::string_view client; // empty until the session knows its peer
+};
+void write(LogLevel level, const ConnectionFields& fields, std::string_view message);
 
 template <typename... Args>
 void emit(LogLevel level, fmt::format_string<Args...> format, Args&&... args) {
