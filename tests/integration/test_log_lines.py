@@ -63,3 +63,28 @@ def test_a_refused_alpn_names_the_client(tlsgate, backend):
         raw.close()
     gate.wait_for_log(rf"conn=\d+ service=imap client=127\.0\.0\.1:{port} TLS handshake failed "
                       r".*ALPN")
+
+
+def test_failed_handshakes_are_rate_limited_per_client_address(gate):
+    """At most 10 lines a minute per client address, the tenth says the rest are counted; the
+    close lines of the unlogged ones are left out too. (The count itself is on the next line
+    the address gets a minute later: unit-tested in test_rate_limit.cpp.)"""
+    for _ in range(14):
+        with socket.create_connection(gate.address("echo")) as s:
+            s.sendall(b"\x16\x03\x01\x00\x05hello")  # a broken ClientHello
+            s.settimeout(5)
+            try:
+                while s.recv(100):
+                    pass
+            except OSError:
+                pass
+    # The connection after them all is relayed: its close line marks the end of the others'.
+    with support.tls_connect(gate.address("echo")) as s:
+        s.sendall(b"x\n")
+        assert support.recv_line(s) == b"x\n"
+    gate.wait_for_log(r"service=echo client=\S+ close .*reason=done")
+    failed = [l for l in gate.logs() if "TLS handshake failed from" in l]
+    assert len(failed) == 10, "\n".join(failed)
+    assert "more than 10 a minute from 127.0.0.1: the next are counted, not logged" in failed[-1]
+    closes = [l for l in gate.logs() if "reason=handshake failed" in l]
+    assert len(closes) == 10, "\n".join(closes)
