@@ -20,6 +20,7 @@ constexpr Choice<LogLevel> log_levels[] = {{"debug", LogLevel::debug},
                                            {"error", LogLevel::error}};
 constexpr Choice<LogTarget> log_targets[] = {{"stderr", LogTarget::stderr_stream},
                                              {"syslog", LogTarget::syslog}};
+constexpr Choice<LogFormat> log_formats[] = {{"text", LogFormat::text}, {"json", LogFormat::json}};
 constexpr Choice<TlsProfile> tls_profiles[] = {{"bettercrypto-b", TlsProfile::bettercrypto_b},
                                                {"bettercrypto-a", TlsProfile::bettercrypto_a},
                                                {"opportunistic", TlsProfile::opportunistic},
@@ -360,6 +361,9 @@ std::vector<Key<Global>> make_global_keys() {
             integer<G>("workers", FIELD(workers), 0, 1024, "worker threads; 0 = one per core")),
         choice<G>("log_level", FIELD(log_level), log_levels, "least severe level logged"),
         restart_only(choice<G>("log", FIELD(log_target), log_targets, "where the log goes")),
+        restart_only(choice<G>("log_format", FIELD(log_format), log_formats,
+                               "text lines, or one JSON object a line (time, level, conn, "
+                               "service, client, msg)")),
         restart_only(duration<G>("drain_timeout", FIELD(drain_timeout),
                                  "how long open connections may finish at shutdown")),
         restart_only(boolean<G>("daemon", FIELD(daemon), "fork into the background")),

@@ -35,6 +35,7 @@ enum class ConfigFormat { toml, stunnel };
 
 enum class LogLevel { debug, info, notice, warning, error };
 enum class LogTarget { stderr_stream, syslog };
+enum class LogFormat { text, json };
 enum class TlsProfile { bettercrypto_b, bettercrypto_a, opportunistic, custom };
 enum class Protocol { raw, imap, pop3, smtp };
 enum class TlsMode { implicit, starttls };
@@ -188,6 +189,7 @@ struct Global {
     unsigned workers = 0; // 0 = one per core
     LogLevel log_level = LogLevel::info;
     LogTarget log_target = LogTarget::stderr_stream;
+    LogFormat log_format = LogFormat::text; // "log_format": "json" writes one object a line
     Duration drain_timeout{std::chrono::seconds(10)};
     // Daemon duties (TOML keys in [global] are the field names).
     bool daemon = false;                  // stunnel foreground = no
@@ -224,6 +226,7 @@ struct LoadResult {
 const char* to_string(ConfigFormat);
 const char* to_string(LogLevel);
 const char* to_string(LogTarget);
+const char* to_string(LogFormat);
 const char* to_string(TlsProfile);
 const char* to_string(Protocol);
 const char* to_string(TlsMode);

@@ -55,6 +55,7 @@ const std::string every_key = R"([global]
 workers = 3
 log_level = "debug"
 log = "syslog"
+log_format = "json"
 drain_timeout = "3s"
 daemon = true
 pid_file = "/run/t.pid"
