@@ -296,6 +296,13 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
         log::error("cannot start: {}", configured.error().message);
         return 1;
     }
+    // main printed the certificate warnings on stderr; a log kept elsewhere has them too.
+    if (global.log_file || global.log_target == config::LogTarget::syslog) {
+        for (const auto& warning :
+             certificate_warnings(services, global.cert_expiry_warning, std::time(nullptr))) {
+            log::warning("{}", warning.to_string());
+        }
+    }
     // Until the daemon has detached (or, in the foreground, until it is ready) a start-up
     // error must reach the terminal even when lines go to a log file.
     log::echo_errors_to_stderr(true);

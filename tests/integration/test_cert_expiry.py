@@ -94,3 +94,27 @@ def test_a_running_gate_logs_the_warning_at_start(tlsgate, certs):
                    tls={"cert": str(chain), "key": str(key)})
     gate.wait_for_log(r"warning: .*service\[echo\]\.cert: certificate .*CN=localhost.* "
                       r"expires in 4 days")
+
+
+def test_a_log_file_gets_the_warning_at_start(tlsgate_binary, certs, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    chain, key = leaf(certs, "soon", -10, 4.9)
+    log = tmp_path / "tlsgate.log"
+    path = config(tmp_path, chain, key, log_file=str(log))
+    proc = subprocess.Popen([str(tlsgate_binary), str(path)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None and \
+                not (log.exists() and "tlsgate ready" in log.read_text()):
+            time.sleep(0.05)
+        text = log.read_text()
+        assert "tlsgate ready" in text, text
+        assert "warning: " in text and "service[imaps].cert: certificate " in text and \
+            "expires in 4 days" in text, text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
