@@ -147,6 +147,9 @@ std::string_view quoted_value(std::string_view line) {
 
 std::string_view closest_name(std::string_view name, std::span<const std::string_view> candidates) {
     // A typo: at most a third of the name wrong (one edit for short names, three at most).
+    if (name.size() > 64) {
+        return {}; // no key is that long: no typo of one (and no quadratic work on junk)
+    }
     const size_t allowed = std::clamp<size_t>(name.size() / 3, 1, 3);
     std::string_view best;
     size_t best_distance = allowed + 1;
