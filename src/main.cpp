@@ -64,8 +64,10 @@ int main(int argc, char** argv) {
                    "print the configuration (e.g. a stunnel.conf) as equivalent TOML and exit");
     bool daemon = false;
     std::string ports_file;
-    app.add_flag("--check", check_only,
+    bool strict = false;
+    app.add_flag("-t,--check", check_only,
                  "validate the configuration, certificates and keys, then exit");
+    app.add_flag("--strict", strict, "with --check: fail (exit 1) on warnings too");
     app.add_flag("--daemon", daemon,
                  "detach into the background once ready (as global.daemon = true)");
     app.add_option("--ports-file", ports_file,
@@ -158,6 +160,12 @@ int main(int argc, char** argv) {
         return 1;
     }
     if (check_only) {
+        const size_t warnings = loaded.result.warnings.size() + prepared.warnings.size();
+        if (strict && warnings > 0) {
+            fmt::print(stderr, "{}: {} warning(s) and --strict; configuration refused\n",
+                       source.name(), warnings);
+            return 1;
+        }
         for (const auto& note : loaded.notes) {
             fmt::print("note: {}\n", note);
         }

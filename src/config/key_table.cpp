@@ -20,6 +20,7 @@ constexpr Choice<LogLevel> log_levels[] = {{"debug", LogLevel::debug},
                                            {"error", LogLevel::error}};
 constexpr Choice<LogTarget> log_targets[] = {{"stderr", LogTarget::stderr_stream},
                                              {"syslog", LogTarget::syslog}};
+constexpr Choice<LogFormat> log_formats[] = {{"text", LogFormat::text}, {"json", LogFormat::json}};
 constexpr Choice<TlsProfile> tls_profiles[] = {{"bettercrypto-b", TlsProfile::bettercrypto_b},
                                                {"bettercrypto-a", TlsProfile::bettercrypto_a},
                                                {"opportunistic", TlsProfile::opportunistic},
@@ -69,10 +70,13 @@ template <class E> std::string choice_type(std::span<const Choice<E>> choices) {
 // ---------------------------------------------------------------------------------------------
 // Values as TOML text
 
-// In the largest unit that holds it exactly ("12h", "90s", "250ms"): parse_duration reads
+// In the largest unit that holds it exactly ("14d", "12h", "90s", "250ms"): parse_duration reads
 // each back to the same value.
 std::string duration_text(Duration d) {
     const int64_t ms = d.count();
+    if (ms != 0 && ms % 86400000 == 0) {
+        return toml_quote(fmt::format("{}d", ms / 86400000));
+    }
     if (ms != 0 && ms % 3600000 == 0) {
         return toml_quote(fmt::format("{}h", ms / 3600000));
     }
@@ -357,6 +361,9 @@ std::vector<Key<Global>> make_global_keys() {
             integer<G>("workers", FIELD(workers), 0, 1024, "worker threads; 0 = one per core")),
         choice<G>("log_level", FIELD(log_level), log_levels, "least severe level logged"),
         restart_only(choice<G>("log", FIELD(log_target), log_targets, "where the log goes")),
+        restart_only(choice<G>("log_format", FIELD(log_format), log_formats,
+                               "text lines, or one JSON object a line (time, level, conn, "
+                               "service, client, msg)")),
         restart_only(duration<G>("drain_timeout", FIELD(drain_timeout),
                                  "how long open connections may finish at shutdown")),
         restart_only(boolean<G>("daemon", FIELD(daemon), "fork into the background")),
@@ -371,6 +378,10 @@ std::vector<Key<Global>> make_global_keys() {
         restart_only(string<G>("syslog_ident", FIELD(syslog_ident), "the syslog identity")),
         restart_only(
             boolean<G>("fips", FIELD(fips), "refuse to start without the OpenSSL FIPS provider")),
+        duration<G>("cert_expiry_warning", FIELD(cert_expiry_warning),
+                    "warn (at --check, at start and daily) about a certificate that expires "
+                    "within this; 0: only about expired or not yet valid ones",
+                    true),
     };
 }
 

@@ -54,6 +54,16 @@ const char* to_string(LogLevel v) {
     return "?";
 }
 
+const char* to_string(LogFormat v) {
+    switch (v) {
+    case LogFormat::text:
+        return "text";
+    case LogFormat::json:
+        return "json";
+    }
+    return "?";
+}
+
 const char* to_string(LogTarget v) {
     switch (v) {
     case LogTarget::stderr_stream:

@@ -40,7 +40,8 @@ private:
     void read_keys(const toml::table& t, const std::vector<Key<Owner>>& keys,
                    const std::string& prefix, Owner& owner, std::map<std::string, Location>& where,
                    std::set<std::string>& present,
-                   const std::function<bool(std::string_view)>& elsewhere = nullptr);
+                   const std::function<bool(std::string_view)>& elsewhere = nullptr,
+                   std::set<std::string>* unparsed = nullptr);
     void load_global(const toml::node& n, Global& g);
     void load_tls(const toml::node& n, TlsSettings& s);
     void check_tls(const TlsSettings& s, const std::set<std::string>& overridden,
@@ -54,7 +55,8 @@ template <class Owner>
 void Loader::read_keys(const toml::table& t, const std::vector<Key<Owner>>& keys,
                        const std::string& prefix, Owner& owner,
                        std::map<std::string, Location>& where, std::set<std::string>& present,
-                       const std::function<bool(std::string_view)>& elsewhere) {
+                       const std::function<bool(std::string_view)>& elsewhere,
+                       std::set<std::string>* unparsed) {
     for (auto&& [k, v] : t) {
         const std::string name(k.str());
         const std::string key = prefix + "." + name;
@@ -63,12 +65,27 @@ void Loader::read_keys(const toml::table& t, const std::vector<Key<Owner>>& keys
             continue;
         }
         if (!spec) {
-            unknown_key(k, v, key);
+            // A service reads two tables (TLS and service keys): a typo may be near either.
+            std::vector<std::string_view> known;
+            for (const auto& candidate : keys) {
+                known.push_back(candidate.name);
+            }
+            if constexpr (std::is_same_v<Owner, Service>) {
+                if (elsewhere) {
+                    const auto& other = &keys == &tls_keys() ? service_keys() : tls_keys();
+                    for (const auto& candidate : other) {
+                        known.push_back(candidate.name);
+                    }
+                }
+            }
+            unknown_key(k, v, key, known);
             continue;
         }
         present.insert(name);
         if (spec->read(*this, v, key, owner)) {
             where[name] = loc(v);
+        } else if (unparsed) {
+            unparsed->insert(name);
         }
     }
 }
@@ -94,7 +111,8 @@ void Loader::load_tls(const toml::node& n, TlsSettings& s) {
     Service holder;
     holder.tls = std::move(s);
     std::set<std::string> present;
-    read_keys(*t, tls_keys(), "tls", holder, holder.tls.where, present);
+    read_keys(*t, tls_keys(), "tls", holder, holder.tls.where, present, nullptr,
+              &holder.tls.unparsed);
     s = std::move(holder.tls);
     check_tls(s, {}, "tls", false, false);
     std::vector<ConfigError> rules;
@@ -190,7 +208,8 @@ Service Loader::load_service(const toml::table& t, size_t index, const TlsSettin
     std::set<std::string> overridden, present;
     auto is_service_key = [](std::string_view k) { return find_key(service_keys(), k) != nullptr; };
     auto is_tls_key = [](std::string_view k) { return find_key(tls_keys(), k) != nullptr; };
-    read_keys(t, tls_keys(), prefix, svc, svc.tls.where, overridden, is_service_key);
+    read_keys(t, tls_keys(), prefix, svc, svc.tls.where, overridden, is_service_key,
+              &svc.tls.unparsed);
     read_keys(t, service_keys(), prefix, svc, svc.where, present, is_tls_key);
     // "name" is read again by the second call: the same value, or the same error (reported
     // once).
@@ -323,7 +342,8 @@ LoadResult Loader::run(const toml::table& root) {
             load_services(v, defaults, cfg);
             have_services = !cfg.services.empty() || (v.as_array() && !v.as_array()->empty());
         } else {
-            unknown_key(k, v, std::string(k.str()));
+            constexpr std::string_view tables[] = {"global", "tls", "service"};
+            unknown_key(k, v, std::string(k.str()), tables);
         }
     }
     if (!have_services) {
@@ -370,7 +390,8 @@ LoadResult load_toml_string(std::string_view text, const std::string& file_name)
     try {
         root = toml::parse(text, std::string_view(file_name));
     } catch (const toml::parse_error& e) {
-        loader.error(static_cast<int>(e.source().begin.line), "", std::string(e.description()));
+        const int line = static_cast<int>(e.source().begin.line);
+        loader.error(line, key_at_line(text, line), std::string(e.description()));
         return loader.finish(std::nullopt);
     }
     return loader.run(root);

@@ -26,6 +26,16 @@ template <class E> struct Choice {
     E value;
 };
 
+// The candidate closest to `name` by edit distance, when close enough to be a likely typo
+// ("worker" -> "workers"); empty otherwise.
+std::string_view closest_name(std::string_view name, std::span<const std::string_view> candidates);
+
+// The key a TOML syntax error at `line` (1-based) of `text` is about, labelled as the loader
+// labels keys ("global.workers", "tls.cert", "service[imaps].listen", "service[#2].x"),
+// read from the text because the document did not parse: the "KEY =" that starts the line
+// and the table header above it. Empty when the line does not start with a key.
+std::string key_at_line(std::string_view text, int line);
+
 const char* type_name(const toml::node& n);
 int line_of(const toml::node& n);
 
@@ -53,8 +63,14 @@ public:
     void type_error(const toml::node& n, const std::string& key, std::string_view expected) {
         error(line_of(n), key, fmt::format("expected {}, got {}", expected, type_name(n)));
     }
-    void unknown_key(const toml::key& k, const toml::node& v, const std::string& key) {
-        error(line_of(v), key, fmt::format("unknown key \"{}\"", k.str()));
+    // `known`: the keys allowed where this one stands, for a "did you mean".
+    void unknown_key(const toml::key& k, const toml::node& v, const std::string& key,
+                     std::span<const std::string_view> known) {
+        const std::string_view guess = closest_name(k.str(), known);
+        error(line_of(v), key,
+              guess.empty()
+                  ? fmt::format("unknown key \"{}\"", k.str())
+                  : fmt::format("unknown key \"{}\"; did you mean \"{}\"?", k.str(), guess));
     }
 
     // Typed accessors: report and return nullopt on any problem.

@@ -5,6 +5,7 @@
 #include "tlsgate/net/socket_options.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <fmt/format.h>
 
 namespace tlsgate::config {
@@ -29,6 +30,42 @@ constexpr Spelling stunnel_spellings[] = {
     {"min_version", "sslVersionMin"},
     {"max_version", "sslVersionMax"},
 };
+
+// What tls::sni_matches can match: a host name (dot-separated labels of letters, digits and
+// '-'), or "*." before one, where '*' stands for exactly one leftmost label. Anything else
+// ("a*.example.org", "*.*.example.org", an empty label, a trailing dot) would never match
+// or match other than it reads.
+bool valid_sni_pattern(std::string_view pattern) {
+    if (pattern.starts_with("*.")) {
+        pattern.remove_prefix(2);
+    }
+    if (pattern.empty()) {
+        return false;
+    }
+    size_t label = 0;
+    for (const char c : pattern) {
+        if (c == '.') {
+            if (label == 0) {
+                return false;
+            }
+            label = 0;
+            continue;
+        }
+        const bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                             (c >= '0' && c <= '9') || c == '-' || c == '_';
+        if (!allowed || ++label > 63) {
+            return false;
+        }
+    }
+    return label > 0;
+}
+
+bool equal_ignoring_case(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
+           });
+}
 
 // Reports rule violations of one config, labelled in its format's spelling.
 class Validator {
@@ -116,6 +153,35 @@ private:
         }
         if (!problem.empty()) {
             error(s, "sni_parent", problem);
+        }
+        check_sni_pattern(s);
+    }
+
+    void check_sni_pattern(const Service& s) {
+        if (!s.sni_pattern) {
+            return;
+        }
+        if (!valid_sni_pattern(*s.sni_pattern)) {
+            error(s, "sni_pattern",
+                  fmt::format("invalid SNI pattern \"{}\": expected a host name (letters, "
+                              "digits and '-' in dot-separated labels), or \"*.\" and one, "
+                              "where '*' stands for one whole leftmost label",
+                              *s.sni_pattern));
+            return;
+        }
+        // Server names match without regard to case: of two siblings with the same pattern
+        // the second is never chosen.
+        for (const Service& earlier : config_.services) {
+            if (&earlier == &s) {
+                break;
+            }
+            if (earlier.sni_parent == s.sni_parent && earlier.sni_pattern &&
+                equal_ignoring_case(*earlier.sni_pattern, *s.sni_pattern)) {
+                error(s, "sni_pattern",
+                      fmt::format("\"{}\" matches the same names as service {}'s \"{}\"",
+                                  *s.sni_pattern, earlier.name, *earlier.sni_pattern));
+                return;
+            }
         }
     }
 
@@ -249,10 +315,11 @@ void validate_tls(const TlsSettings& tls, std::string_view label, ConfigFormat f
                                           tls_version_name(tls.min_version),
                                           tls_version_name(tls.max_version))});
     }
+    const char* missing = tls.ticket_key_secret ? "ticket_mac_secret" : "ticket_key_secret";
     if (tls.ticket_key_secret.has_value() != tls.ticket_mac_secret.has_value() &&
-        touched({"ticket_key_secret", "ticket_mac_secret"})) {
+        touched({"ticket_key_secret", "ticket_mac_secret"}) && !tls.unparsed.count(missing)) {
+        // (A secret given but not hexadecimal is reported as such, not as missing.)
         const char* present = tls.ticket_key_secret ? "ticket_key_secret" : "ticket_mac_secret";
-        const char* missing = tls.ticket_key_secret ? "ticket_mac_secret" : "ticket_key_secret";
         errors.push_back(ConfigError{tls.locate(present), key(missing),
                                      fmt::format("{} and {} go together; {} is missing",
                                                  key_spelling(format, "ticket_key_secret"),

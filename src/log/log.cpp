@@ -4,10 +4,14 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
 #include <filesystem>
+#include <iterator>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -20,6 +24,8 @@ namespace {
 std::atomic<int> g_min_level{static_cast<int>(LogLevel::info)};
 std::atomic<bool> g_use_syslog{false};
 std::atomic<bool> g_echo_errors{false};
+std::atomic<bool> g_journald{false}; // stderr is the journal
+std::atomic<config::LogFormat> g_format{config::LogFormat::text};
 // The log file's descriptor number never changes once opened: reopen() swaps the file behind
 // it with dup3, which is atomic with respect to concurrent write(2) calls, so no lock is needed
 // and no write can reach a closed or reused descriptor.
@@ -67,6 +73,7 @@ int syslog_priority(LogLevel level) {
 
 void configure(LogLevel level, config::LogTarget target) {
     g_min_level = static_cast<int>(level);
+    g_journald = stderr_is_journal();
     const bool use_syslog = target == config::LogTarget::syslog;
     if (use_syslog && !g_use_syslog) {
         openlog("tlsgate", LOG_PID | LOG_NDELAY, LOG_MAIL);
@@ -76,6 +83,8 @@ void configure(LogLevel level, config::LogTarget target) {
 
 Result<> configure(const config::Global& global) {
     g_min_level = static_cast<int>(global.log_level);
+    g_journald = stderr_is_journal();
+    g_format = global.log_format;
     const bool use_syslog = global.log_target == config::LogTarget::syslog;
     if (use_syslog) {
         if (g_use_syslog) {
@@ -156,7 +165,99 @@ std::string escape(std::string_view text, size_t max, Escape mode) {
     return out;
 }
 
-void write(LogLevel level, std::string_view raw_message) {
+bool stderr_is_journal() {
+    const char* stream = std::getenv("JOURNAL_STREAM");
+    struct stat st {};
+    if (stream == nullptr || ::fstat(STDERR_FILENO, &st) != 0) {
+        return false;
+    }
+    unsigned long long device = 0;
+    unsigned long long inode = 0;
+    if (std::sscanf(stream, "%llu:%llu", &device, &inode) != 2) {
+        return false;
+    }
+    return device == st.st_dev && inode == st.st_ino;
+}
+
+namespace {
+
+// The message is printable ASCII already: only '"' and '\\' need escaping.
+void append_json_string(fmt::memory_buffer& out, std::string_view text) {
+    out.push_back('"');
+    for (const char c : text) {
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+        }
+        out.push_back(c);
+    }
+    out.push_back('"');
+}
+
+} // namespace
+
+std::string format_line(const LineStyle& style, LogLevel level, const ConnectionFields* fields,
+                        std::string_view message, std::chrono::system_clock::time_point now) {
+    using Destination = LineStyle::Destination;
+    fmt::memory_buffer line;
+    auto out = std::back_inserter(line);
+    std::string stamp;
+    if (style.destination == Destination::stream) {
+        const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+        const auto millis =
+            std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
+            1000;
+        std::tm utc{};
+        gmtime_r(&seconds, &utc);
+        char text[32];
+        std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+        stamp = fmt::format("{}.{:03d}Z", text, millis);
+    }
+    if (style.destination == Destination::journald) {
+        fmt::format_to(out, "<{}>", syslog_priority(level));
+    }
+    if (style.format == config::LogFormat::json) {
+        line.push_back('{');
+        if (!stamp.empty()) {
+            fmt::format_to(out, "\"time\":\"{}\",", stamp);
+        }
+        fmt::format_to(out, "\"level\":\"{}\",", config::to_string(level));
+        if (fields != nullptr) {
+            fmt::format_to(out, "\"conn\":{},\"service\":", fields->conn);
+            append_json_string(line, fields->service);
+            if (!fields->client.empty()) {
+                fmt::format_to(out, ",\"client\":");
+                append_json_string(line, fields->client);
+            }
+            line.push_back(',');
+        }
+        fmt::format_to(out, "\"msg\":");
+        append_json_string(line, message);
+        line.push_back('}');
+    } else {
+        if (style.destination == Destination::stream) {
+            fmt::format_to(out, "{} tlsgate[{}]: ", stamp, getpid());
+        }
+        if (style.destination != Destination::bare) {
+            fmt::format_to(out, "{}: ", config::to_string(level));
+        }
+        if (fields != nullptr) {
+            fmt::format_to(out, "conn={} service={} ", fields->conn, fields->service);
+            if (!fields->client.empty()) {
+                fmt::format_to(out, "client={} ", fields->client);
+            }
+        }
+        line.append(message);
+    }
+    if (style.destination != Destination::bare) {
+        line.push_back('\n');
+    }
+    return std::string(line.data(), line.size());
+}
+
+namespace {
+
+void write_line(LogLevel level, const ConnectionFields* fields, std::string_view raw_message) {
+    using Destination = LineStyle::Destination;
     // Fields are escaped where they are formatted; this catches whatever was not, so that no
     // message ever holds a line break or a terminal control sequence.
     const bool clean = std::all_of(raw_message.begin(), raw_message.end(), [](char c) {
@@ -165,33 +266,37 @@ void write(LogLevel level, std::string_view raw_message) {
     const std::string escaped =
         clean ? std::string() : escape(raw_message, raw_message.size(), Escape::line);
     const std::string_view message = clean ? raw_message : std::string_view(escaped);
+    const config::LogFormat format = g_format.load();
+    const auto now = std::chrono::system_clock::now();
     if (g_use_syslog) {
-        syslog(syslog_priority(level), "%.*s", static_cast<int>(message.size()), message.data());
+        const std::string line =
+            format_line({format, Destination::bare}, level, fields, message, now);
+        syslog(syslog_priority(level), "%s", line.c_str());
     }
     const int file_fd = g_file_fd.load();
     if (g_use_syslog && file_fd < 0) {
         return;
     }
-    const auto now = std::chrono::system_clock::now();
-    const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-    const auto millis =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
-        1000;
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
+    const LineStyle to_stderr{format, g_journald ? Destination::journald : Destination::stream};
     // One write(2) per line keeps lines from different workers whole.
-    const std::string line = fmt::format("{}.{:03d}Z tlsgate[{}]: {}: {}\n", stamp, millis,
-                                         getpid(), config::to_string(level), message);
     if (file_fd < 0) {
-        write_all(STDERR_FILENO, line);
+        write_all(STDERR_FILENO, format_line(to_stderr, level, fields, message, now));
         return;
     }
-    write_all(file_fd, line);
+    write_all(file_fd, format_line({format, Destination::stream}, level, fields, message, now));
     if (g_echo_errors && level == LogLevel::error) {
-        write_all(STDERR_FILENO, line);
+        write_all(STDERR_FILENO, format_line(to_stderr, level, fields, message, now));
     }
+}
+
+} // namespace
+
+void write(LogLevel level, std::string_view message) {
+    write_line(level, nullptr, message);
+}
+
+void write(LogLevel level, const ConnectionFields& fields, std::string_view message) {
+    write_line(level, &fields, message);
 }
 
 } // namespace tlsgate::log

@@ -167,11 +167,25 @@ Prepared prepare_services(const config::Config& config) {
         const std::string prefix = fmt::format("service[{}]", settings.name);
         auto context = settings.client ? tls::build_client_context(settings.tls, prefix)
                                        : tls::build_server_context(settings.tls, prefix);
-        prepared.errors.insert(prepared.errors.end(), context.errors.begin(), context.errors.end());
+        for (auto& error : context.errors) {
+            // A file in [tls] that every service inherits (say an unreadable certificate) is
+            // one problem at one line: reported once, for the first service.
+            const bool known = std::any_of(
+                prepared.errors.begin(), prepared.errors.end(), [&](const config::ConfigError& e) {
+                    return e.where.file == error.where.file && e.where.line == error.where.line &&
+                           e.message == error.message;
+                });
+            if (!known) {
+                prepared.errors.push_back(std::move(error));
+            }
+        }
         prepared.warnings.insert(prepared.warnings.end(), context.warnings.begin(),
                                  context.warnings.end());
         if (!settings.client && context.ctx) {
             apply_hello_policy(settings, context.ctx.get());
+        }
+        if (context.ctx) {
+            service->certificates = tls::served_certificates(context.ctx.get());
         }
         (settings.client ? service->client_context : service->server_context) =
             std::move(context.ctx);
@@ -180,7 +194,25 @@ Prepared prepare_services(const config::Config& config) {
         prepared.services.push_back(std::move(service));
     }
     attach_sni_children(prepared.services);
+    auto dated = certificate_warnings(prepared.services, config.global.cert_expiry_warning,
+                                      std::time(nullptr));
+    prepared.warnings.insert(prepared.warnings.end(), dated.begin(), dated.end());
     return prepared;
+}
+
+std::vector<config::ConfigError>
+certificate_warnings(const std::vector<std::shared_ptr<Service>>& services,
+                     config::Duration warn_within, std::time_t now) {
+    std::vector<config::ConfigError> warnings;
+    const auto within = std::chrono::duration_cast<std::chrono::seconds>(warn_within);
+    for (const auto& service : services) {
+        const auto& s = service->settings;
+        for (auto& problem : tls::validity_problems(service->certificates, within, now)) {
+            warnings.push_back(config::ConfigError{
+                s.tls.locate("cert"), fmt::format("service[{}].cert", s.name), std::move(problem)});
+        }
+    }
+    return warnings;
 }
 
 } // namespace tlsgate::proxy

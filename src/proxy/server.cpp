@@ -93,6 +93,11 @@ public:
             (void)uv_timer_start(status_timer_.get(), on_status_timer, kStatusIntervalMs,
                                  kStatusIntervalMs);
         }
+        // Certificates were checked at start (prepare_services); again once a day.
+        constexpr uint64_t kDayMs = 24ull * 60 * 60 * 1000;
+        (void)validity_timer_.open(
+            [this](uv_timer_t* handle) { return uv_timer_init(&loop_, handle); });
+        (void)uv_timer_start(validity_timer_.get(), on_validity_timer, kDayMs, kDayMs);
     }
     ~Control() { uv_loop_close(&loop_); }
 
@@ -150,6 +155,13 @@ private:
             worker->request_connection_list();
         }
     }
+    static void on_validity_timer(uv_timer_t* handle) {
+        auto* self = static_cast<Control*>(handle->data);
+        for (const auto& warning : certificate_warnings(
+                 self->services_, self->global_.cert_expiry_warning, std::time(nullptr))) {
+            log::warning("{}", warning.to_string());
+        }
+    }
     static void on_worker_exited(uv_async_t* handle) {
         auto* self = static_cast<Control*>(handle->data);
         if (self->exited_.load() == self->workers_.size()) {
@@ -158,6 +170,7 @@ private:
             }
             self->worker_exited_.close();
             self->status_timer_.close();
+            self->validity_timer_.close();
         }
     }
     static void on_status_timer(uv_timer_t* handle) {
@@ -182,6 +195,7 @@ private:
     std::vector<std::unique_ptr<core::UvHandle<uv_signal_t>>> signals_;
     core::UvHandle<uv_async_t> worker_exited_{this};
     core::UvHandle<uv_timer_t> status_timer_{this}; // only under systemd's Type=notify
+    core::UvHandle<uv_timer_t> validity_timer_{this};
     std::atomic<size_t> exited_{0};
     bool signalled_ = false;
 };
@@ -242,6 +256,7 @@ void Control::reload() {
         return;
     }
     global_.log_level = loaded.config->global.log_level;
+    global_.cert_expiry_warning = loaded.config->global.cert_expiry_warning;
     log::set_level(global_.log_level);
     for (const auto& running : services_) {
         const bool kept =
@@ -342,6 +357,13 @@ int run_server(const config::Config& config, std::vector<std::shared_ptr<Service
     };
     if (auto configured = log::configure(global); !configured) {
         return cannot_start(configured.error().message);
+    }
+    // main printed the certificate warnings on stderr; a log kept elsewhere has them too.
+    if (global.log_file || global.log_target == config::LogTarget::syslog) {
+        for (const auto& warning :
+             certificate_warnings(services, global.cert_expiry_warning, std::time(nullptr))) {
+            log::warning("{}", warning.to_string());
+        }
     }
     // Users and groups are looked up now, while /etc/passwd and /etc/group are reachable.
     auto resolved = core::resolve_identity(global.user, global.group);

@@ -1,12 +1,14 @@
 #include "tlsgate/proxy/session.hpp"
 
 #include "tlsgate/log/log.hpp"
+#include "tlsgate/log/rate_limit.hpp"
 #include "tlsgate/proto/proxy_header.hpp"
 #include "tlsgate/proxy/protocol_settings.hpp"
 #include "tlsgate/proxy/worker.hpp"
 #include "tlsgate/tls/sni_router.hpp"
 
 #include <cassert>
+#include <chrono>
 #include <unistd.h>
 
 namespace tlsgate::proxy {
@@ -15,6 +17,23 @@ namespace {
 
 uint64_t to_ms(config::Duration duration) {
     return static_cast<uint64_t>(duration.count());
+}
+
+// Failed handshakes are what a scanner or a password sprayer makes at will: per client
+// address at most this many lines a minute (across workers), then a count.
+constexpr uint32_t kHandshakeFailureLinesPerMinute = 10;
+constexpr size_t kHandshakeFailureSources = 4096;
+
+log::SourceRateLimiter& handshake_failure_limiter() {
+    static log::SourceRateLimiter limiter(kHandshakeFailureSources, kHandshakeFailureLinesPerMinute,
+                                          60'000);
+    return limiter;
+}
+
+int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 } // namespace
@@ -82,6 +101,7 @@ void Session::make_filter() {
 
 void Session::begin() {
     peer_ = client_.stream().peer_name();
+    log_.set_client(peer_);
     client_.stream().set_nodelay();
     apply_socket_options(*service_, client_.stream(), 'l', log_);
     log_(config::LogLevel::debug, "accepted connection from {}", peer_);
@@ -271,13 +291,35 @@ void Session::on_transport_handshake_failed(Transport& end, const std::string& r
 void Session::handshake_failed(Transport& end, const std::string& reason) {
     service_->counters.handshakes_failed++;
     if (end.is_client()) {
-        log_(config::LogLevel::info, "TLS handshake failed from {}: {}", peer_, reason);
+        log_client_handshake_failure(reason);
     } else {
         log_(config::LogLevel::notice, "TLS handshake failed to {}: {}", connector_.name(), reason);
         send(client_, failure_reply("TLS with the server failed"));
     }
     fail(reason == "timed out" ? "handshake timeout" : "handshake failed: " + reason,
          CloseMode::graceful);
+}
+
+void Session::log_client_handshake_failure(const std::string& reason) {
+    using Verdict = log::SourceRateLimiter::Decision::Verdict;
+    const std::string_view source = log::source_of(peer_);
+    const auto decision = handshake_failure_limiter().check(source, steady_ms());
+    if (decision.verdict == Verdict::suppress) {
+        close_line_suppressed_ = true;
+        return;
+    }
+    const std::string before =
+        decision.suppressed_before == 0
+            ? std::string()
+            : fmt::format(" ({} earlier failed handshake(s) from {} not logged)",
+                          decision.suppressed_before, source);
+    const std::string after =
+        decision.verdict == Verdict::log_and_mute
+            ? fmt::format("; more than {} a minute from {}: the next are counted, not logged",
+                          kHandshakeFailureLinesPerMinute, source)
+            : std::string();
+    log_(config::LogLevel::info, "TLS handshake failed from {}: {}{}{}", peer_, reason, before,
+         after);
 }
 
 void Session::prelude_timed_out() {
@@ -317,7 +359,8 @@ void Session::on_backend_connected() {
             apply_socket_options(*service_, backend_.stream(), 'r', log_);
         }
         backend_local_ = backend_.stream().local_name();
-        log_(config::LogLevel::info, "connected to {} from {}{}", connector_.name(), backend_local_,
+        log_(config::LogLevel::info, "connected to {} (local {}){}", connector_.name(),
+             backend_local_,
              connector_.failed().empty() ? "" : " after failing over from " + connector_.failed());
     }
     if (settings().proxy_header) {

@@ -279,16 +279,19 @@ void Session::release_if_closed() {
         return;
     }
     add_filter_counters();
-    // stunnel's "accepted connection from", "connected remote server from", byte counts and
-    // how it ended, on one line. in/out are plaintext bytes (client->backend, backend->client).
-    log_(config::LogLevel::info,
-         "close peer={} backend={} backend_local={} failed={} tls={} cipher={} handshake_ms={} "
-         "in={} out={} duration_ms={} close={} reason={}",
-         peer_.empty() ? "unknown" : peer_, backend_used_ ? connector_.name() : "none",
-         backend_local_.empty() ? "none" : backend_local_,
-         connector_.failed().empty() ? "none" : connector_.failed(), tls_version_, tls_cipher_,
-         handshake_ms_, bytes_in_, bytes_out_, now() - started_ms_,
-         client_.stream().reset_sent() ? "rst" : "fin", close_reason_);
+    // (Not when the failed handshake it would repeat was left out by the rate limit.)
+    if (!close_line_suppressed_) {
+        // stunnel's "accepted connection from", "connected remote server from", byte counts and
+        // how it ended, on one line. in/out are plaintext bytes (client->backend, backend->client).
+        log_(config::LogLevel::info,
+             "close peer={} backend={} backend_local={} failed={} tls={} cipher={} handshake_ms={} "
+             "in={} out={} duration_ms={} close={} reason={}",
+             peer_.empty() ? "unknown" : peer_, backend_used_ ? connector_.name() : "none",
+             backend_local_.empty() ? "none" : backend_local_,
+             connector_.failed().empty() ? "none" : connector_.failed(), tls_version_, tls_cipher_,
+             handshake_ms_, bytes_in_, bytes_out_, now() - started_ms_,
+             client_.stream().reset_sent() ? "rst" : "fin", close_reason_);
+    }
     worker_.session_finished(this);
     delete this;
 }

@@ -241,13 +241,8 @@ void apply_policy(SSL_CTX* ctx, const config::TlsSettings& settings, const Conte
 }
 
 // Certificates (whole chain, order checked) and their keys (matching).
-void load_certificates(SSL_CTX* ctx, const config::TlsSettings& settings,
-                       const std::string& key_prefix, ContextResult& result,
-                       const ContextFail& fail) {
-    if (settings.cert.size() != settings.key.size()) {
-        fail("key", fmt::format("{} certificate file(s) but {} key file(s)", settings.cert.size(),
-                                settings.key.size()));
-    }
+void load_certificates(SSL_CTX* ctx, const config::TlsSettings& settings, const ContextFail& fail) {
+    // A cert/key count mismatch is refused by the loaders (one message, where the keys are).
     std::set<int> key_types; // OpenSSL keeps one certificate per key type
     for (size_t i = 0; i < settings.cert.size() && i < settings.key.size(); ++i) {
         auto certs = read_certificates(settings.cert[i]);
@@ -269,11 +264,7 @@ void load_certificates(SSL_CTX* ctx, const config::TlsSettings& settings,
                 break;
             }
         }
-        if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
-            result.warnings.push_back(ConfigError{
-                settings.locate("cert"), key_prefix + ".cert",
-                fmt::format("{}: certificate {} has expired", settings.cert[i], subject_of(leaf))});
-        }
+        // Validity dates are checked by the caller (tls::validity_problems), at start and daily.
         auto read_key = read_private_key(settings.key[i]);
         if (!read_key) {
             fail("key", read_key.error().message);
@@ -479,7 +470,7 @@ ContextResult build_server_context(const config::TlsSettings& settings,
             dh.release(); // owned by the context now
         }
     }
-    load_certificates(ctx.get(), settings, key_prefix, result, fail);
+    load_certificates(ctx.get(), settings, fail);
     warn_if_ecdsa_is_tls13_only(ctx.get(), settings, key_prefix, result);
     install_client_hello_checks(ctx.get());
     ContextData& data = attach_context_data(ctx.get());
@@ -519,7 +510,7 @@ ContextResult build_client_context(const config::TlsSettings& settings,
     }
     apply_peer_checks(ctx.get(), checks, false, fail);
     set_up_client_resumption(ctx.get(), settings);
-    load_certificates(ctx.get(), settings, key_prefix, result, fail);
+    load_certificates(ctx.get(), settings, fail);
     if (result.errors.empty()) {
         result.ctx = std::move(ctx);
     }

@@ -50,7 +50,7 @@ def test_foreign_alpn_is_refused(mail_gate, protocol):
     r = support.run(["openssl", "s_client", "-connect", f"{host}:{port}", "-alpn", "http/1.1"],
                     input="", timeout=20)
     assert "no application protocol" in r.stderr, r.stdout + r.stderr
-    gate.wait_for_log(rf"service={protocol} TLS handshake failed from .*ALPN offers no "
+    gate.wait_for_log(rf"service={protocol} client=\S+ TLS handshake failed from .*ALPN offers no "
                       rf"\"{protocol}\" \(offered: \"http/1\.1\"\)")
 
 

@@ -33,11 +33,11 @@ def test_prio_skips_a_dead_backend_and_logs_both(tlsgate, backend):
     gate = tlsgate([{"name": "fo", "backend": [dead, alive.address]}])
     for _ in range(2):
         assert served_by(gate.address("fo")) == "alive"
-    gate.wait_for_log(rf"service=fo backend {re.escape(dead)} failed: backend connect failed: "
+    gate.wait_for_log(rf"service=fo client=\S+ backend {re.escape(dead)} failed: backend connect failed: "
                       rf"connection refused; trying {re.escape(alive.address)}")
-    gate.wait_for_log(rf"service=fo connected to {re.escape(alive.address)} from 127\.0\.0\.1:\d+ "
+    gate.wait_for_log(rf"service=fo client=\S+ connected to {re.escape(alive.address)} \(local 127\.0\.0\.1:\d+\) "
                       rf"after failing over from {re.escape(dead)}")
-    gate.wait_for_log(rf"service=fo close peer=\S+ backend={re.escape(alive.address)} "
+    gate.wait_for_log(rf"service=fo client=\S+ close peer=\S+ backend={re.escape(alive.address)} "
                       rf"backend_local=127\.0\.0\.1:\d+ failed={re.escape(dead)} .*reason=done")
 
 
@@ -51,7 +51,7 @@ def test_failover_from_tcp_to_unix_socket(tlsgate, backend, shortdir):
     unix = backend(named_handler("unix"), str(shortdir / "b.sock"))
     gate = tlsgate([{"name": "mix", "backend": [f"127.0.0.1:{free_port()}", unix.address]}])
     assert served_by(gate.address("mix")) == "unix"
-    gate.wait_for_log(r"service=mix close .*backend=unix:\S+ backend_local=\S+ "
+    gate.wait_for_log(r"service=mix client=\S+ close .*backend=unix:\S+ backend_local=\S+ "
                       r"failed=127\.0\.0\.1:\d+ .*reason=done")
 
 
@@ -60,7 +60,7 @@ def test_failover_from_unix_socket_to_tcp(tlsgate, backend, shortdir):
     gate = tlsgate([{"name": "mix",
                      "backend": [f"unix:{shortdir / 'missing.sock'}", tcp.address]}])
     assert served_by(gate.address("mix")) == "tcp"
-    gate.wait_for_log(r"service=mix backend unix:\S+missing\.sock failed: .*; trying 127")
+    gate.wait_for_log(r"service=mix client=\S+ backend unix:\S+missing\.sock failed: .*; trying 127")
 
 
 def test_round_robin_rotates_and_falls_over(tlsgate, backend):
@@ -77,9 +77,9 @@ def test_every_backend_down_names_them_all(tlsgate):
     gate = tlsgate([{"name": "down", "backend": [dead1, dead2]}])
     with tls_connect(gate.address("down")) as s:
         assert s.recv(100) == b""
-    gate.wait_for_log(rf"service=down backend {re.escape(dead1)},{re.escape(dead2)} "
+    gate.wait_for_log(rf"service=down client=\S+ backend {re.escape(dead1)},{re.escape(dead2)} "
                       rf"unavailable: backend connect failed")
-    gate.wait_for_log(rf"service=down close .*backend=none backend_local=none "
+    gate.wait_for_log(rf"service=down client=\S+ close .*backend=none backend_local=none "
                       rf"failed={re.escape(dead1)},{re.escape(dead2)} .*reason=backend connect "
                       rf"failed: connection refused")
 
@@ -154,7 +154,7 @@ def test_exec_relays_and_leaks_no_descriptor(tlsgate):
         assert recv_exact(s, len(payload)) == payload
         s.unwrap()
     assert_reaped(pid, "exec'd program after a clean end")
-    gate.wait_for_log(r"service=ex close .*backend=exec:\S+python3\S* .*in=200000 "
+    gate.wait_for_log(r"service=ex client=\S+ close .*backend=exec:\S+python3\S* .*in=200000 "
                       r"out=\d+ .*reason=done")
 
 
@@ -188,7 +188,7 @@ def test_exec_program_ignoring_sigterm_gets_sigkill(tlsgate):
     reset_close(s)
     assert_reaped(pid, "exec'd program ignoring SIGTERM", timeout=8)
     gate.wait_for_log(rf"pid {pid}\) ignored SIGTERM: SIGKILL")
-    gate.wait_for_log(r"service=ex close ")
+    gate.wait_for_log(r"service=ex client=\S+ close ")
 
 
 def test_exec_retry_starts_the_program_again(tlsgate):
@@ -205,7 +205,7 @@ def test_exec_retry_starts_the_program_again(tlsgate):
         assert recv_line(s) == b"echo two\n"
         # No unwrap(): the third program's greeting, and its echo of our end of input, may
         # legitimately follow our close_notify (half-close), which unwrap() treats as an error.
-    gate.wait_for_log(r"service=ex \S+ ended; retry: starting it again")
+    gate.wait_for_log(r"service=ex client=\S+ \S+ ended; retry: starting it again")
     for line in (first, second):
         assert_reaped(int(line.split()[1]), "exec'd program that ended (retry)")
 
@@ -316,7 +316,7 @@ def test_local_binds_the_source_address(tlsgate, backend):
     gate = tlsgate([{"name": "loc", "backend": b.address, "local": "127.0.0.2"}])
     support.echo_round_trip(gate.address("loc"))
     assert b.wait_results(1)[0] == "127.0.0.2"
-    gate.wait_for_log(r"service=loc connected to \S+ from 127\.0\.0\.2:\d+")
+    gate.wait_for_log(r"service=loc client=\S+ connected to \S+ \(local 127\.0\.0\.2:\d+\)")
 
 
 def test_local_of_the_wrong_family_falls_over(tlsgate, backend):
@@ -364,7 +364,7 @@ def test_socket_options_apply_to_each_side(tlsgate, backend):
             s.sendall(b"x")
             assert recv_exact(s, 1) == b"x"
             client_port = s.getsockname()[1]
-            m = gate.wait_for_log(rf"service={name} connected to \S+ from 127\.0\.0\.1:(\d+)")
+            m = gate.wait_for_log(rf"service={name} client=\S+ connected to \S+ \(local 127\.0\.0\.1:(\d+)\)")
             backend_local = int(m.group(1))
             backend_port = int(b.address.rsplit(":", 1)[1])
             got_client = keepalive_idle(gate.port(name), client_port)
@@ -407,7 +407,7 @@ def test_reset_chooses_rst_or_fin_toward_the_client(tlsgate, backend, reset):
     s = tls_connect(gate.address("rst"))
     s.sendall(b"trigger\n")
     b.wait_results(1)
-    gate.wait_for_log(r"service=rst close ")
+    gate.wait_for_log(r"service=rst client=\S+ close ")
     # What TCP says, under the TLS layer (which reports either one as some kind of EOF).
     raw = socket.socket(fileno=os.dup(s.fileno()))
     outcome = None
@@ -421,7 +421,7 @@ def test_reset_chooses_rst_or_fin_toward_the_client(tlsgate, backend, reset):
         raw.close()
         s.close()
     assert outcome == ("rst" if reset else "fin"), (outcome, gate.log_text())
-    gate.wait_for_log(rf"service=rst close .*close={'rst' if reset else 'fin'} "
+    gate.wait_for_log(rf"service=rst client=\S+ close .*close={'rst' if reset else 'fin'} "
                       rf"reason=backend reset")
 
 
@@ -437,7 +437,7 @@ def test_close_timeout_bounds_the_linger(tlsgate, backend, close_timeout, low, h
                      "close_timeout": close_timeout}])
     s = tls_connect(gate.address("ct"))
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    m = gate.wait_for_log(r"service=ct close .*duration_ms=(\d+) close=\w+ reason=idle timeout",
+    m = gate.wait_for_log(r"service=ct client=\S+ close .*duration_ms=(\d+) close=\w+ reason=idle timeout",
                           timeout=20)
     s.close()
     assert low <= int(m.group(1)) <= high, m.group(0)
@@ -463,8 +463,8 @@ def test_service_log_level_overrides_the_global_one(tlsgate, echo):
                    global_={"log_level": "info"})
     support.echo_round_trip(gate.address("quiet"))
     support.echo_round_trip(gate.address("loud"))
-    gate.wait_for_log(r"service=loud accepted connection from 127\.0\.0\.1:\d+")
-    gate.wait_for_log(r"service=loud close ")
+    gate.wait_for_log(r"service=loud client=\S+ accepted connection from 127\.0\.0\.1:\d+")
+    gate.wait_for_log(r"service=loud client=\S+ close ")
     time.sleep(0.3)
     assert not [l for l in gate.logs() if "service=quiet" in l and "listening" not in l]
 
@@ -514,4 +514,4 @@ def test_shutdown_is_not_held_up_by_close_timeout(tlsgate, backend):
     elapsed = time.monotonic() - t0
     s.close()
     assert elapsed < 6, f"exit took {elapsed:.1f} s"
-    assert re.search(r"service=slowreader close .*reason=drain deadline", gate.log_text())
+    assert re.search(r"service=slowreader client=\S+ close .*reason=drain deadline", gate.log_text())

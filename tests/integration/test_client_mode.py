@@ -113,7 +113,7 @@ def test_imap_dovecot_curl_and_imaplib(mailgate, certs, tls_dovecot, mode):
         assert typ == "OK" and b"Subject: Welcome, alice" in data[0][1]
     finally:
         m.logout()
-    gate.wait_for_log(r"service=imap TLS connection established to")
+    gate.wait_for_log(r"service=imap client=\S+ TLS connection established to")
     assert "Login: user=<alice>, method=PLAIN" in tls_dovecot.log_text()
     assert_only_tls_logins(tls_dovecot, "Login: user=<alice>")
 
@@ -192,8 +192,8 @@ def test_chain_client_mode_to_server_mode_to_legacy_dovecot(tlsgate, mailgate, c
         assert typ == "OK" and b"Subject: Welcome, alice" in data[0][1]
     finally:
         m.logout()
-    server.wait_for_log(r"service=imap-server TLS connection established from")
-    client.wait_for_log(r"service=imap-client TLS connection established to")
+    server.wait_for_log(r"service=imap-server client=\S+ TLS connection established from")
+    client.wait_for_log(r"service=imap-client client=\S+ TLS connection established to")
 
 
 # --------------------------------------------------------------------------- malicious server
@@ -217,7 +217,7 @@ def test_imap_injection_after_starttls_goahead_discarded(mailgate, certs, script
     finally:
         c.close()
     assert "injected" not in seen, seen
-    gate.wait_for_log(r"service=imap discarded 15 bytes the server sent after")
+    gate.wait_for_log(r"service=imap client=\S+ discarded 15 bytes the server sent after")
     assert srv.handshakes == 1 and not srv.after_goahead
     assert b"a2 LOGIN" in bytes(srv.tls) and b"LOGIN" not in bytes(srv.plain)
 
@@ -235,7 +235,7 @@ def test_smtp_injection_after_starttls_goahead_discarded(mailgate, certs, script
     finally:
         c.close()
     assert "injected" not in "".join(seen), seen
-    gate.wait_for_log(r"service=smtp discarded 14 bytes the server sent after")
+    gate.wait_for_log(r"service=smtp client=\S+ discarded 14 bytes the server sent after")
     assert srv.handshakes == 1 and not srv.after_goahead
     assert b"EHLO client.test" in bytes(srv.tls)
 
@@ -248,7 +248,7 @@ def test_imap_injection_in_later_segment_never_reaches_client(mailgate, certs, s
     out = send_and_read_to_eof(gate.address("imap"), "a1 NOOP\r\n")
     assert "injected" not in out, out
     assert out.startswith("* BYE [UNAVAILABLE]"), out
-    gate.wait_for_log(r"service=imap TLS handshake failed to")
+    gate.wait_for_log(r"service=imap client=\S+ TLS handshake failed to")
     assert b"NOOP" not in srv.everything()
 
 
@@ -282,7 +282,7 @@ def test_pop3_injection_after_stls_goahead_discarded(mailgate, certs, scripted):
     finally:
         c.close()
     assert "injected" not in "".join(seen), seen
-    gate.wait_for_log(r"service=pop3 discarded 14 bytes the server sent after")
+    gate.wait_for_log(r"service=pop3 client=\S+ discarded 14 bytes the server sent after")
     assert srv.handshakes == 1 and not srv.after_goahead
     assert b"USER alice" in bytes(srv.tls) and b"USER" not in bytes(srv.plain)
 
@@ -602,5 +602,5 @@ def test_starttls_prelude_bounded_by_handshake_timeout(mailgate, certs, backend,
     # One line, tlsgate's own: nothing the server said reaches the local program.
     assert out.startswith(FAILURES[protocol]) and out.count("\n") == 1, out
     assert "ready" not in out, out
-    gate.wait_for_log(rf"service={protocol} STARTTLS prelude with .* timed out")
+    gate.wait_for_log(rf"service={protocol} client=\S+ STARTTLS prelude with .* timed out")
     gate.wait_for_log(rf"service={protocol} .*reason=STARTTLS prelude timeout")

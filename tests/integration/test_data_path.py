@@ -181,7 +181,7 @@ def test_non_reading_client_exerts_backpressure_rss_bounded(tlsgate, backend):
     finally:
         s.close()
     # The proxy notices the client went away and stays usable.
-    gate.wait_for_log(r"conn=\d+ service=bp close ", timeout=10)
+    gate.wait_for_log(r"conn=\d+ service=bp client=\S+ close ", timeout=10)
 
 
 def test_multiple_workers_share_one_ephemeral_port(tlsgate, echo):

@@ -30,7 +30,7 @@ def test_silent_client_dropped_at_handshake_timeout(tlsgate, echo):
     finally:
         s.close()
     assert 0.5 <= elapsed <= 4, f"closed after {elapsed:.2f} s with handshake_timeout = 1s"
-    gate.wait_for_log(r"conn=\d+ service=echo close .*reason=handshake timeout")
+    gate.wait_for_log(r"conn=\d+ service=echo client=\S+ close .*reason=handshake timeout")
     echo_round_trip(gate.address("echo"))
 
 
@@ -45,7 +45,7 @@ def test_backend_down_closes_client_cleanly_and_logs_why(tlsgate):
         raise AssertionError(f"client connection not closed cleanly: {e!r}") from None
     except socket.timeout:
         raise AssertionError("client connection left open with the backend down") from None
-    m = gate.wait_for_log(r"conn=\d+ service=dead close .*reason=(backend connect failed.*)")
+    m = gate.wait_for_log(r"conn=\d+ service=dead client=\S+ close .*reason=(backend connect failed.*)")
     assert "refused" in m.group(1), m.group(0)
 
 
@@ -63,7 +63,7 @@ def test_garbage_handshake_logged_while_other_connection_works(gate):
                 raise AssertionError("garbage client still connected after 10 s") from None
         finally:
             bad.close()
-        m = gate.wait_for_log(r"conn=\d+ service=echo close .*reason=handshake failed: ?(.*)")
+        m = gate.wait_for_log(r"conn=\d+ service=echo client=\S+ close .*reason=handshake failed: ?(.*)")
         assert m.group(1).strip(), f"no reason given: {m.group(0)}"
         good.sendall(b"after\n")
         assert recv_exact(good, 6) == b"after\n"

@@ -104,7 +104,7 @@ def test_backend_reset_mid_relay(tlsgate, backend):
     s.close()
     # The kernel may report the RST as a reset or, when the reply was already read, as the
     # end of the stream; either way the client's connection must end and nothing may leak.
-    gate.wait_for_log(r"service=rst close .*reason=(backend reset|done)")
+    gate.wait_for_log(r"service=rst client=\S+ close .*reason=(backend reset|done)")
     still_serving(gate)
     settle_to_baseline(gate, baseline)
 
@@ -130,7 +130,7 @@ def test_backend_accepts_but_never_answers(tlsgate, backend):
     hold.set()
     assert elapsed < 5, f"the silent backend's client was held {elapsed:.1f}s"
     assert data.startswith(b"* BYE"), data
-    gate.wait_for_log(r"service=silent close .*reason=plaintext timeout")
+    gate.wait_for_log(r"service=silent client=\S+ close .*reason=plaintext timeout")
     still_serving(gate)
     settle_to_baseline(gate, baseline)
 
@@ -256,7 +256,7 @@ def test_one_mebibyte_line_to_each_mail_filter(tlsgate, backend):
         reply = drain(s)
         s.close()
         assert reply == b"" or reply.rstrip().split(b"\r\n")[-1][:1] in (b"*", b"-", b"5"), reply
-    gate.wait_for_log(r"service=smtp close")
+    gate.wait_for_log(r"service=smtp client=\S+ close")
     still_serving(gate)
     settle_to_baseline(gate, baseline)
 

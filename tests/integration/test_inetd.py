@@ -58,7 +58,7 @@ def test_server_mode_tls_on_a_socketpair(tlsgate_binary, tmp_path, certs, echo):
         plain.close()
     rc, log = finish(proc)
     assert rc == 0, log
-    assert "service=inetd close peer=unix" in log and "in=100000 out=100000" in log, log
+    assert "service=inetd client=unix close peer=unix" in log and "in=100000 out=100000" in log, log
     assert "reason=done" in log, log
 
 

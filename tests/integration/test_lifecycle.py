@@ -75,7 +75,7 @@ def test_sigterm_with_idle_connection_exits_at_drain_timeout(tlsgate, echo):
     assert rc == 0
     assert 0.8 <= elapsed <= 4, f"exited {elapsed:.2f} s after SIGTERM with drain_timeout = 1s"
     gate.reader.join(5)
-    assert re.search(r"conn=\d+ service=echo close .*reason=drain deadline", gate.log_text()), \
+    assert re.search(r"conn=\d+ service=echo client=\S+ close .*reason=drain deadline", gate.log_text()), \
         gate.log_text()[-3000:]
 
 
@@ -88,11 +88,11 @@ def test_log_lines_follow_documented_format(gate):
         assert recv_exact(s, len(payload)) == payload
         s.unwrap()
     close = gate.wait_for_log(
-        r"conn=(\d+) service=echo close peer=127\.0\.0\.1:(\d+) backend=127\.0\.0\.1:\d+ "
+        r"conn=(\d+) service=echo client=\S+ close peer=127\.0\.0\.1:(\d+) backend=127\.0\.0\.1:\d+ "
         r"backend_local=127\.0\.0\.1:\d+ failed=none tls=(TLSv1\.[23]) cipher=(\S+) "
         r"handshake_ms=\d+ in=(\d+) out=(\d+) duration_ms=\d+ close=fin reason=(.*)$")
     est = gate.wait_for_log(
-        r"conn=(\d+) service=echo TLS connection established from 127\.0\.0\.1:(\d+): "
+        r"conn=(\d+) service=echo client=\S+ TLS connection established from 127\.0\.0\.1:(\d+): "
         r"(TLSv1\.[23]) with cipher (\S+) \((\d+)/(\d+) bits\)")
     assert est.group(1) == close.group(1)
     assert int(est.group(2)) == int(close.group(2)) == local_port

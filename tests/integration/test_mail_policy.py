@@ -476,7 +476,7 @@ def test_backend_down_gets_temporary_failure_then_close(mailgate, proto, tls):
     assert rest.startswith(UNAVAILABLE[proto]) and rest.endswith("\r\n"), repr(rest)
     assert rest.count("\r\n") == 1, repr(rest)
     c.close()
-    gate.wait_for_log(rf"service={proto} backend .* unavailable")
+    gate.wait_for_log(rf"service={proto} client=\S+ backend .* unavailable")
 
 
 # --------------------------------------------------------------------------- timeouts, limits

@@ -12,16 +12,16 @@ def test_sigusr1_reopens_the_log_file(filegate, echo):
     gate.start([{"name": "echo", "backend": echo.address}], global_={"workers": 2})
     addr = gate.addresses["echo"]
     echo_round_trip(addr)
-    gate.wait_for_log(r"conn=1 service=echo close ")
+    gate.wait_for_log(r"conn=1 service=echo client=\S+ close ")
 
     rotated = gate.log_path.with_name("tlsgate.log.1")
     gate.log_path.rename(rotated)
     echo_round_trip(addr)  # still written to the renamed file
-    gate.wait_for_log(r"conn=2 service=echo close ", path=rotated)
+    gate.wait_for_log(r"conn=2 service=echo client=\S+ close ", path=rotated)
     gate.signal(signal.SIGUSR1)
     gate.wait_for_log(r"received SIGUSR1: log file reopened")
     echo_round_trip(addr)
-    gate.wait_for_log(r"conn=3 service=echo close ")
+    gate.wait_for_log(r"conn=3 service=echo client=\S+ close ")
     assert not [l for l in gate.lines(rotated) if "conn=3 " in l]
     assert gate.stop() == 0
     gate.wait_for_log(r"tlsgate stopped")

@@ -72,9 +72,9 @@ def routed(tlsgate, backend, certs, shortdir):
 def test_exact_name_gets_the_childs_certificate_and_backend(routed, certs):
     assert visit(routed.address("front"), "imap.example.org", certs) == \
         ("imap", ["imap.example.org"])
-    routed.wait_for_log(r"conn=\d+ service=front SNI \"imap\.example\.org\" routed to service "
+    routed.wait_for_log(r"conn=\d+ service=front client=\S+ SNI \"imap\.example\.org\" routed to service "
                         r"imap")
-    routed.wait_for_log(r"conn=\d+ service=imap close .*backend=127\.0\.0\.1:\d+ .*reason=done")
+    routed.wait_for_log(r"conn=\d+ service=imap client=\S+ close .*backend=127\.0\.0\.1:\d+ .*reason=done")
 
 
 def test_names_match_in_any_case(routed, certs):
@@ -177,7 +177,7 @@ def test_parent_session_does_not_open_a_child_that_requires_a_certificate(
     with pytest.raises((ssl.SSLError, ConnectionError)):
         line, _, reused = first_line(addr, ctx, "secure.example.org", session)
         raise AssertionError(f"reached backend {line!r} (resumed: {reused})")
-    gate.wait_for_log(r"service=(front|secure) TLS handshake failed from .*certificate",
+    gate.wait_for_log(r"service=(front|secure) client=\S+ TLS handshake failed from .*certificate",
                       start=mark)
     assert secure.accepted == 0
     # With a client certificate the same offer gets through, by a full handshake.
@@ -252,5 +252,5 @@ def test_strict_sni_refuses_names_nothing_is_configured_for(strict, certs):
         visit(strict.address("front"), "other.example.com", certs)
     r = s_client_named(strict.address("front"), "other.example.com")
     assert "unrecognized name" in r.stderr, r.stdout + r.stderr
-    strict.wait_for_log(r"service=front TLS handshake failed from .*server name "
+    strict.wait_for_log(r"service=front client=\S+ TLS handshake failed from .*server name "
                         r"\"other\.example\.com\" matches no configured name")

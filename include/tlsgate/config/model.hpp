@@ -35,6 +35,7 @@ enum class ConfigFormat { toml, stunnel };
 
 enum class LogLevel { debug, info, notice, warning, error };
 enum class LogTarget { stderr_stream, syslog };
+enum class LogFormat { text, json };
 enum class TlsProfile { bettercrypto_b, bettercrypto_a, opportunistic, custom };
 enum class Protocol { raw, imap, pop3, smtp };
 enum class TlsMode { implicit, starttls };
@@ -111,6 +112,9 @@ struct TlsSettings {
     // a problem among those alone is reported once, at [tls], not for every service. Empty
     // for [tls] itself and for stunnel.conf, where every service reports its own.
     std::set<std::string> not_set_here;
+    // The TLS keys given with a value that did not parse (reported where they stand): rules
+    // that need such a key skip it rather than call it missing.
+    std::set<std::string> unparsed;
 
     Location locate(const std::string& key_name) const;
 };
@@ -185,6 +189,7 @@ struct Global {
     unsigned workers = 0; // 0 = one per core
     LogLevel log_level = LogLevel::info;
     LogTarget log_target = LogTarget::stderr_stream;
+    LogFormat log_format = LogFormat::text; // "log_format": "json" writes one object a line
     Duration drain_timeout{std::chrono::seconds(10)};
     // Daemon duties (TOML keys in [global] are the field names).
     bool daemon = false;                  // stunnel foreground = no
@@ -196,6 +201,8 @@ struct Global {
     bool log_append = true;               // "log_append": false truncates at start
     std::string syslog_ident = "tlsgate"; // "syslog_ident" (stunnel "service")
     bool fips = false;                    // "fips": refuse to start without the FIPS provider
+    // "cert_expiry_warning": warn about a certificate that expires within this.
+    Duration cert_expiry_warning{std::chrono::hours(14 * 24)};
     std::map<std::string, Location> where;
 };
 
@@ -219,6 +226,7 @@ struct LoadResult {
 const char* to_string(ConfigFormat);
 const char* to_string(LogLevel);
 const char* to_string(LogTarget);
+const char* to_string(LogFormat);
 const char* to_string(TlsProfile);
 const char* to_string(Protocol);
 const char* to_string(TlsMode);

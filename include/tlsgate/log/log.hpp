@@ -3,6 +3,8 @@
 #include "tlsgate/config/model.hpp"
 #include "tlsgate/core/result.hpp"
 
+#include <chrono>
+#include <cstdint>
 #include <fmt/format.h>
 #include <string>
 #include <string_view>
@@ -44,6 +46,30 @@ enum class Escape {
 std::string escape(std::string_view text, size_t max = 256, Escape mode = Escape::field);
 // Writes one whole line; safe to call from any worker thread.
 void write(LogLevel level, std::string_view message);
+
+// What identifies the connection a line is about: written before the message as
+// "conn=ID service=NAME client=ADDRESS " (client once known), so every line about one
+// connection names the client (fail2ban needs no join), or as fields of a JSON line.
+struct ConnectionFields {
+    uint64_t conn = 0;
+    std::string_view service;
+    std::string_view client; // empty until the session knows its peer
+};
+void write(LogLevel level, const ConnectionFields& fields, std::string_view message);
+
+// How a line is written. `journald`: stderr is the journal (JOURNAL_STREAM names stderr's
+// device and inode), which stamps time and pid itself and reads the priority from a "<N>"
+// prefix (sd-daemon(3)). `bare`: only the content, for syslog(3).
+struct LineStyle {
+    config::LogFormat format = config::LogFormat::text;
+    enum class Destination { stream, journald, bare } destination = Destination::stream;
+};
+// One line as written, '\n' included except for `bare`; exposed for the tests. `message`
+// is already escaped for a line (printable ASCII).
+std::string format_line(const LineStyle& style, LogLevel level, const ConnectionFields* fields,
+                        std::string_view message, std::chrono::system_clock::time_point now);
+// Whether stderr is connected to the journal: $JOURNAL_STREAM is "DEVICE:INODE" of stderr.
+bool stderr_is_journal();
 
 template <typename... Args>
 void emit(LogLevel level, fmt::format_string<Args...> format, Args&&... args) {

@@ -4,6 +4,7 @@
 #include "tlsgate/proxy/service.hpp"
 #include "tlsgate/tls/fips.hpp"
 
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,5 +22,11 @@ struct Prepared {
     std::shared_ptr<tls::FipsProviders> fips;
 };
 Prepared prepare_services(const config::Config& config);
+
+// A warning for each certificate of `services` that has expired, is not yet valid or expires
+// within `warn_within` of `now` (global.cert_expiry_warning): at --check, at start, daily.
+std::vector<config::ConfigError>
+certificate_warnings(const std::vector<std::shared_ptr<Service>>& services,
+                     config::Duration warn_within, std::time_t now);
 
 } // namespace tlsgate::proxy

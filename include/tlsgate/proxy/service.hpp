@@ -3,6 +3,7 @@
 #include "tlsgate/config/model.hpp"
 #include "tlsgate/net/sockaddr.hpp"
 #include "tlsgate/net/socket_options.hpp"
+#include "tlsgate/tls/certificate_dates.hpp"
 #include "tlsgate/tls/openssl_ptr.hpp"
 
 #include <atomic>
@@ -61,6 +62,8 @@ struct Service {
     config::Service settings;
     tls::SslCtxPtr server_context; // TLS toward clients; null in client mode
     tls::SslCtxPtr client_context; // client mode: TLS toward the backend
+    // The validity dates of the certificates the contexts serve (checked at start and daily).
+    std::vector<tls::CertificateDates> certificates;
     ServiceCounters counters;
     // Shared by every generation of a service name across reloads (set by the reload, before
     // the new generation is published), so totals survive a reload; null until one happens.

@@ -134,6 +134,8 @@ private:
     // TLS on either end.
     void begin_tls(Transport& end);
     void handshake_failed(Transport& end, const std::string& reason);
+    // The client side's line, rate-limited per client address.
+    void log_client_handshake_failure(const std::string& reason);
     // Client-mode STARTTLS: handshake_timeout ran out before the server's go-ahead.
     void prelude_timed_out();
 
@@ -196,6 +198,9 @@ private:
     uint64_t bytes_out_ = 0;      // backend -> client plaintext
     bool backend_used_ = false;   // a backend connection (or program) was up at some point
     bool client_may_read_ = true; // client mode: false until the backend is ready
+    // The client's failed handshake was not logged (rate limit per source): nor is the
+    // close line that would repeat it.
+    bool close_line_suppressed_ = false;
 };
 
 } // namespace tlsgate::proxy

@@ -51,6 +51,7 @@ const std::string every_key = R"([global]
 workers = 3
 log_level = "debug"
 log = "syslog"
+log_format = "json"
 drain_timeout = "3s"
 daemon = true
 pid_file = "/run/t.pid"
@@ -61,6 +62,7 @@ log_file = "/var/log/t.log"
 log_append = false
 syslog_ident = "tg"
 fips = true
+cert_expiry_warning = "30d"
 
 [[service]]
 name = "every"

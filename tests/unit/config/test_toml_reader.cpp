@@ -229,3 +229,36 @@ backend = "127.0.0.1:143"
     CHECK_THAT(text, Contains("t.toml:4: tls.ciphers: must not be empty"));
     CHECK_THAT(text, Contains("t.toml:5: tls.groups: must not be empty"));
 }
+
+TEST_CASE("an unknown key gets the closest known key when it looks like a typo", "[toml_reader]") {
+    const std::string service = "[[service]]\nname = \"s\"\nlisten = \"127.0.0.1:1\"\n"
+                                "backend = \"127.0.0.1:2\"\ncert = \"a\"\nkey = \"b\"\n";
+    CHECK_THAT(errors_of("[global]\nworker = 1\n" + service),
+               Contains("t.toml:2: global.worker: unknown key \"worker\"; did you mean "
+                        "\"workers\"?"));
+    CHECK_THAT(errors_of("[global]\nloglevel = \"info\"\n" + service),
+               Contains("did you mean \"log_level\"?"));
+    // A service reads TLS and service keys: a typo of either is recognised.
+    CHECK_THAT(errors_of(service + "idle_timout = \"3s\"\n"),
+               Contains("service[s].idle_timout: unknown key \"idle_timout\"; did you mean "
+                        "\"idle_timeout\"?"));
+    CHECK_THAT(errors_of(service + "ciphersuite = \"x\"\n"),
+               Contains("did you mean \"ciphersuites\"?"));
+    CHECK_THAT(errors_of("[servic]\n" + service),
+               Contains("t.toml:1: servic: unknown key \"servic\"; did you mean \"service\"?"));
+    const std::string far = errors_of("[global]\nfrobnicate = 1\n" + service);
+    CHECK_THAT(far, Contains("global.frobnicate: unknown key \"frobnicate\"\n"));
+}
+
+TEST_CASE("a TOML syntax error names the key on its line", "[toml_reader]") {
+    CHECK_THAT(errors_of("workers = 1\n[global]\nlog_level = oops\n"),
+               Contains("t.toml:3: global.log_level: Error while parsing"));
+    CHECK_THAT(errors_of("[tls]\n  cert = \"a.pem\n"),
+               Contains("t.toml:2: tls.cert: Error while parsing"));
+    CHECK_THAT(errors_of("[[service]]\nlisten = \"x\nname = \"imaps\"\n"),
+               Contains("t.toml:2: service[imaps].listen: Error while parsing"));
+    CHECK_THAT(errors_of("[[service]]\nname = \"a\"\n[[service]]\nbackend = 1.2.3\n"),
+               Contains("t.toml:4: service[#2].backend: Error while parsing"));
+    // A broken header is no key: the message stands alone, as before.
+    CHECK_THAT(errors_of("[global\n"), Contains("t.toml:1: Error while parsing"));
+}

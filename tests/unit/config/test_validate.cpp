@@ -173,3 +173,34 @@ TEST_CASE("validate: TLS version order and ticket secrets, once per place", "[va
                               "ticket_mac_secret go together; ticket_mac_secret is missing"));
     CHECK_THAT(once, !Contains("service[a]"));
 }
+
+TEST_CASE("validate: sni_pattern is a host name, or one with '*' as its whole first label",
+          "[validate]") {
+    const std::string front = toml_head + "[[service]]\nname = \"front\"\n"
+                                          "listen = \"0.0.0.0:993\"\nbackend = \"127.0.0.1:1\"\n";
+    auto kid = [&](const std::string& name, const std::string& pattern) {
+        return "[[service]]\nname = \"" + name + "\"\nsni_parent = \"front\"\nsni_pattern = \"" +
+               pattern + "\"\nbackend = \"127.0.0.1:2\"\n";
+    };
+    for (const char* bad : {"*.*.example..org", "mail*.example.org", "*mail.example.org",
+                            "mail.*.example.org", "example..org", ".example.org", "*",
+                            "mail.example.org/x", "mail example.org", "mail.example.org."}) {
+        INFO(bad);
+        CHECK_THAT(toml_errors(front + kid("kid", bad)),
+                   Contains("/t/t.toml:11: service[kid].sni_pattern: invalid SNI pattern \"" +
+                            std::string(bad) + "\""));
+    }
+    // Two children of one parent whose patterns differ only in case: the second never matches.
+    CHECK_THAT(toml_errors(front + kid("one", "Mail.Example.org") + kid("two", "mail.example.ORG")),
+               Contains("/t/t.toml:16: service[two].sni_pattern: \"mail.example.ORG\" matches the "
+                        "same names as service one's \"Mail.Example.org\""));
+    // The stunnel spelling.
+    CHECK_THAT(stunnel_errors(stunnel_head + "[front]\naccept = 1\nconnect = 2\n"
+                                             "[kid]\nsni = front:a.*.org\nconnect = 3\n"),
+               Contains("/t/s.conf:7: service[kid].sni: invalid SNI pattern \"a.*.org\""));
+    // Good ones load.
+    auto good = load_toml_string(front + kid("a", "*.example.org") + kid("b", "mail.example.org") +
+                                     kid("c", "xn--bcher-kva.example") + kid("d", "*.org"),
+                                 "/t/t.toml");
+    CHECK(joined(good.errors) == "");
+}
