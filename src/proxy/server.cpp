@@ -168,6 +168,12 @@ private:
             for (auto& signal : self->signals_) {
                 signal->close();
             }
+            // Closing a watcher gives its signal back its default action, which for these
+            // ends the process: a second SIGTERM during the last steps of a clean stop would
+            // turn exit status 0 into "killed by SIGTERM". Stopping is already under way.
+            for (int signum : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2}) {
+                std::signal(signum, SIG_IGN);
+            }
             self->worker_exited_.close();
             self->status_timer_.close();
             self->validity_timer_.close();

@@ -92,3 +92,17 @@ def test_sigquit_drains_like_sigterm(tlsgate, echo):
     finally:
         s.close()
     assert gate.proc.wait(10) == 0
+
+
+def test_a_second_sigterm_while_stopping_keeps_the_clean_exit(tlsgate, echo):
+    # Once the drain is over, the signal watchers are closed; a SIGTERM arriving in the last
+    # steps of the stop (systemd's and support.stop's second one, say) must not turn exit
+    # status 0 into "killed by SIGTERM". The window is widest under the sanitizers, whose
+    # exit-time leak check runs after "tlsgate stopped".
+    gate = tlsgate([{"name": "echo", "backend": echo.address}])
+    echo_round_trip(gate.address("echo"))
+    gate.signal(signal.SIGTERM)
+    gate.wait_for_log(r"tlsgate stopped")
+    if gate.proc.poll() is None:
+        gate.proc.send_signal(signal.SIGTERM)
+    assert gate.proc.wait(10) == 0
