@@ -80,14 +80,19 @@ int run_inetd(const config::Config& config, const std::shared_ptr<Service>& serv
     // gets a close_notify. Not referenced, so it never keeps the loop alive by itself. Declared
     // after the worker: dropped first, it frees itself once the worker's destructor has run
     // the loop that finishes closing it. uv_signal_init/start cannot fail here.
-    auto terminate = core::make_heap_uv_handle<uv_signal_t>(&worker);
-    (void)terminate->open(
-        [&worker](uv_signal_t* handle) { return uv_signal_init(worker.loop(), handle); });
-    (void)uv_signal_start(
-        terminate->get(),
-        [](uv_signal_t* handle, int) { static_cast<Worker*>(handle->data)->request_drain(); },
-        SIGTERM);
-    uv_unref(terminate->as_handle());
+    auto watch_stop = [&worker](int signum) {
+        auto watcher = core::make_heap_uv_handle<uv_signal_t>(&worker);
+        (void)watcher->open(
+            [&worker](uv_signal_t* handle) { return uv_signal_init(worker.loop(), handle); });
+        (void)uv_signal_start(
+            watcher->get(),
+            [](uv_signal_t* handle, int) { static_cast<Worker*>(handle->data)->request_drain(); },
+            signum);
+        uv_unref(watcher->as_handle());
+        return watcher;
+    };
+    auto terminate = watch_stop(SIGTERM);
+    auto interrupt = watch_stop(SIGINT);
     auto* session = new Session(worker, service, kind);
     if (split) {
         session->start_fds(STDIN_FILENO, STDOUT_FILENO);

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 import support
 from support import recv_exact
 
@@ -150,7 +152,9 @@ def test_client_mode_on_two_pipes(tlsgate_binary, tmp_path, certs, tlsgate, echo
     assert "close peer=pipe backend=" in log and "in=300000 out=300000" in log, log
 
 
-def test_sigterm_drains_the_connection(tlsgate_binary, tmp_path, certs, echo):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_drains_the_connection(tlsgate_binary, tmp_path, certs, echo, signum):
+    # SIGINT as SIGTERM, as the server does (before, SIGINT killed inetd mode outright).
     config = write_inetd_config(tmp_path / "inetd.toml", certs, {"backend": echo.address})
     ours, theirs = socket.socketpair()
     proc = run_inetd(tlsgate_binary, config, ours, theirs)
@@ -160,7 +164,7 @@ def test_sigterm_drains_the_connection(tlsgate_binary, tmp_path, certs, echo):
         s.sendall(b"hi")
         assert recv_exact(s, 2) == b"hi"
         t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         assert s.recv(10) == b""  # close_notify at the drain deadline, not a cut
         assert time.monotonic() - t0 < 5
     rc, log = finish(proc)
