@@ -102,4 +102,3 @@ TEST_CASE("ticket key file is reloaded when it changes; a bad new file keeps the
     CHECK_THAT(refused.error().message,
                Catch::Contains("reload.keys") && Catch::Contains("line 1"));
 }
-
